@@ -1,0 +1,67 @@
+package evm
+
+import (
+	"context"
+	"time"
+)
+
+// TxStatus is where a journaled transaction stands.
+type TxStatus string
+
+const (
+	TxSigned   TxStatus = "signed"   // written before broadcast; may or may not have left
+	TxSent     TxStatus = "sent"     // accepted by the node
+	TxMined    TxStatus = "mined"    // in a block, succeeded
+	TxReverted TxStatus = "reverted" // in a block, reverted
+	TxReplaced TxStatus = "replaced" // superseded by a higher-fee copy (ReplacedBy)
+	TxFailed   TxStatus = "failed"   // refused by the node; never left, its nonce was reused
+)
+
+// Final reports whether the status will not change any more.
+func (s TxStatus) Final() bool {
+	return s == TxMined || s == TxReverted || s == TxReplaced || s == TxFailed
+}
+
+// TxRecord is one transaction in the journal.
+type TxRecord struct {
+	Hash       string // 0x-prefixed
+	Chain      string // decimal chain id
+	From       string // checksummed address
+	Nonce      uint64
+	Key        string // idempotency key; unique per (Chain, From) when set
+	ApprovalID string // the approval that authorised it
+	Raw        []byte // the signed transaction (RLP / typed envelope)
+	Status     TxStatus
+	ReplacedBy string // hash of the replacement, for TxReplaced
+	Error      string // why it failed or reverted
+	Block      uint64 // block number once mined
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Journal stores every transaction before it is broadcast, so a crash
+// between signing and broadcasting loses nothing and a restart can resume.
+// memory.Store implements it over SQLite or PostgreSQL.
+type Journal interface {
+	// Insert records a signed transaction. It fails with ErrDuplicateKey if
+	// rec.Key is set and already used for the same chain and sender.
+	Insert(ctx context.Context, rec TxRecord) error
+	// Update sets the status (and ReplacedBy, Error, Block) of a transaction.
+	Update(ctx context.Context, rec TxRecord) error
+	// ByKey returns the first transaction sent under an idempotency key.
+	ByKey(ctx context.Context, chain, from, key string) (TxRecord, bool, error)
+	// ByHash returns a transaction by hash.
+	ByHash(ctx context.Context, hash string) (TxRecord, bool, error)
+	// Open lists a sender's transactions whose status is not final, by nonce.
+	Open(ctx context.Context, chain, from string) ([]TxRecord, error)
+	// MaxNonce returns the highest nonce journaled for a sender whose status
+	// is not TxFailed, and false when there is none.
+	MaxNonce(ctx context.Context, chain, from string) (uint64, bool, error)
+}
+
+// ErrDuplicateKey is returned by Journal.Insert for a reused idempotency key.
+var ErrDuplicateKey = errDuplicateKey{}
+
+type errDuplicateKey struct{}
+
+func (errDuplicateKey) Error() string { return "evm: idempotency key already used" }

@@ -1,0 +1,91 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Ledger keeps spend counters and the audit of decisions. It is implemented
+// by the memory package over SQLite or PostgreSQL, and by MemLedger for
+// tests and one-shot evaluations.
+type Ledger interface {
+	// Commit records an approved decision and charges its spends in one
+	// database transaction. Before charging it checks every limit: live
+	// spends of the limit's bucket since Limit.Since, plus this entry's spend
+	// of that bucket, must not exceed Limit.Max. If any limit would be
+	// exceeded it records nothing and returns a *LimitError. If the entry's
+	// idempotency key was already used by the same wallet it records nothing
+	// and returns a *DuplicateError. Concurrent commits are serialised so
+	// two entries can never both pass a limit that only one fits.
+	Commit(ctx context.Context, e Entry, limits []Limit) error
+	// Release voids the spends of an approval whose action did not happen.
+	Release(ctx context.Context, approvalID, reason string) error
+	// Record writes a decision that charges nothing (a denial or an ask).
+	Record(ctx context.Context, e Entry) error
+	// Spent sums the live spends of a bucket since a time.
+	Spent(ctx context.Context, bucket string, since time.Time) (*big.Int, error)
+}
+
+// Decision is the outcome recorded for an intent.
+type Decision string
+
+const (
+	DecisionApprove Decision = "approve"
+	DecisionDeny    Decision = "deny"
+	DecisionAsk     Decision = "ask"
+)
+
+// Entry is one decision as the audit table and the ledger keep it.
+type Entry struct {
+	ApprovalID string          // unique; empty for denials
+	Wallet     string          // the acting account (Header.From)
+	Chain      string          //
+	Key        string          // idempotency key, unique per wallet when set
+	Kind       Kind            //
+	Digest     string          // hex SHA-256 of the intent
+	Intent     json.RawMessage // Marshal(intent)
+	Decision   Decision        //
+	Reasons    []string        // why, for a person
+	Prices     []string        // the USD prices used and their source
+	Spends     []Spend         // what the approval charges
+	At         time.Time       //
+}
+
+// Spend is an amount charged to a bucket, in the bucket's base units:
+// token base units for a token bucket, micro-USD for a USD bucket.
+type Spend struct {
+	Bucket string
+	Amount *big.Int
+}
+
+// Limit bounds the live spends of Bucket since Since to Max.
+type Limit struct {
+	Bucket string
+	Max    *big.Int
+	Since  time.Time
+	Rule   string // the policy rule, e.g. "limits.daily.USDC"
+}
+
+// LimitError says a commit would have exceeded a limit.
+type LimitError struct {
+	Limit  Limit
+	Spent  *big.Int // already spent in the window
+	Amount *big.Int // what this entry would add
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("limit %s: %s already spent + %s exceeds %s", e.Limit.Rule, e.Spent, e.Amount, e.Limit.Max)
+}
+
+// DuplicateError says an idempotency key was already used.
+type DuplicateError struct {
+	Key        string
+	ApprovalID string // the approval that used it first
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("idempotency key %q was already used by approval %s", e.Key, e.ApprovalID)
+}

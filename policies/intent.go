@@ -198,33 +198,15 @@ type envelope struct {
 }
 
 // Marshal encodes an intent as JSON with a "kind" field, the form
-// `mandate policy eval` reads and tools print. The encoding is deterministic.
+// `mandate policy eval` reads and tools print. The encoding is deterministic
+// (keys sorted; see canonical.go), so it is also what Digest hashes. An
+// intent passed by pointer encodes as its value, inner calls included.
 func Marshal(in Intent) ([]byte, error) {
-	if in == nil {
-		return nil, fmt.Errorf("policies: nil intent")
-	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		return nil, fmt.Errorf("policies: encode %s intent: %w", in.Kind(), err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	w := canonWriter{b: make([]byte, 0, 512)}
+	if err := w.intent(in); err != nil {
 		return nil, err
 	}
-	k, _ := json.Marshal(in.Kind())
-	m["kind"] = k
-	if s, ok := in.(SafeTx); ok && len(s.Inner) > 0 {
-		inner := make([]json.RawMessage, len(s.Inner))
-		for i, x := range s.Inner {
-			if inner[i], err = Marshal(x); err != nil {
-				return nil, err
-			}
-		}
-		if m["inner"], err = json.Marshal(inner); err != nil {
-			return nil, err
-		}
-	}
-	return json.Marshal(m) // map keys are sorted: deterministic
+	return w.b, nil
 }
 
 // Unmarshal decodes the JSON form written by Marshal. Unknown fields and

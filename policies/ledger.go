@@ -43,7 +43,7 @@ type Entry struct {
 	ApprovalID string          // unique; empty for denials
 	Wallet     string          // the acting account (Header.From)
 	Chain      string          //
-	Key        string          // idempotency key, unique per wallet when set
+	Key        string          // idempotency key, unique per wallet when set; the engine sets it on approvals (Commit) only, so a denied attempt does not use the key up
 	Kind       Kind            //
 	Digest     string          // hex SHA-256 of the intent
 	Intent     json.RawMessage // Marshal(intent)
@@ -57,8 +57,8 @@ type Entry struct {
 // Spend is an amount charged to a bucket, in the bucket's base units:
 // token base units for a token bucket, micro-USD for a USD bucket.
 type Spend struct {
-	Bucket string
-	Amount *big.Int
+	Bucket string   `json:"bucket"`
+	Amount *big.Int `json:"amount"`
 }
 
 // Limit bounds the live spends of Bucket since Since to Max.

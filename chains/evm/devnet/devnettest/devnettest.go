@@ -1,0 +1,75 @@
+// Package devnettest gives tests a devnet cheaply.
+//
+// Starting a devnet (devnet.New) costs about a second of CPU: it deploys and
+// funds every contract with real transactions. Most tests should share one
+// per test binary with Shared and take their own funded account with Account,
+// so their balance assertions do not depend on other tests. Tests that need a
+// pristine chain (fixed nonces of the standard accounts, block numbers, time
+// travel with AdjustTime) pay for their own with New.
+//
+//	func TestSwap(t *testing.T) {
+//		d := devnettest.Shared(t)
+//		acct, key := devnettest.Account(t, d)
+//		...
+//	}
+//
+// The first use on a machine installs the pinned npm packages and compiles
+// the devnet's own contracts (see devnet.EnsureArtifacts); node and npm must
+// be installed for that, and the test fails with a clear message otherwise.
+package devnettest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"sync"
+	"testing"
+
+	"github.com/mandatehq/mandate/chains/evm/devnet"
+)
+
+var (
+	sharedOnce sync.Once
+	shared     *devnet.Devnet
+	sharedErr  error
+)
+
+// Shared returns the devnet shared by all tests of the test binary, started
+// on first use and never closed (it goes away with the process). Other tests
+// send transactions on it concurrently: do not assert on the balances or
+// nonces of Deployment().Accounts there, use Account.
+func Shared(t testing.TB) *devnet.Devnet {
+	t.Helper()
+	sharedOnce.Do(func() {
+		shared, sharedErr = devnet.New(context.Background())
+	})
+	if sharedErr != nil {
+		t.Fatalf("devnettest: shared devnet: %v", sharedErr)
+	}
+	return shared
+}
+
+// New starts a devnet for this test alone and closes it when the test ends.
+func New(t testing.TB, opts ...devnet.Option) *devnet.Devnet {
+	t.Helper()
+	d, err := devnet.New(context.Background(), opts...)
+	if err != nil {
+		t.Fatalf("devnettest: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Account returns a fresh account on d, funded like the standard ones
+// (devnet.AccountETH, AccountUSDC, ...), that no other test uses.
+func Account(t testing.TB, d *devnet.Devnet) (devnet.Account, *ecdsa.PrivateKey) {
+	t.Helper()
+	a, err := d.NewAccount(context.Background())
+	if err != nil {
+		t.Fatalf("devnettest: %v", err)
+	}
+	k, err := a.Key()
+	if err != nil {
+		t.Fatalf("devnettest: %v", err)
+	}
+	return a, k
+}

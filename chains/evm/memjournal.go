@@ -1,0 +1,143 @@
+package evm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MemJournal is a Journal in memory, the default of a Wallet made without
+// WithJournal. It keeps the Wallet's guarantees within one process (no
+// duplicate idempotency keys, replacement instead of duplication) but
+// forgets everything on exit; programs that must survive a restart pass
+// memory.Store's journal instead.
+type MemJournal struct {
+	mu   sync.Mutex
+	rows map[string]*TxRecord // by lower-case hash
+	seq  []string             // insertion order
+}
+
+// NewMemJournal returns an empty in-memory journal.
+func NewMemJournal() *MemJournal { return &MemJournal{rows: map[string]*TxRecord{}} }
+
+var _ Journal = (*MemJournal)(nil)
+
+func copyRec(r TxRecord) TxRecord {
+	r.Raw = bytes.Clone(r.Raw)
+	return r
+}
+
+// Insert records a signed transaction.
+func (m *MemJournal) Insert(_ context.Context, rec TxRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := strings.ToLower(rec.Hash)
+	if h == "" {
+		return fmt.Errorf("evm: journal: record without hash")
+	}
+	if _, ok := m.rows[h]; ok {
+		return fmt.Errorf("evm: journal: transaction %s already recorded", rec.Hash)
+	}
+	if rec.Key != "" {
+		for _, r := range m.rows {
+			if r.Key == rec.Key && r.Chain == rec.Chain && strings.EqualFold(r.From, rec.From) {
+				return ErrDuplicateKey
+			}
+		}
+	}
+	now := time.Now()
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = now
+	}
+	rec.UpdatedAt = now
+	c := copyRec(rec)
+	m.rows[h] = &c
+	m.seq = append(m.seq, h)
+	return nil
+}
+
+// Update sets the status, ReplacedBy, Error and Block of a transaction.
+func (m *MemJournal) Update(_ context.Context, rec TxRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.rows[strings.ToLower(rec.Hash)]
+	if !ok {
+		return fmt.Errorf("evm: journal: no transaction %s", rec.Hash)
+	}
+	r.Status, r.ReplacedBy, r.Error, r.Block = rec.Status, rec.ReplacedBy, rec.Error, rec.Block
+	r.UpdatedAt = time.Now()
+	return nil
+}
+
+// ByKey returns the first transaction sent under an idempotency key.
+func (m *MemJournal) ByKey(_ context.Context, chain, from, key string) (TxRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, h := range m.seq {
+		r := m.rows[h]
+		if r.Key == key && r.Chain == chain && strings.EqualFold(r.From, from) {
+			return copyRec(*r), true, nil
+		}
+	}
+	return TxRecord{}, false, nil
+}
+
+// ByHash returns a transaction by hash.
+func (m *MemJournal) ByHash(_ context.Context, hash string) (TxRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.rows[strings.ToLower(hash)]
+	if !ok {
+		return TxRecord{}, false, nil
+	}
+	return copyRec(*r), true, nil
+}
+
+// Open lists a sender's transactions whose status is not final, by nonce.
+func (m *MemJournal) Open(_ context.Context, chain, from string) ([]TxRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []TxRecord
+	for _, h := range m.seq {
+		r := m.rows[h]
+		if r.Chain == chain && strings.EqualFold(r.From, from) && !r.Status.Final() {
+			out = append(out, copyRec(*r))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Nonce < out[j].Nonce })
+	return out, nil
+}
+
+// MaxNonce returns the highest nonce journaled for a sender that is not
+// TxFailed.
+func (m *MemJournal) MaxNonce(_ context.Context, chain, from string) (uint64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var (
+		max   uint64
+		found bool
+	)
+	for _, r := range m.rows {
+		if r.Chain == chain && strings.EqualFold(r.From, from) && r.Status != TxFailed {
+			if !found || r.Nonce > max {
+				max, found = r.Nonce, true
+			}
+		}
+	}
+	return max, found, nil
+}
+
+// Records returns every record in insertion order (tests, debugging).
+func (m *MemJournal) Records() []TxRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]TxRecord, 0, len(m.seq))
+	for _, h := range m.seq {
+		out = append(out, copyRec(*m.rows[h]))
+	}
+	return out
+}

@@ -1,0 +1,799 @@
+package evm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/mandatehq/mandate/policies"
+)
+
+// Errors Send returns that callers branch on (besides policies.ErrNoApproval,
+// ErrApprovalUsed and ErrApprovalMismatch, which it also returns).
+var (
+	// ErrCallMismatch: the intent's Tx does not do what its fields say.
+	ErrCallMismatch = errors.New("evm: the intent's call does not match the intent")
+	// ErrNotSendable: the intent kind is not sent by a Wallet (a SafeTx is
+	// signed by the safe package's Signer) or it carries no call.
+	ErrNotSendable = errors.New("evm: the intent cannot be sent by a wallet")
+)
+
+// RejectedError says the node refused a signed transaction, so it never
+// left. Its nonce was given back and its journal row marked failed; the
+// approval was released.
+type RejectedError struct {
+	Hash  string
+	Nonce uint64
+	Err   error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("evm: node refused transaction %s (nonce %d): %v; nothing was sent", e.Hash, e.Nonce, e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// UncertainError says a signed, journaled transaction was handed to the
+// node but its answer was lost (timeout, dropped connection, garbage). It
+// may be in the pool. Its nonce stays used and its row stays "signed": the
+// next send and Resume rebroadcast the same bytes, which cannot execute
+// twice. The approval is not released.
+type UncertainError struct {
+	Record TxRecord
+	Err    error
+}
+
+func (e *UncertainError) Error() string {
+	return fmt.Sprintf("evm: transaction %s (nonce %d) was signed and journaled but the node's answer was lost: %v; it may have been sent, and will be rebroadcast by the next send or Resume",
+		e.Record.Hash, e.Record.Nonce, e.Err)
+}
+
+func (e *UncertainError) Unwrap() error { return e.Err }
+
+// Send carries out an approved intent: it is the only path from an Intent to
+// a signature in this package.
+//
+// It refuses, before anything is signed:
+//   - a zero Approval (policies.ErrNoApproval) and one already used
+//     (policies.ErrApprovalUsed);
+//   - an approval for another chain or account (policies.ErrApprovalMismatch),
+//     without spending it, so the wallet it is for can still use it;
+//   - an intent without a call, a SafeTx (ErrNotSendable), and a transfer or
+//     approval whose call, decoded again, says something other than its
+//     fields (ErrCallMismatch): the signature covers the call, so the call
+//     must be what the policy read.
+//
+// It then spends the approval, returns the journaled record if the intent's
+// idempotency key was already sent (sending nothing), simulates the call,
+// and under the wallet's nonce lock signs it, journals it (status signed),
+// broadcasts it and marks it sent. When anything fails before the
+// transaction leaves (a revert in simulation, the node's refusal, a journal
+// error), the approval is released so the ledger uncharges it.
+//
+// Send returns once the node accepted the transaction; Wait waits for it to
+// be mined.
+func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, error) {
+	in := ap.Intent()
+	if in == nil {
+		return TxRecord{}, policies.ErrNoApproval
+	}
+	if !ap.Valid() {
+		return TxRecord{}, policies.ErrApprovalUsed
+	}
+	if err := w.checkOwner(in); err != nil {
+		return TxRecord{}, err
+	}
+	in, err := ap.Claim()
+	if err != nil {
+		return TxRecord{}, err
+	}
+	log := w.log.With(slog.String("approval", ap.ID()), slog.String("kind", string(in.Kind())))
+	fail := func(err error) (TxRecord, error) {
+		w.release(ctx, ap, err.Error())
+		log.Warn("send refused", slog.String("error", err.Error()))
+		return TxRecord{}, err
+	}
+	call, err := w.exactCall(in)
+	if err != nil {
+		return fail(err)
+	}
+	key := in.Head().Key
+	if key != "" {
+		rec, ok, err := w.j.ByKey(ctx, w.chain, w.addr.Hex(), key)
+		if err != nil {
+			return fail(fmt.Errorf("evm: journal lookup of idempotency key: %w", err))
+		}
+		if ok {
+			w.release(ctx, ap, "idempotency key already sent as "+rec.Hash)
+			return w.keyed(ctx, key, rec)
+		}
+	}
+	gas, err := w.Simulate(ctx, call)
+	if err != nil {
+		return fail(err)
+	}
+	tip, feeCap, err := w.Fees(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	rec, err := w.signAndSend(ctx, call, w.gasLimit(gas), tip, feeCap, key, ap.ID())
+	if err != nil {
+		var unc *UncertainError
+		if errors.As(err, &unc) {
+			log.Warn("broadcast outcome unknown", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("error", err.Error()))
+			return rec, err
+		}
+		if errors.Is(err, ErrDuplicateKey) { // a concurrent send took the key first
+			w.release(ctx, ap, "idempotency key already sent")
+			prev, ok, jerr := w.j.ByKey(ctx, w.chain, w.addr.Hex(), key)
+			if jerr != nil || !ok {
+				return TxRecord{}, errors.Join(err, jerr)
+			}
+			return w.keyed(ctx, key, prev)
+		}
+		return fail(err)
+	}
+	log.Info("transaction sent", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("to", call.To))
+	return rec, nil
+}
+
+// keyed answers a send whose idempotency key is already journaled: with the
+// latest transaction of its replacement chain, or an error if it failed.
+func (w *Wallet) keyed(ctx context.Context, key string, rec TxRecord) (TxRecord, error) {
+	rec = w.latest(ctx, rec)
+	if rec.Status == TxFailed {
+		return rec, fmt.Errorf("evm: idempotency key %q was already used by transaction %s, which failed (%s); use a new key to try again", key, rec.Hash, rec.Error)
+	}
+	return rec, nil
+}
+
+// latest follows ReplacedBy links to the newest record.
+func (w *Wallet) latest(ctx context.Context, rec TxRecord) TxRecord {
+	seen := map[string]bool{strings.ToLower(rec.Hash): true}
+	for rec.ReplacedBy != "" && !seen[strings.ToLower(rec.ReplacedBy)] {
+		next, ok, err := w.j.ByHash(ctx, rec.ReplacedBy)
+		if err != nil || !ok {
+			break
+		}
+		seen[strings.ToLower(next.Hash)] = true
+		rec = next
+	}
+	return rec
+}
+
+func (w *Wallet) release(ctx context.Context, ap policies.Approval, reason string) {
+	if err := ap.Release(context.WithoutCancel(ctx), reason); err != nil {
+		w.log.Error("could not release approval", slog.String("approval", ap.ID()), slog.String("error", err.Error()))
+	}
+}
+
+// checkOwner refuses an intent for another chain or account.
+func (w *Wallet) checkOwner(in policies.Intent) error {
+	h := in.Head()
+	if h.Chain != w.chain {
+		return fmt.Errorf("%w: the intent is for chain %q, this wallet is on chain %s", policies.ErrApprovalMismatch, h.Chain, w.chain)
+	}
+	from, err := parseAddress("from", h.From)
+	if err != nil || from != w.addr {
+		return fmt.Errorf("%w: the intent acts from %q, this wallet is %s", policies.ErrApprovalMismatch, h.From, w.addr.Hex())
+	}
+	return nil
+}
+
+// exactCall returns the call an approved intent executes, after checking it
+// against the intent's fields.
+func (w *Wallet) exactCall(in policies.Intent) (policies.Call, error) {
+	var tx *policies.Call
+	switch x := in.(type) {
+	case policies.Transfer:
+		tx = x.Tx
+	case policies.Approve:
+		tx = x.Tx
+	case policies.Swap:
+		tx = x.Tx
+	case policies.ContractCall:
+		tx = x.Tx
+	case policies.SafeTx:
+		return policies.Call{}, fmt.Errorf("%w: a Safe transaction is signed by the Safe's owners (package safe), not sent by a wallet", ErrNotSendable)
+	default:
+		return policies.Call{}, fmt.Errorf("%w: unknown intent kind %q", ErrNotSendable, in.Kind())
+	}
+	if tx == nil {
+		return policies.Call{}, fmt.Errorf("%w: the %s intent carries no call (Tx)", ErrNotSendable, in.Kind())
+	}
+	to, err := parseAddress("to", tx.To)
+	if err != nil {
+		return policies.Call{}, fmt.Errorf("%w: %v", ErrCallMismatch, err)
+	}
+	call := policies.Call{To: to.Hex(), Value: new(big.Int), Data: bytes.Clone([]byte(tx.Data))}
+	if tx.Value != nil {
+		call.Value.Set(tx.Value)
+	}
+	if call.Value.Sign() < 0 || call.Value.Cmp(maxUint256) > 0 {
+		return policies.Call{}, fmt.Errorf("%w: value %s is not a uint256", ErrCallMismatch, call.Value)
+	}
+
+	// Defense in depth: the engine judged the fields; the signature covers
+	// the call. Decode the call again and require they agree.
+	switch x := in.(type) {
+	case policies.Transfer, policies.Approve:
+		got, err := DecodeCall(w.chain, w.addr.Hex(), call, nil, w.dec...)
+		if err != nil {
+			return policies.Call{}, fmt.Errorf("%w: %v", ErrCallMismatch, err)
+		}
+		if why := sameSemantics(in, got); why != "" {
+			return policies.Call{}, fmt.Errorf("%w: %s", ErrCallMismatch, why)
+		}
+	case policies.ContractCall:
+		xv := x.Value
+		if xv == nil {
+			xv = new(big.Int)
+		}
+		if xto, err := parseAddress("to", x.To); err != nil || xto != to || xv.Cmp(call.Value) != 0 || !bytes.Equal(x.Data, call.Data) {
+			return policies.Call{}, fmt.Errorf("%w: the contract call's to, value or data differ from its Tx", ErrCallMismatch)
+		}
+	}
+	return call, nil
+}
+
+func addrEq(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	x, err1 := parseAddress("a", a)
+	y, err2 := parseAddress("b", b)
+	return err1 == nil && err2 == nil && x == y
+}
+
+func amountEq(a, b *big.Int) bool { return a != nil && b != nil && a.Cmp(b) == 0 }
+
+// sameSemantics compares what a transfer or approval says with what its
+// call, decoded, says. It returns "" when they agree.
+func sameSemantics(want, got policies.Intent) string {
+	switch x := want.(type) {
+	case policies.Transfer:
+		g, ok := got.(policies.Transfer)
+		switch {
+		case !ok:
+			return fmt.Sprintf("the call is a %s, not a transfer", got.Kind())
+		case x.Token.Native() != g.Token.Native() || !addrEq(x.Token.Address, g.Token.Address):
+			return fmt.Sprintf("the call moves token %q, the intent says %q", g.Token.Address, x.Token.Address)
+		case !addrEq(x.To, g.To):
+			return fmt.Sprintf("the call pays %s, the intent says %s", g.To, x.To)
+		case !amountEq(x.Amount, g.Amount):
+			return fmt.Sprintf("the call moves %s, the intent says %v", g.Amount, x.Amount)
+		}
+	case policies.Approve:
+		g, ok := got.(policies.Approve)
+		switch {
+		case !ok:
+			return fmt.Sprintf("the call is a %s, not an approval", got.Kind())
+		case x.Method != g.Method:
+			return fmt.Sprintf("the call is %s, the intent says %s", g.Method, x.Method)
+		case !addrEq(x.Token.Address, g.Token.Address):
+			return fmt.Sprintf("the call approves token %s, the intent says %s", g.Token.Address, x.Token.Address)
+		case !addrEq(x.Spender, g.Spender):
+			return fmt.Sprintf("the call approves %s, the intent says %s", g.Spender, x.Spender)
+		case !amountEq(x.Amount, g.Amount):
+			return fmt.Sprintf("the call approves %s, the intent says %v", g.Amount, x.Amount)
+		case x.Unlimited != g.Unlimited:
+			return fmt.Sprintf("the call's unlimited is %t, the intent says %t", g.Unlimited, x.Unlimited)
+		case x.Expiration != g.Expiration:
+			return fmt.Sprintf("the call expires at %d, the intent says %d", g.Expiration, x.Expiration)
+		}
+	}
+	return ""
+}
+
+// --- nonce manager and broadcast -----------------------------------------
+
+// ensureNonce sets the next nonce on first use (and after anything that may
+// have moved it): the larger of the chain's pending nonce and one past the
+// highest nonce journaled, so a restart neither reuses a journaled nonce
+// nor leaves one behind. Journaled rows still "signed" are queued for
+// rebroadcast: after a crash between journal and broadcast they are the
+// nonces the chain has not seen. Called with w.mu held.
+func (w *Wallet) ensureNonce(ctx context.Context) error {
+	if w.nonceKnown {
+		return nil
+	}
+	pending, err := w.c.PendingNonce(ctx, w.addr)
+	if err != nil {
+		return err
+	}
+	max, ok, err := w.j.MaxNonce(ctx, w.chain, w.addr.Hex())
+	if err != nil {
+		return fmt.Errorf("evm: journal: %w", err)
+	}
+	next := pending
+	if ok && max+1 > next {
+		next = max + 1
+	}
+	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
+	if err != nil {
+		return fmt.Errorf("evm: journal: %w", err)
+	}
+	w.unsent = w.unsent[:0]
+	for _, r := range open {
+		if r.Status == TxSigned && r.Nonce >= pending {
+			w.unsent = append(w.unsent, r)
+		}
+	}
+	w.next, w.nonceKnown = next, true
+	w.log.Debug("nonce initialised", slog.Uint64("next", next), slog.Uint64("pending", pending), slog.Int("unsent", len(w.unsent)))
+	return nil
+}
+
+type outcome int
+
+const (
+	accepted    outcome = iota // in the pool (or already was)
+	nonceTaken                 // the nonce is used by another transaction
+	rejected                   // refused by the node; never left
+	undelivered                // never reached the node (connection refused, client closed)
+	uncertain                  // may or may not have left
+)
+
+// classify reads the node's answer to eth_sendRawTransaction.
+func classify(err error) outcome {
+	if err == nil {
+		return accepted
+	}
+	var rerr rpc.Error
+	if errors.As(err, &rerr) {
+		msg := strings.ToLower(rerr.Error())
+		switch {
+		case strings.Contains(msg, "already known"), strings.Contains(msg, "already imported"),
+			strings.Contains(msg, "known transaction"):
+			return accepted
+		case strings.Contains(msg, "nonce too low"), strings.Contains(msg, "replacement transaction underpriced"),
+			strings.Contains(msg, "nonce has already been used"):
+			return nonceTaken
+		}
+		return rejected
+	}
+	// Nothing was written: a refused connection or a closed client.
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, rpc.ErrClientQuit) {
+		return undelivered
+	}
+	return uncertain
+}
+
+func (w *Wallet) broadcast(ctx context.Context, raw []byte) (outcome, error) {
+	// Once signed and journaled, the broadcast is not abandoned halfway
+	// because the caller gave up: the Client's own timeout bounds it.
+	_, err := w.c.SendRaw(context.WithoutCancel(ctx), raw)
+	return classify(err), err
+}
+
+func (w *Wallet) update(ctx context.Context, rec TxRecord) {
+	rec.UpdatedAt = time.Now()
+	if err := w.j.Update(context.WithoutCancel(ctx), rec); err != nil {
+		w.log.Error("journal update failed", slog.String("hash", rec.Hash), slog.String("status", string(rec.Status)), slog.String("error", err.Error()))
+	}
+}
+
+func (w *Wallet) sign(call policies.Call, nonce, gas uint64, tip, feeCap *big.Int) (*types.Transaction, []byte, error) {
+	to := common.HexToAddress(call.To)
+	tx := types.NewTx(&types.DynamicFeeTx{
+		ChainID:   w.c.ChainID(),
+		Nonce:     nonce,
+		GasTipCap: tip,
+		GasFeeCap: feeCap,
+		Gas:       gas,
+		To:        &to,
+		Value:     call.Value,
+		Data:      call.Data,
+	})
+	signed, err := w.s.signTx(tx, w.c.chainID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("evm: sign: %w", err)
+	}
+	raw, err := signed.MarshalBinary()
+	if err != nil {
+		return nil, nil, fmt.Errorf("evm: encode signed transaction: %w", err)
+	}
+	return signed, raw, nil
+}
+
+func (w *Wallet) record(tx *types.Transaction, raw []byte, key, approvalID string) TxRecord {
+	now := time.Now().UTC()
+	return TxRecord{Hash: tx.Hash().Hex(), Chain: w.chain, From: w.addr.Hex(), Nonce: tx.Nonce(), Key: key,
+		ApprovalID: approvalID, Raw: raw, Status: TxSigned, CreatedAt: now, UpdatedAt: now}
+}
+
+// signAndSend holds the nonce lock from nonce assignment through the
+// node's answer. A refused transaction gives its nonce back; since the lock
+// is held, no later nonce was handed out meanwhile, so there is no gap.
+func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, key, approvalID string) (TxRecord, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.ensureNonce(ctx); err != nil {
+		return TxRecord{}, err
+	}
+	w.flushUnsent(ctx)
+	var prev *TxRecord // a row that failed with "nonce too low", to link to its retry
+	for attempt := 0; ; attempt++ {
+		nonce := w.next
+		tx, raw, err := w.sign(call, nonce, gas, tip, feeCap)
+		if err != nil {
+			return TxRecord{}, err
+		}
+		rowKey := key
+		if prev != nil {
+			rowKey = "" // the key stays on the first row, which links here
+		}
+		rec := w.record(tx, raw, rowKey, approvalID)
+		if err := w.j.Insert(ctx, rec); err != nil {
+			if errors.Is(err, ErrDuplicateKey) {
+				return TxRecord{}, err
+			}
+			return TxRecord{}, fmt.Errorf("evm: journal the signed transaction: %w; nothing was sent", err)
+		}
+		if prev != nil {
+			prev.ReplacedBy = rec.Hash
+			w.update(ctx, *prev)
+		}
+		out, serr := w.broadcast(ctx, raw)
+		switch out {
+		case accepted:
+			rec.Status = TxSent
+			w.update(ctx, rec)
+			w.next = nonce + 1
+			return rec, nil
+		case uncertain:
+			w.next = nonce + 1
+			w.unsent = append(w.unsent, rec)
+			return rec, &UncertainError{Record: rec, Err: serr}
+		case nonceTaken:
+			rec.Status, rec.Error = TxFailed, serr.Error()
+			w.update(ctx, rec)
+			if attempt >= 2 {
+				return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: nonce, Err: serr}
+			}
+			// Something else used the nonce (another program with the same
+			// key): read the chain again and sign at the next free one.
+			w.log.Warn("nonce already used; resyncing", slog.Uint64("nonce", nonce), slog.String("error", serr.Error()))
+			w.nonceKnown = false
+			if err := w.ensureNonce(ctx); err != nil {
+				return TxRecord{}, err
+			}
+			prev = &rec
+		default: // rejected
+			rec.Status, rec.Error = TxFailed, serr.Error()
+			w.update(ctx, rec)
+			return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: nonce, Err: serr}
+		}
+	}
+}
+
+// flushUnsent rebroadcasts transactions whose broadcast outcome is unknown,
+// lowest nonce first, so they do not leave a gap before the next one.
+// Called with w.mu held.
+func (w *Wallet) flushUnsent(ctx context.Context) {
+	keep := w.unsent[:0]
+	for _, rec := range w.unsent {
+		cur, ok, err := w.j.ByHash(ctx, rec.Hash)
+		if err == nil && ok && cur.Status != TxSigned {
+			continue // settled meanwhile (Resume, Replace, Wait)
+		}
+		out, serr := w.broadcast(ctx, rec.Raw)
+		switch out {
+		case accepted:
+			rec.Status = TxSent
+			w.update(ctx, rec)
+		case uncertain, undelivered:
+			keep = append(keep, rec)
+		case nonceTaken:
+			// Mined already, or replaced: Wait and Resume settle it.
+		case rejected:
+			rec.Status, rec.Error = TxFailed, serr.Error()
+			w.update(ctx, rec)
+			w.nonceKnown = false // its nonce is free again
+		}
+	}
+	w.unsent = keep
+	if !w.nonceKnown {
+		if err := w.ensureNonce(ctx); err != nil {
+			w.log.Warn("nonce resync failed", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// Resume settles the journal after a restart: for each of the wallet's
+// transactions not final it records a receipt if there is one, and
+// otherwise rebroadcasts the journaled bytes. Rebroadcasting is idempotent:
+// the same bytes have the same hash and nonce ("already known" is success),
+// and a nonce already used means the transaction, or its replacement, is
+// mined or known. A transaction the node now refuses is marked failed and
+// reported. Call it once on start, before sending.
+func (w *Wallet) Resume(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
+	if err != nil {
+		return fmt.Errorf("evm: journal: %w", err)
+	}
+	var errs []error
+	for _, rec := range open {
+		if r, err := w.c.Receipt(ctx, common.HexToHash(rec.Hash)); err == nil {
+			w.settle(ctx, rec, r)
+			continue
+		} else if !errors.Is(err, ethereum.NotFound) {
+			return err
+		}
+		out, serr := w.broadcast(ctx, rec.Raw)
+		switch out {
+		case accepted:
+			if rec.Status == TxSigned {
+				rec.Status = TxSent
+				w.update(ctx, rec)
+			}
+			w.log.Info("resumed transaction", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
+		case nonceTaken:
+			w.log.Info("resumed transaction's nonce is used; Wait settles it", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
+		case rejected:
+			rec.Status, rec.Error = TxFailed, serr.Error()
+			w.update(ctx, rec)
+			errs = append(errs, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr})
+		case uncertain, undelivered:
+			return fmt.Errorf("evm: resume %s: %w", rec.Hash, serr)
+		}
+	}
+	w.nonceKnown = false
+	w.unsent = nil
+	return errors.Join(errs...)
+}
+
+// settle records a receipt on a journal row.
+func (w *Wallet) settle(ctx context.Context, rec TxRecord, r *types.Receipt) TxRecord {
+	rec.Status, rec.Error = TxMined, ""
+	if r.Status != types.ReceiptStatusSuccessful {
+		rec.Status, rec.Error = TxReverted, "reverted on chain"
+	}
+	if r.BlockNumber != nil {
+		rec.Block = r.BlockNumber.Uint64()
+	}
+	rec.ReplacedBy = ""
+	w.update(ctx, rec)
+	return rec
+}
+
+// Wait polls until the transaction, or one of its replacements, is mined
+// and returns its record, marked mined or reverted with its block. A
+// receipt can lag the block that holds it, so "not found" is polled again,
+// never taken as dropped on first sight.
+func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
+	h := common.HexToHash(hash)
+	first, ok, err := w.j.ByHash(ctx, hash)
+	if err != nil {
+		return TxRecord{}, fmt.Errorf("evm: journal: %w", err)
+	}
+	if !ok || first.Chain != w.chain || !strings.EqualFold(first.From, w.addr.Hex()) {
+		return w.waitForeign(ctx, h)
+	}
+	usedPolls := 0
+	for {
+		cands := w.family(ctx, first)
+		anyLive := false
+		for _, c := range cands {
+			if c.Status == TxFailed {
+				continue
+			}
+			anyLive = true
+			r, err := w.c.Receipt(ctx, common.HexToHash(c.Hash))
+			if errors.Is(err, ethereum.NotFound) {
+				continue
+			}
+			if err != nil {
+				return c, err
+			}
+			won := w.settle(ctx, c, r)
+			for _, o := range cands {
+				if o.Hash != won.Hash && !o.Status.Final() {
+					o.Status, o.ReplacedBy = TxReplaced, won.Hash
+					w.update(ctx, o)
+				}
+			}
+			if won.Status == TxReverted {
+				return won, fmt.Errorf("evm: transaction %s reverted in block %d", won.Hash, won.Block)
+			}
+			return won, nil
+		}
+		if !anyLive {
+			last := cands[len(cands)-1]
+			return last, fmt.Errorf("evm: transaction %s failed: %s", last.Hash, last.Error)
+		}
+		// The nonce used on chain with none of ours mined: after a grace
+		// for receipt lag, some other transaction took it.
+		if n, err := w.c.Nonce(ctx, w.addr); err == nil && n > first.Nonce {
+			if usedPolls++; usedPolls > 30 {
+				for _, o := range cands {
+					if !o.Status.Final() {
+						o.Status, o.Error = TxFailed, fmt.Sprintf("nonce %d was used by a transaction not in the journal", o.Nonce)
+						w.update(ctx, o)
+					}
+				}
+				return first, fmt.Errorf("evm: transaction %s was dropped: its nonce %d was used by a transaction not in the journal", first.Hash, first.Nonce)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return first, ctx.Err()
+		case <-time.After(w.poll):
+		}
+	}
+}
+
+// family returns rec and every transaction reached by ReplacedBy links,
+// fresh from the journal, oldest first.
+func (w *Wallet) family(ctx context.Context, rec TxRecord) []TxRecord {
+	if cur, ok, err := w.j.ByHash(ctx, rec.Hash); err == nil && ok {
+		rec = cur
+	}
+	out := []TxRecord{rec}
+	seen := map[string]bool{strings.ToLower(rec.Hash): true}
+	for rec.ReplacedBy != "" && !seen[strings.ToLower(rec.ReplacedBy)] && len(out) < 64 {
+		next, ok, err := w.j.ByHash(ctx, rec.ReplacedBy)
+		if err != nil || !ok {
+			break
+		}
+		seen[strings.ToLower(next.Hash)] = true
+		out = append(out, next)
+		rec = next
+	}
+	return out
+}
+
+// waitForeign waits for a transaction the journal does not hold.
+func (w *Wallet) waitForeign(ctx context.Context, h common.Hash) (TxRecord, error) {
+	for {
+		r, err := w.c.Receipt(ctx, h)
+		if err == nil {
+			rec := TxRecord{Hash: h.Hex(), Chain: w.chain, Status: TxMined}
+			if r.BlockNumber != nil {
+				rec.Block = r.BlockNumber.Uint64()
+			}
+			if r.Status != types.ReceiptStatusSuccessful {
+				rec.Status = TxReverted
+				return rec, fmt.Errorf("evm: transaction %s reverted in block %d", rec.Hash, rec.Block)
+			}
+			return rec, nil
+		}
+		if !errors.Is(err, ethereum.NotFound) {
+			return TxRecord{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return TxRecord{}, ctx.Err()
+		case <-time.After(w.poll):
+		}
+	}
+}
+
+// bump raises a fee by the 12.5% a replacement must add (geth's pool asks
+// for 10%, others for 12.5%), rounding up, and by at least 1 wei.
+func bump(v *big.Int) *big.Int {
+	b := new(big.Int).Mul(v, big.NewInt(1125))
+	b.Add(b, big.NewInt(999))
+	b.Div(b, big.NewInt(1000))
+	if b.Cmp(v) <= 0 {
+		b.Add(v, big.NewInt(1))
+	}
+	return b
+}
+
+// Replace re-signs a stuck transaction — the same call (to, value, data, gas
+// limit) at the same nonce — with tip and fee cap raised by at least 12.5%
+// (or to the current market fees if higher), journals the new record, and
+// marks the old one replaced. It returns the new record.
+//
+// It needs no new Approval, and that is safe: the approved call is copied
+// byte for byte from the journaled transaction the approval authorised;
+// only the fee fields change. Both transactions have the same nonce, so the
+// chain executes at most one of them: a stuck transaction is replaced,
+// never duplicated. The fee is bounded by WithMaxFeePerGas when set.
+func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old, ok, err := w.j.ByHash(ctx, hash)
+	if err != nil {
+		return TxRecord{}, fmt.Errorf("evm: journal: %w", err)
+	}
+	if !ok {
+		return TxRecord{}, fmt.Errorf("evm: transaction %s is not in the journal; only this wallet's transactions can be replaced", hash)
+	}
+	if old.Chain != w.chain || !strings.EqualFold(old.From, w.addr.Hex()) {
+		return TxRecord{}, fmt.Errorf("evm: transaction %s was sent by %s on chain %s, not by this wallet", hash, old.From, old.Chain)
+	}
+	if old.Status.Final() {
+		return old, fmt.Errorf("evm: transaction %s is %s; only a signed or sent transaction can be replaced", hash, old.Status)
+	}
+	if r, err := w.c.Receipt(ctx, common.HexToHash(old.Hash)); err == nil {
+		old = w.settle(ctx, old, r)
+		return old, fmt.Errorf("evm: transaction %s is already mined in block %d", hash, old.Block)
+	} else if !errors.Is(err, ethereum.NotFound) {
+		return TxRecord{}, err
+	}
+	var otx types.Transaction
+	if err := otx.UnmarshalBinary(old.Raw); err != nil {
+		return TxRecord{}, fmt.Errorf("evm: journaled transaction %s does not decode: %w", hash, err)
+	}
+	if otx.To() == nil {
+		return TxRecord{}, fmt.Errorf("evm: journaled transaction %s creates a contract; not replaceable here", hash)
+	}
+	tip, feeCap, err := w.Fees(ctx)
+	if err != nil {
+		return TxRecord{}, err
+	}
+	minTip, minFee := bump(otx.GasTipCap()), bump(otx.GasFeeCap())
+	if tip.Cmp(minTip) < 0 {
+		tip = minTip
+	}
+	if feeCap.Cmp(minFee) < 0 {
+		feeCap = minFee
+	}
+	if feeCap.Cmp(tip) < 0 {
+		feeCap = new(big.Int).Set(tip)
+	}
+	if w.maxFee != nil && feeCap.Cmp(w.maxFee) > 0 {
+		if w.maxFee.Cmp(minFee) < 0 || w.maxFee.Cmp(minTip) < 0 {
+			return TxRecord{}, fmt.Errorf("evm: replacing %s needs a fee cap of at least %s wei, above this wallet's cap of %s wei", hash, minFee, w.maxFee)
+		}
+		feeCap = new(big.Int).Set(w.maxFee)
+		if tip.Cmp(feeCap) > 0 {
+			tip = new(big.Int).Set(feeCap)
+		}
+	}
+	call := policies.Call{To: otx.To().Hex(), Value: otx.Value(), Data: otx.Data()}
+	tx, raw, err := w.sign(call, otx.Nonce(), otx.Gas(), tip, feeCap)
+	if err != nil {
+		return TxRecord{}, err
+	}
+	// The idempotency key stays on the original row (the journal keeps it
+	// unique); the link from old to new is what ByKey callers follow.
+	rec := w.record(tx, raw, "", old.ApprovalID)
+	if err := w.j.Insert(ctx, rec); err != nil {
+		return TxRecord{}, fmt.Errorf("evm: journal the replacement: %w; nothing was sent", err)
+	}
+	// Link before broadcasting: after a crash here both rows are open and
+	// linked, Resume rebroadcasts both, and the pool keeps one.
+	old.ReplacedBy = rec.Hash
+	w.update(ctx, old)
+	out, serr := w.broadcast(ctx, raw)
+	switch out {
+	case accepted:
+		rec.Status = TxSent
+		w.update(ctx, rec)
+		old.Status = TxReplaced
+		w.update(ctx, old)
+		for i, u := range w.unsent {
+			if u.Hash == old.Hash {
+				w.unsent = append(w.unsent[:i], w.unsent[i+1:]...)
+				break
+			}
+		}
+		w.log.Info("transaction replaced", slog.String("old", old.Hash), slog.String("new", rec.Hash), slog.Uint64("nonce", rec.Nonce))
+		return rec, nil
+	case uncertain:
+		w.unsent = append(w.unsent, rec)
+		return rec, &UncertainError{Record: rec, Err: serr}
+	default:
+		rec.Status, rec.Error = TxFailed, serr.Error()
+		w.update(ctx, rec)
+		old.ReplacedBy = ""
+		w.update(ctx, old)
+		return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr}
+	}
+}

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/chains/evm/tokenlist"
+	"github.com/mandatehq/mandate/memory"
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/wallet"
+)
+
+// needs says which parts a command uses; app opens only those.
+type needs struct {
+	chain  bool // an RPC client (and the devnet's deployment, if any)
+	wallet bool // a signer and the journal
+	policy bool // the policy engine and its ledger
+}
+
+// app is the assembled runtime of one command.
+type app struct {
+	g       *globals
+	cfg     *Config
+	dev     *devnet.Devnet
+	dep     *devnet.Deployment
+	client  *evm.Client
+	tokens  *tokenlist.List
+	store   *memory.Store
+	policy  *policies.Policy
+	engine  *policies.Engine
+	wallet  *evm.Wallet
+	closers []func()
+}
+
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// open assembles what n asks for. On error everything opened so far is
+// closed again.
+func (g *globals) open(ctx context.Context, n needs) (_ *app, err error) {
+	cfg, err := loadConfig(g.configPath)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{g: g, cfg: cfg}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if n.wallet || n.policy {
+		n.chain = true
+	}
+	if n.chain {
+		if err := a.openChain(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if n.wallet || n.policy {
+		if err := a.openStore(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if n.policy {
+		if err := a.openPolicy(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if n.wallet {
+		if err := a.openWallet(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *app) openChain(ctx context.Context) error {
+	switch {
+	case a.g.devnet:
+		d, err := devnet.New(ctx, devnet.WithProgress(a.g.progress()))
+		if err != nil {
+			return fmt.Errorf("start devnet: %w", err)
+		}
+		a.dev, a.dep = d, d.Deployment()
+		a.closers = append(a.closers, func() { _ = d.Close() })
+		c, err := evm.NewClient(ctx, d.RPC(), evm.WithLabel("devnet"))
+		if err != nil {
+			return err
+		}
+		a.client = c
+	case a.cfg.RPCURL != "":
+		c, err := evm.Dial(ctx, a.cfg.RPCURL)
+		if err != nil {
+			return err
+		}
+		a.client = c
+		a.closers = append(a.closers, c.Close)
+		// A Mandate devnet says what it deployed; any other node does not.
+		if dep, err := devnet.FetchDeployment(ctx, a.cfg.RPCURL); err == nil {
+			a.dep = dep
+		}
+	default:
+		return usageErr("no chain: set MANDATE_RPC_URL (or rpc_url in mandate.yaml), or pass --devnet for a local chain")
+	}
+	if a.cfg.ChainID != 0 && a.client.ChainID().Int64() != a.cfg.ChainID {
+		return usageErr("MANDATE_CHAIN_ID is %d but the RPC node is on chain %s; point MANDATE_RPC_URL at the right chain", a.cfg.ChainID, a.client.Chain())
+	}
+	lists := []*tokenlist.List{}
+	if a.cfg.TokenList != "" {
+		l, err := tokenlist.Load(ctx, a.cfg.TokenList)
+		if err != nil {
+			return usageErr("MANDATE_TOKENLIST: %v", err)
+		}
+		lists = append(lists, l)
+	}
+	if a.dep != nil {
+		b, err := json.Marshal(a.dep.Tokens)
+		if err != nil {
+			return err
+		}
+		l, err := tokenlist.Parse(b)
+		if err != nil {
+			return fmt.Errorf("devnet token list: %w", err)
+		}
+		lists = append(lists, l)
+	}
+	a.tokens = tokenlist.Merge(append(lists, tokenlist.Default())...)
+	return nil
+}
+
+// openStore opens MANDATE_DB. A devnet started in-process is a new chain
+// each time, so by default it gets a new database too: a journal from an
+// earlier devnet would hold nonces (and signed transactions) of a chain that
+// no longer exists.
+func (a *app) openStore(ctx context.Context) error {
+	dsn := a.cfg.DB
+	if dsn == "" {
+		if a.dev != nil {
+			dir, err := os.MkdirTemp("", "mandate-devnet-")
+			if err != nil {
+				return err
+			}
+			a.closers = append(a.closers, func() { _ = os.RemoveAll(dir) })
+			dsn = "sqlite:" + filepath.Join(dir, "mandate.db")
+		} else {
+			dir, err := os.UserConfigDir()
+			if err != nil {
+				return fmt.Errorf("no home for the default database (%v); set MANDATE_DB", err)
+			}
+			dsn = "sqlite:" + filepath.Join(dir, "mandate", "mandate.db")
+		}
+	}
+	s, err := memory.Open(ctx, dsn)
+	if err != nil {
+		return asUsage(err)
+	}
+	a.store = s
+	a.closers = append(a.closers, func() { _ = s.Close() })
+	return nil
+}
+
+//go:embed devnet-policy.yaml
+var devnetPolicyTemplate string
+
+// devnetPolicy is the policy --devnet uses when MANDATE_POLICY is not set:
+// the devnet's tokens with modest limits, so a walk-through shows both an
+// allowed transfer and a denial.
+func devnetPolicy(dep *devnet.Deployment) ([]byte, error) {
+	t, err := template.New("policy").Option("missingkey=error").Parse(devnetPolicyTemplate)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, map[string]any{"C": dep.Contracts, "ChainID": dep.ChainID}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (a *app) openPolicy(ctx context.Context) error {
+	var (
+		p   *policies.Policy
+		err error
+	)
+	switch {
+	case a.cfg.Policy != "":
+		p, err = policies.Load(a.cfg.Policy)
+	case a.dep != nil:
+		var src []byte
+		if src, err = devnetPolicy(a.dep); err == nil {
+			p, err = policies.Parse(src)
+		}
+	default:
+		// Reading balances needs no policy; moving value is refused by
+		// noPolicy with a message that says how to configure one.
+		return nil
+	}
+	if err != nil {
+		return asUsage(err)
+	}
+	a.policy = p
+	a.engine = policies.NewEngine(p, a.store.Ledger())
+	return nil
+}
+
+func (a *app) openWallet(ctx context.Context) error {
+	s, err := a.signer()
+	if err != nil {
+		return err
+	}
+	w, err := evm.NewWallet(a.client, s, evm.WithJournal(a.store.Journal()))
+	if err != nil {
+		return err
+	}
+	a.wallet = w
+	return nil
+}
+
+// signer picks the key: MANDATE_PRIVATE_KEY (tests and devnet only), the
+// devnet's first funded account, or the keystore.
+func (a *app) signer() (evm.Signer, error) {
+	switch {
+	case a.cfg.PrivateKey != "":
+		s, err := evm.NewKeySigner(a.cfg.PrivateKey)
+		return s, asUsage(err)
+	case a.dep != nil && len(a.dep.Accounts) > 0 && a.cfg.Keystore == "" && a.cfg.Wallet == "":
+		return evm.NewKeySigner(a.dep.Accounts[0].PrivateKey)
+	}
+	ks, err := a.keystore()
+	if err != nil {
+		return nil, err
+	}
+	accts := ks.List()
+	var addr common.Address
+	switch {
+	case a.cfg.Wallet != "":
+		w, err := tokenlist.ParseAddress(a.cfg.Wallet)
+		if err != nil {
+			return nil, usageErr("MANDATE_WALLET: %v", err)
+		}
+		addr = w
+	case len(accts) == 1:
+		addr = accts[0]
+	case len(accts) == 0:
+		return nil, usageErr("no wallet: the keystore %s is empty; run `mandate wallet new` or `mandate wallet import`", ks.Dir())
+	default:
+		return nil, usageErr("the keystore holds %d wallets; set MANDATE_WALLET to the address to use (`mandate wallet list`)", len(accts))
+	}
+	pass, err := a.g.passphrase("Passphrase for "+addr.Hex()+": ", false)
+	if err != nil {
+		return nil, err
+	}
+	return ks.Signer(addr, pass)
+}
+
+func (a *app) keystore() (*evm.Keystore, error) {
+	dir := a.cfg.Keystore
+	if dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return nil, usageErr("no home for the keystore (%v); set MANDATE_KEYSTORE", err)
+		}
+		dir = filepath.Join(base, "mandate", "keystore")
+	}
+	return evm.OpenKeystore(dir)
+}
+
+// passphrase reads MANDATE_PASSPHRASE, or asks on the terminal. It never
+// echoes or logs what was typed.
+func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
+	if p, ok := os.LookupEnv("MANDATE_PASSPHRASE"); ok {
+		return p, nil
+	}
+	if !isTerminal(os.Stdin) {
+		return "", usageErr("a keystore passphrase is needed: set MANDATE_PASSPHRASE, or run on a terminal")
+	}
+	p, err := readSecret(prompt)
+	if err != nil {
+		return "", err
+	}
+	if confirm {
+		again, err := readSecret("Repeat: ")
+		if err != nil {
+			return "", err
+		}
+		if again != p {
+			return "", usageErr("the passphrases do not match")
+		}
+	}
+	return p, nil
+}
+
+// tools builds the registry the CLI (and later the agent) calls.
+func (a *app) tools(approver wallet.Approver) *tools.Registry {
+	var gate wallet.Gate = noPolicy{}
+	if a.engine != nil {
+		gate = a.engine
+	}
+	return tools.NewRegistry(wallet.Tools(a.wallet, gate, wallet.WithTokenList(a.tokens), wallet.WithApprover(approver)))
+}
+
+// errNoPolicy refuses every value-moving action when no policy is set.
+var errNoPolicy = errors.New("no policy is configured, so nothing that moves value is allowed: set MANDATE_POLICY (or policy in mandate.yaml) to a policy file; `mandate policy check FILE` validates one")
+
+// noPolicy is the gate when no policy file is configured: it allows nothing.
+type noPolicy struct{}
+
+func (noPolicy) Decide(context.Context, policies.Intent) (policies.Approval, error) {
+	return policies.Approval{}, errNoPolicy
+}
+func (noPolicy) Confirm(context.Context, *policies.Ask) (policies.Approval, error) {
+	return policies.Approval{}, errNoPolicy
+}
+func (noPolicy) Evaluate(context.Context, policies.Intent) (policies.Report, error) {
+	return policies.Report{}, errNoPolicy
+}
+
+// promptApprover asks on the terminal; with no terminal it declines, so an
+// unattended run never approves what the policy wanted a person to see.
+type promptApprover struct {
+	in  io.Reader
+	out io.Writer
+}
+
+func (p promptApprover) Approve(ctx context.Context, in policies.Intent, why []string) (bool, error) {
+	if !isTerminal(p.in) {
+		return false, nil
+	}
+	raw, err := policies.Marshal(in)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(p.out, "The policy asks a person to confirm this %s:\n  %s\n  because: %s\nApprove? [y/N] ", in.Kind(), raw, strings.Join(why, "; "))
+	line, err := bufio.NewReader(p.in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	ans := strings.ToLower(strings.TrimSpace(line))
+	return ans == "y" || ans == "yes", nil
+}

@@ -1,0 +1,194 @@
+// Command mandate runs Mandate's agents, bots, co-signer and tools.
+//
+// Exit status: 0 on success, 1 on a denial or a failed action, 2 on bad
+// usage or bad input. With --json, stdout carries exactly one JSON object
+// (or JSON lines for streams); logs and progress go to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+)
+
+// Exit statuses, part of the CLI's public contract.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a denial or a failed action
+	exitUsage  = 2 // bad usage or bad input
+)
+
+// globals are the persistent flags every command shares.
+type globals struct {
+	configPath string
+	json       bool
+	devnet     bool
+	verbose    bool
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: tests call it with their own streams.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	var ee *exitErr
+	if errors.As(err, &ee) && ee.quiet {
+		return code
+	}
+	if g.json {
+		writeJSONError(stdout, err)
+	} else {
+		fmt.Fprintln(stderr, "mandate: "+oneLine(err.Error()))
+		var d *policies.Denied
+		if errors.As(err, &d) && len(d.Reasons) > 1 {
+			for _, r := range d.Reasons {
+				fmt.Fprintln(stderr, "  - "+r.String())
+			}
+		}
+	}
+	return code
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mandate",
+		Short:         "AI agents that hold wallets and trade, under a policy you write",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelWarn
+			if g.verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configPath, "config", "", "config file (default ./mandate.yaml if present)")
+	pf.BoolVar(&g.json, "json", false, "print one JSON object (JSON lines for streams) on stdout")
+	pf.BoolVar(&g.devnet, "devnet", false, "start a local chain with real contracts in-process and use it")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr")
+	root.AddCommand(
+		newDevnetCmd(g),
+		newWalletCmd(g),
+		newToolsCmd(g),
+		newPolicyCmd(g),
+		newDemoCmd(g),
+	)
+	return root
+}
+
+// exitErr carries an exit status with an error.
+type exitErr struct {
+	code  int
+	err   error
+	quiet bool // the command already said why; print nothing more
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+// usageErr is bad usage or bad input: exit status 2.
+func usageErr(format string, a ...any) error {
+	return &exitErr{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// asUsage marks err as bad input (exit 2), keeping it for errors.As.
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitErr{code: exitUsage, err: err}
+}
+
+func exitCode(err error) int {
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var ae *tools.ArgError
+	if errors.As(err, &ae) {
+		return exitUsage
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "accepts ") ||
+		strings.HasPrefix(err.Error(), "requires ") {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// oneLine keeps an error to one line: a user sees what was wrong, not a dump.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
+
+func writeJSONError(w io.Writer, err error) {
+	obj := map[string]any{"ok": false, "error": oneLine(err.Error())}
+	var d *policies.Denied
+	if errors.As(err, &d) {
+		obj["decision"] = "deny"
+		reasons := make([]string, len(d.Reasons))
+		for i, r := range d.Reasons {
+			reasons[i] = r.String()
+		}
+		obj["reasons"] = reasons
+	}
+	writeJSON(w, obj)
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress returns where long steps report: stderr on a terminal, nowhere
+// under --json or when stderr is not a terminal.
+func (g *globals) progress() io.Writer {
+	if g.json || !isTerminal(g.stderr) {
+		return nil
+	}
+	return g.stderr
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mandatehq/mandate/policies"
+)
+
+func newPolicyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Validate a policy file, or decide one intent against it",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a policy file: unknown keys, bad addresses or amounts, CEL rules that do not compile",
+		Args:  exactArgs(1, "usage: mandate policy check FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := policies.Load(args[0]); err != nil {
+				return asUsage(err)
+			}
+			return g.print(map[string]any{"ok": true, "file": args[0]}, "%s: ok", args[0])
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "eval FILE INTENT.json",
+		Short: "Decide one intent (JSON with a \"kind\") against a policy, as a dry run",
+		Long: `Decides one intent against a policy without charging any limit. The daily
+totals are read from MANDATE_DB when it is set, and are zero otherwise.
+Exit status: 0 approve, 1 deny or ask, 2 bad input.`,
+		Args: exactArgs(2, "usage: mandate policy eval FILE INTENT.json"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p, err := policies.Load(args[0])
+			if err != nil {
+				return asUsage(err)
+			}
+			data, err := os.ReadFile(args[1])
+			if err != nil {
+				return usageErr("intent: %v", err)
+			}
+			in, err := policies.Unmarshal(data)
+			if err != nil {
+				return asUsage(err)
+			}
+			ledger, closeLedger, err := g.evalLedger(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeLedger()
+			rep, err := policies.NewEngine(p, ledger).Evaluate(ctx, in)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				writeJSON(g.stdout, rep)
+			} else {
+				fmt.Fprintf(g.stdout, "decision: %s\n", rep.Decision)
+				for _, r := range rep.Reasons {
+					fmt.Fprintf(g.stdout, "  - %s\n", r)
+				}
+			}
+			if rep.Decision != policies.DecisionApprove {
+				return &exitErr{code: exitFailed, err: errors.New("decision: " + string(rep.Decision)), quiet: true}
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+// evalLedger is the configured store's ledger when MANDATE_DB is set (so
+// daily totals count), else an empty in-memory one.
+func (g *globals) evalLedger(ctx context.Context) (policies.Ledger, func(), error) {
+	cfg, err := loadConfig(g.configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.DB == "" {
+		return policies.NewMemLedger(), func() {}, nil
+	}
+	a := &app{g: g, cfg: cfg}
+	if err := a.openStore(ctx); err != nil {
+		return nil, nil, err
+	}
+	return a.store.Ledger(), a.Close, nil
+}
+
+func exactArgs(n int, usage string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("%s", usage)
+		}
+		return nil
+	}
+}

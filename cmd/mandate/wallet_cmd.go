@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newWalletCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "wallet",
+		Short: "Manage the encrypted keystore and read balances",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "new",
+		Short: "Create a key in the keystore (scrypt, go-ethereum's format)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := g.open(cmd.Context(), needs{})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ks, err := a.keystore()
+			if err != nil {
+				return err
+			}
+			pass, err := g.passphrase("New passphrase: ", true)
+			if err != nil {
+				return err
+			}
+			if pass == "" {
+				return usageErr("the passphrase is empty; a keystore key needs one")
+			}
+			addr, err := ks.New(pass)
+			if err != nil {
+				return err
+			}
+			return g.print(map[string]any{"address": addr.Hex(), "keystore": ks.Dir()},
+				"created wallet %s in %s", addr.Hex(), ks.Dir())
+		},
+	})
+	var keyFile string
+	imp := &cobra.Command{
+		Use:   "import",
+		Short: "Import a hex private key into the keystore (read from --key-file or stdin, never from the command line)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r io.Reader = cmd.InOrStdin()
+			if keyFile != "" {
+				f, err := os.Open(keyFile)
+				if err != nil {
+					return usageErr("--key-file: %v", err)
+				}
+				defer f.Close()
+				r = f
+			} else if isTerminal(r) {
+				k, err := readSecret("Private key (hex): ")
+				if err != nil {
+					return err
+				}
+				r = strings.NewReader(k)
+			}
+			line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+			if err != nil && err != io.EOF {
+				return err
+			}
+			key := strings.TrimSpace(line)
+			if key == "" {
+				return usageErr("no private key given: pipe it on stdin or use --key-file")
+			}
+			a, err := g.open(cmd.Context(), needs{})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ks, err := a.keystore()
+			if err != nil {
+				return err
+			}
+			pass, err := g.passphrase("New passphrase: ", true)
+			if err != nil {
+				return err
+			}
+			if pass == "" {
+				return usageErr("the passphrase is empty; a keystore key needs one")
+			}
+			addr, err := ks.Import(key, pass)
+			if err != nil {
+				return asUsage(err)
+			}
+			return g.print(map[string]any{"address": addr.Hex(), "keystore": ks.Dir()},
+				"imported wallet %s into %s", addr.Hex(), ks.Dir())
+		},
+	}
+	imp.Flags().StringVar(&keyFile, "key-file", "", "file holding the hex private key")
+	cmd.AddCommand(imp)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the keystore's addresses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := g.open(cmd.Context(), needs{})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ks, err := a.keystore()
+			if err != nil {
+				return err
+			}
+			addrs := []string{}
+			for _, ad := range ks.List() {
+				addrs = append(addrs, ad.Hex())
+			}
+			if g.json {
+				writeJSON(g.stdout, map[string]any{"keystore": ks.Dir(), "addresses": addrs})
+				return nil
+			}
+			if len(addrs) == 0 {
+				fmt.Fprintf(g.stdout, "no wallets in %s; `mandate wallet new` creates one\n", ks.Dir())
+			}
+			for _, ad := range addrs {
+				fmt.Fprintln(g.stdout, ad)
+			}
+			return nil
+		},
+	})
+	var token string
+	bal := &cobra.Command{
+		Use:   "balance",
+		Short: "Balances of the wallet (ETH and every listed token, or --token)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			args, _ := json.Marshal(map[string]string{"token": token})
+			return g.callTool(cmd, "wallet_balance", args, false)
+		},
+	}
+	bal.Flags().StringVar(&token, "token", "", "one token: a symbol (USDC, ETH) or an address")
+	cmd.AddCommand(bal)
+	return cmd
+}
+
+// print writes v under --json, else the formatted line.
+func (g *globals) print(v any, format string, a ...any) error {
+	if g.json {
+		writeJSON(g.stdout, v)
+		return nil
+	}
+	fmt.Fprintf(g.stdout, format+"\n", a...)
+	return nil
+}

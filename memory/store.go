@@ -1,0 +1,246 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrNotFound: the approval (Release) or transaction (Journal.Update)
+	// does not exist.
+	ErrNotFound = errors.New("memory: not found")
+	// ErrInvalid: the caller passed something the store refuses to record,
+	// such as a negative amount or a commit without an approval ID.
+	ErrInvalid = errors.New("memory: invalid argument")
+	// ErrDuplicateApproval: an approval with this ID was already committed.
+	ErrDuplicateApproval = errors.New("memory: approval already committed")
+)
+
+// Store is a database holding Mandate's durable state. It is safe for
+// concurrent use, and several Stores (processes, replicas) may share one
+// database.
+type Store struct {
+	backend backend
+	// db runs every write. On SQLite it is one connection whose
+	// transactions begin IMMEDIATE, so writers queue here (in-process) and on
+	// the file's write lock (across processes) instead of failing with
+	// SQLITE_BUSY halfway through a transaction.
+	db *gorm.DB
+	// rdb runs reads that need no transaction. On SQLite it is a pool of
+	// query-only connections, which WAL lets read while a write is under
+	// way; elsewhere it is db.
+	rdb *gorm.DB
+	log *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	logger   *slog.Logger
+	maxConns int
+	slow     time.Duration
+}
+
+// WithLogger routes the database layer's warnings (failed and slow queries)
+// to l at warn level. Statements are logged without their arguments, so
+// nothing a caller stored can leak into the log. Without it the store is
+// silent: errors are returned, not logged.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithMaxOpenConns bounds the connection pool: PostgreSQL connections
+// (default 10, well under the server's default max_connections of 100 so
+// that several replicas fit), or SQLite read connections (default 4). The
+// SQLite writer is always a single connection.
+func WithMaxOpenConns(n int) Option { return func(o *options) { o.maxConns = n } }
+
+// WithSlowQuery sets the duration above which a query is logged as slow
+// (default 1s). It only matters with WithLogger.
+func WithSlowQuery(d time.Duration) Option { return func(o *options) { o.slow = d } }
+
+// Open connects to the database named by dsn and migrates its schema.
+//
+// dsn is "sqlite:PATH" (the file and its parent directory are created; use
+// "sqlite::memory:" for a private in-memory database) or a "postgres://" /
+// "postgresql://" URL. A SQLite database runs in WAL mode with synchronous=FULL
+// (a committed spend or journal record survives power loss), foreign keys on
+// and a 10 s busy timeout for other processes' writes.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{slow: time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	t, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{backend: t.backend, log: o.logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	cfg := func() *gorm.Config {
+		return &gorm.Config{
+			Logger:                 newGormLogger(o.logger, o.slow),
+			SkipDefaultTransaction: true, // every multi-statement write runs in an explicit transaction
+			TranslateError:         true, // unique violations surface as gorm.ErrDuplicatedKey on both backends
+			NowFunc:                func() time.Time { return time.Now().UTC() },
+		}
+	}
+	switch t.backend {
+	case backendSQLite:
+		err = s.openSQLite(ctx, t.path, o, cfg)
+	case backendPostgres:
+		err = s.openPostgres(ctx, t.url, o, cfg)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func() *gorm.Config) error {
+	inMemory := path == memoryPath
+	if !inMemory {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("memory: create database directory: %w", err)
+		}
+		// Create the file owner-only before SQLite does it with the umask:
+		// the audit holds what the agent did with whose money.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("memory: create database file: %w", err)
+		}
+		f.Close()
+	}
+
+	// Pragmas are per connection, so they go in the DSN, which the driver
+	// applies to each connection it opens. The driver ignores _txlock when
+	// _time_format is present, so the latter is never set; times are stored
+	// as integer nanoseconds anyway.
+	w := url.Values{}
+	w.Add("_pragma", "busy_timeout(10000)")
+	w.Add("_pragma", "foreign_keys(1)")
+	if !inMemory {
+		w.Add("_pragma", "journal_mode(WAL)")
+	}
+	w.Add("_pragma", "synchronous(FULL)")
+	w.Set("_txlock", "immediate")
+	db, err := gorm.Open(sqlite.Open(path+"?"+w.Encode()), cfg())
+	if err != nil {
+		return fmt.Errorf("memory: open sqlite %s: %w", path, err)
+	}
+	s.db = db
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("memory: open sqlite %s: %w", path, err)
+	}
+	// One writer connection, never recycled: a ":memory:" database lives
+	// and dies with its connection.
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("memory: open sqlite %s: %w", path, err)
+	}
+	if inMemory {
+		s.rdb = db // a second connection would see a different, empty database
+		return nil
+	}
+
+	r := url.Values{}
+	r.Add("_pragma", "busy_timeout(10000)")
+	r.Add("_pragma", "foreign_keys(1)")
+	r.Add("_pragma", "query_only(1)")
+	rdb, err := gorm.Open(sqlite.Open(path+"?"+r.Encode()), cfg())
+	if err != nil {
+		return fmt.Errorf("memory: open sqlite %s for reading: %w", path, err)
+	}
+	s.rdb = rdb
+	rsql, err := rdb.DB()
+	if err != nil {
+		return fmt.Errorf("memory: open sqlite %s for reading: %w", path, err)
+	}
+	n := o.maxConns
+	if n <= 0 {
+		n = 4
+	}
+	rsql.SetMaxOpenConns(n)
+	rsql.SetMaxIdleConns(n)
+	return nil
+}
+
+func (s *Store) openPostgres(ctx context.Context, dsn string, o options, cfg func() *gorm.Config) error {
+	db, err := gorm.Open(postgres.Open(dsn), cfg())
+	if err != nil {
+		// pgx's connect errors name host, user and database, never the password.
+		return fmt.Errorf("memory: open postgres: %w", err)
+	}
+	s.db, s.rdb = db, db
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("memory: open postgres: %w", err)
+	}
+	n := o.maxConns
+	if n <= 0 {
+		n = 10
+	}
+	sqlDB.SetMaxOpenConns(n)
+	sqlDB.SetMaxIdleConns(n)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("memory: open postgres: %w", err)
+	}
+	return nil
+}
+
+// Backend names the database in use: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.backend.String() }
+
+// Close closes the database connections. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.rdb != nil && s.rdb != s.db {
+			if d, err := s.rdb.DB(); err == nil {
+				errs = append(errs, d.Close())
+			}
+		}
+		if s.db != nil {
+			if d, err := s.db.DB(); err == nil {
+				errs = append(errs, d.Close())
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// write runs fn in one write transaction: BEGIN IMMEDIATE on SQLite, a
+// READ COMMITTED transaction on PostgreSQL.
+func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// read returns the handle for reads outside a transaction.
+func (s *Store) read(ctx context.Context) *gorm.DB { return s.rdb.WithContext(ctx) }

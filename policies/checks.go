@@ -1,0 +1,608 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+)
+
+// maxDepth bounds Safe transactions nested in Safe transactions: a Safe
+// owning a Safe is plausible, a tower of them is an attack on the checker.
+const maxDepth = 4
+
+// check is one decision in progress: the fixed checks' findings, what the
+// intent spends, and the limits the ledger must enforce.
+type check struct {
+	e       *Engine
+	ctx     context.Context
+	now     time.Time
+	confirm bool // a person confirmed: skip the ask threshold
+
+	reasons []Reason // why the intent is denied
+	asks    []Reason // why a person must confirm
+
+	spends    []spendAcc // per asset, summed over inner calls
+	usd       *big.Int   // total value in micro-USD; nil when not priced
+	limits    []Limit    // the windowed limits the ledger enforces
+	limitToks []*engToken
+	prices    []string
+}
+
+type spendAcc struct {
+	tok    *engToken
+	amount *big.Int
+}
+
+// check runs the fixed checks and the rules over in.
+func (e *Engine) check(ctx context.Context, in Intent, now time.Time, confirm bool) (*check, error) {
+	c := &check{e: e, ctx: ctx, now: now, confirm: confirm}
+	c.intent(in, "", 0)
+	c.totals()
+	if len(e.p.rules) > 0 {
+		c.rules(in)
+	}
+	return c, ctx.Err()
+}
+
+func (c *check) deny(rule, prefix, format string, args ...any) {
+	c.reasons = append(c.reasons, Reason{Rule: rule, Text: prefix + fmt.Sprintf(format, args...)})
+}
+
+// deref lets callers pass intents by pointer as well as by value.
+func deref(in Intent) (Intent, bool) {
+	switch v := in.(type) {
+	case *Transfer:
+		return derefPtr(v)
+	case *Approve:
+		return derefPtr(v)
+	case *Swap:
+		return derefPtr(v)
+	case *ContractCall:
+		return derefPtr(v)
+	case *SafeTx:
+		return derefPtr(v)
+	}
+	return in, in != nil
+}
+
+func derefPtr[T Intent](p *T) (Intent, bool) {
+	if p == nil {
+		return nil, false
+	}
+	return *p, true
+}
+
+func (c *check) intent(in Intent, pre string, depth int) {
+	in, ok := deref(in)
+	if !ok {
+		c.deny("intent", pre, "the intent is empty")
+		return
+	}
+	switch v := in.(type) {
+	case Transfer:
+		c.transfer(v, pre)
+	case Approve:
+		c.approve(v, pre)
+	case Swap:
+		c.swap(v, pre)
+	case ContractCall:
+		c.call(v, pre)
+	case SafeTx:
+		c.safeTx(v, pre, depth)
+	default: // unreachable: the set of intents is closed
+		c.deny("intent", pre, "intent kind %q is unknown", in.Kind())
+	}
+}
+
+// chain checks the intent's chain is in the policy.
+func (c *check) chain(h Header, pre string) (family, bool) {
+	fam, ok := c.e.p.families[h.Chain]
+	if !ok {
+		c.deny("chains", pre, "chain %s is not in chains", orQuoted(h.Chain))
+	}
+	return fam, ok
+}
+
+func orQuoted(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\n") {
+		return fmt.Sprintf("%q", s)
+	}
+	return s
+}
+
+// token finds the asset in the policy; nil (with a reason) when it is not
+// there or the intent disagrees about its decimals, which would make every
+// amount comparison wrong.
+func (c *check) token(chain string, t Token, role, pre string) *engToken {
+	et := c.e.tokens[tokenKey{chain, addrKey(t.Address)}]
+	if et == nil {
+		c.deny("tokens", pre, "%s %s on chain %s is not in tokens", role, tokenName(t), orQuoted(chain))
+		return nil
+	}
+	if t.Decimals != et.decimals {
+		c.deny("tokens", pre, "%s %s has %d decimals in the intent but %d in the policy", role, et.symbol, t.Decimals, et.decimals)
+		return nil
+	}
+	return et
+}
+
+func tokenName(t Token) string {
+	switch {
+	case t.Address == "" && t.Symbol == "":
+		return "(native coin)"
+	case t.Address == "":
+		return t.Symbol
+	case t.Symbol == "":
+		return t.Address
+	}
+	return t.Symbol + " (" + t.Address + ")"
+}
+
+// recipient applies recipients.deny always and recipients.allow when present.
+func (c *check) recipient(addr, role, pre string) {
+	if addr == "" {
+		c.deny("intent", pre, "the intent has no %s", role)
+		return
+	}
+	k := addrKey(addr)
+	if c.e.p.recipDeny[k] {
+		c.deny("recipients.deny", pre, "%s %s is in recipients.deny", role, addr)
+	}
+	if allow := c.e.p.recipAllow; allow != nil && !allow[k] {
+		c.deny("recipients.allow", pre, "%s %s is not in recipients.allow", role, addr)
+	}
+}
+
+// amountOK refuses a missing or negative amount.
+func (c *check) amountOK(v *big.Int, name, pre string) bool {
+	switch {
+	case v == nil:
+		c.deny("intent", pre, "the intent has no %s", name)
+		return false
+	case v.Sign() < 0:
+		c.deny("intent", pre, "%s %s is negative", name, v)
+		return false
+	case v.Cmp(maxUint256) > 0:
+		c.deny("intent", pre, "%s is larger than 2^256-1", name)
+		return false
+	}
+	return true
+}
+
+// spend adds amount of tok to what the intent spends.
+func (c *check) spend(tok *engToken, amount *big.Int) {
+	if amount.Sign() == 0 {
+		return
+	}
+	for i := range c.spends {
+		if c.spends[i].tok == tok {
+			c.spends[i].amount = new(big.Int).Add(c.spends[i].amount, amount)
+			return
+		}
+	}
+	c.spends = append(c.spends, spendAcc{tok, amount})
+}
+
+func amt(tok *engToken, v *big.Int) string {
+	return FormatUnits(v, tok.decimals) + " " + tok.symbol
+}
+
+func usdAmt(v *big.Int) string { return FormatUnits(v, usdDecimals) + " USD" }
+
+func (c *check) transfer(t Transfer, pre string) {
+	p := c.e.p
+	if !p.limits && !p.recipients {
+		c.deny("limits", pre, "transfers are denied: the policy has no limits or recipients section")
+	}
+	var tok *engToken
+	fam, chainOK := c.chain(t.Header, pre)
+	if chainOK {
+		tok = c.token(t.Chain, t.Token, "token", pre)
+	}
+	c.recipient(t.To, "recipient", pre)
+	if c.amountOK(t.Amount, "amount", pre) && tok != nil {
+		c.spend(tok, t.Amount)
+	}
+	if t.Tx != nil && fam == familyEVM {
+		if what := transferTxMismatch(t); what != "" {
+			c.deny("intent", pre, "the transaction does not do what the transfer says: %s", what)
+		}
+	}
+}
+
+func (c *check) approve(a Approve, pre string) {
+	p := c.e.p
+	if !p.approvals {
+		c.deny("approvals", pre, "approvals are denied: the policy has no approvals section")
+	}
+	var tok *engToken
+	fam, chainOK := c.chain(a.Header, pre)
+	if chainOK {
+		if a.Token.Native() {
+			c.deny("approvals", pre, "the native coin cannot be approved")
+		} else {
+			tok = c.token(a.Chain, a.Token, "token", pre)
+		}
+	}
+	switch a.Method {
+	case MethodApprove, MethodIncreaseAllowance, MethodSetApprovalForAll, MethodPermit2:
+	default:
+		c.deny("intent", pre, "approval method %q is unknown", a.Method)
+	}
+	c.spender(a.Spender, pre)
+	unlimited := a.Unlimited || a.Method == MethodSetApprovalForAll ||
+		(a.Amount != nil && a.Amount.BitLen() >= 256)
+	switch {
+	case unlimited && !p.unlimited:
+		c.deny("approvals.unlimited", pre, "an unlimited approval of %s to %s is not allowed", tokenName(a.Token), a.Spender)
+	case unlimited:
+	case !c.amountOK(a.Amount, "amount", pre) || tok == nil:
+	case tok.approveMax == nil:
+		c.deny("approvals.max", pre, "approvals.max has no entry for %s", tok.symbol)
+	case a.Amount.Cmp(tok.approveMax) > 0:
+		c.deny(tok.maxRule, pre, "approval %s exceeds approvals.max %s", amt(tok, a.Amount), amt(tok, tok.approveMax))
+	}
+	if a.Tx != nil && fam == familyEVM {
+		if what := approveTxMismatch(a); what != "" {
+			c.deny("intent", pre, "the transaction does not do what the approval says: %s", what)
+		}
+	}
+}
+
+// spender applies the deny list, and the allow lists when there are any: a
+// spender may move the wallet's tokens, so it must be a known contract or an
+// allowed recipient.
+func (c *check) spender(s, pre string) {
+	p := c.e.p
+	if s == "" {
+		c.deny("intent", pre, "the approval has no spender")
+		return
+	}
+	k := addrKey(s)
+	if p.recipDeny[k] {
+		c.deny("recipients.deny", pre, "spender %s is in recipients.deny", s)
+	}
+	if (p.contractAllow != nil || p.recipAllow != nil) && !p.contractAllow[k] && !p.recipAllow[k] {
+		c.deny("approvals.spender", pre, "spender %s is not in contracts.allow or recipients.allow", s)
+	}
+}
+
+func (c *check) swap(s Swap, pre string) {
+	p := c.e.p
+	if p.swaps == nil {
+		c.deny("swaps", pre, "swaps are denied: the policy has no swaps section")
+	}
+	var in, out *engToken
+	_, chainOK := c.chain(s.Header, pre)
+	if chainOK {
+		in = c.token(s.Chain, s.TokenIn, "token_in", pre)
+		out = c.token(s.Chain, s.TokenOut, "token_out", pre)
+	}
+	amountIn := c.amountOK(s.AmountIn, "amount_in", pre)
+	if amountIn && in != nil {
+		c.spend(in, s.AmountIn)
+	}
+	if b := p.swaps; b != nil {
+		if s.SlippageBps > b.maxSlippageBps {
+			c.deny("swaps.max_slippage_bps", pre, "slippage %d bps exceeds swaps.max_slippage_bps %d", s.SlippageBps, b.maxSlippageBps)
+		}
+		c.minOut(s, out, b, pre)
+		nowUnix := c.now.Unix()
+		switch {
+		case s.Deadline <= nowUnix:
+			c.deny("swaps.max_deadline_seconds", pre, "deadline %s has passed", time.Unix(s.Deadline, 0).UTC().Format(time.RFC3339))
+		case s.Deadline-nowUnix > b.maxDeadline:
+			c.deny("swaps.max_deadline_seconds", pre, "deadline is %ds away, more than swaps.max_deadline_seconds %d", s.Deadline-nowUnix, b.maxDeadline)
+		}
+	}
+	// The output goes to the wallet itself, or to an allowed recipient.
+	switch k := addrKey(s.Recipient); {
+	case s.Recipient == "":
+		c.deny("intent", pre, "the swap has no recipient")
+	case k == addrKey(s.From):
+	default:
+		if p.recipDeny[k] {
+			c.deny("recipients.deny", pre, "swap recipient %s is in recipients.deny", s.Recipient)
+		}
+		if !p.recipAllow[k] {
+			c.deny("recipients.allow", pre, "swap output goes to %s, not the wallet, and that address is not in recipients.allow", s.Recipient)
+		}
+	}
+	if s.Approval != nil && !c.swapApprovalFits(s, in) {
+		c.approve(*s.Approval, pre+"approval: ")
+	}
+	if s.Tx != nil && in != nil && c.e.p.families[s.Chain] == familyEVM {
+		want := new(big.Int)
+		if in.native() && s.AmountIn != nil {
+			want = s.AmountIn
+		}
+		if !eqInt(s.Tx.Value, want) {
+			c.deny("intent", pre, "the transaction sends value %s but the swap puts in %s", valueOf(s.Tx.Value), amt(in, nilZero(s.AmountIn)))
+		}
+	}
+}
+
+// minOut checks the floor the transaction enforces against the quote less
+// the largest slippage the policy allows, rounded up so the bound is never
+// looser than the policy says.
+func (c *check) minOut(s Swap, out *engToken, b *swapBounds, pre string) {
+	name := func(v *big.Int) string {
+		if out == nil {
+			return v.String() + " base units"
+		}
+		return amt(out, v)
+	}
+	switch {
+	case s.Quoted == nil || s.Quoted.Sign() <= 0:
+		c.deny("swaps.max_slippage_bps", pre, "the swap has no quote to bound its output")
+	case s.MinOut == nil || s.MinOut.Sign() <= 0:
+		c.deny("swaps.max_slippage_bps", pre, "min_out is zero: the swap would accept any price")
+	default:
+		floor := new(big.Int).Mul(s.Quoted, big.NewInt(int64(10000-b.maxSlippageBps)))
+		floor, r := floor.QuoRem(floor, big.NewInt(10000), new(big.Int))
+		if r.Sign() > 0 {
+			floor.Add(floor, big.NewInt(1))
+		}
+		if s.MinOut.Cmp(floor) < 0 {
+			c.deny("swaps.max_slippage_bps", pre, "min_out %s is below %s, the quote %s less swaps.max_slippage_bps %d", name(s.MinOut), name(floor), name(s.Quoted), b.maxSlippageBps)
+		}
+	}
+}
+
+// swapApprovalFits reports whether a swap's embedded approval is the one a
+// swap needs and nothing more: exactly AmountIn of TokenIn to the contract
+// the swap calls, not unlimited. Anything else is checked as an approve.
+func (c *check) swapApprovalFits(s Swap, in *engToken) bool {
+	a := s.Approval
+	return in != nil && s.Tx != nil && s.Tx.To != "" &&
+		a.Chain == s.Chain &&
+		(a.Method == MethodApprove || a.Method == MethodPermit2) &&
+		!a.Unlimited && a.Amount != nil && s.AmountIn != nil && a.Amount.Cmp(s.AmountIn) == 0 &&
+		addrKey(a.Token.Address) == addrKey(s.TokenIn.Address) && !s.TokenIn.Native() &&
+		addrKey(a.Spender) == addrKey(s.Tx.To) &&
+		(a.Tx == nil || approveTxMismatch(*a) == "")
+}
+
+func (c *check) call(k ContractCall, pre string) {
+	p := c.e.p
+	if !p.contracts {
+		c.deny("contracts", pre, "contract calls are denied: the policy has no contracts section")
+	}
+	fam, chainOK := c.chain(k.Header, pre)
+	switch key := addrKey(k.To); {
+	case k.To == "":
+		c.deny("intent", pre, "the call has no contract")
+	case p.contracts && !p.contractAllow[key]:
+		c.deny("contracts.allow", pre, "contract %s is not in contracts.allow", k.To)
+	}
+	if p.recipDeny[addrKey(k.To)] && k.To != "" {
+		c.deny("recipients.deny", pre, "contract %s is in recipients.deny", k.To)
+	}
+	if k.Value != nil && chainOK && c.amountOK(k.Value, "value", pre) && k.Value.Sign() > 0 {
+		// Value sent with a call is a native transfer to the contract.
+		c.spend(c.e.tokens[tokenKey{k.Chain, ""}], k.Value)
+	}
+	if k.Selector != "" && (len(k.Data) < 4 || !strings.EqualFold(k.Selector, "0x"+fmt.Sprintf("%x", k.Data[:4]))) {
+		c.deny("intent", pre, "selector %s does not match the call data", k.Selector)
+	}
+	if k.Tx != nil && fam == familyEVM {
+		if what := callTxMismatch(k); what != "" {
+			c.deny("intent", pre, "the transaction does not do what the call says: %s", what)
+		}
+	}
+}
+
+func (c *check) safeTx(s SafeTx, pre string, depth int) {
+	p := c.e.p
+	if p.safe == nil {
+		c.deny("safe", pre, "Safe transactions are denied: the policy has no safe section")
+	}
+	c.chain(s.Header, pre)
+	if p.safe != nil {
+		switch s.Operation {
+		case OpCall:
+		case OpDelegateCall:
+			if !p.safe.delegatecall[addrKey(s.To)] {
+				c.deny("safe.delegatecall", pre, "delegatecall to %s is not in safe.delegatecall", s.To)
+			}
+		default:
+			c.deny("intent", pre, "operation %d is neither call (0) nor delegatecall (1)", s.Operation)
+		}
+		if s.SelfCall != "" && !p.safe.selfCalls {
+			c.deny("safe.self_calls", pre, "the transaction changes the Safe itself (%s) and safe.self_calls is false", s.SelfCall)
+		}
+		refund := (s.GasPrice != nil && s.GasPrice.Sign() != 0) || !isZeroAddress(s.RefundReceiver) || !isZeroAddress(s.GasToken)
+		if refund && !p.safe.refund {
+			c.deny("safe.refund", pre, "the transaction pays a gas refund (gas price %s, gas token %s, receiver %s) and safe.refund is false",
+				valueOf(s.GasPrice), orQuoted(s.GasToken), orQuoted(s.RefundReceiver))
+		}
+	}
+	if len(s.Inner) == 0 && s.SelfCall == "" {
+		c.deny("safe", pre, "the transaction has no decoded inner calls, so what it does cannot be checked")
+	}
+	if depth >= maxDepth && len(s.Inner) > 0 {
+		c.deny("safe", pre, "Safe transactions are nested more than %d deep", maxDepth)
+		return
+	}
+	for i, x := range s.Inner {
+		ipre := fmt.Sprintf("%sinner call %d: ", pre, i)
+		if x != nil && x.Head().Chain != s.Chain {
+			c.deny("intent", ipre, "chain %s differs from the Safe's chain %s", orQuoted(x.Head().Chain), orQuoted(s.Chain))
+			continue
+		}
+		c.intent(x, ipre, depth+1)
+	}
+}
+
+// totals applies the per-transaction limits to the summed spends, prices
+// them in USD when the policy needs it, and lists the windowed limits the
+// ledger enforces on commit.
+func (c *check) totals() {
+	p := c.e.p
+	since := c.now.Add(-window)
+	var usdTotal *big.Int
+	priced := p.usesUSD()
+	usdRule := "limits.per_tx_usd"
+	switch {
+	case p.perTxUSD != nil:
+	case p.dailyUSD != nil:
+		usdRule = "limits.daily_usd"
+	default:
+		usdRule = "ask.above_usd"
+	}
+	for _, s := range c.spends {
+		t := s.tok
+		if t.perTx != nil && s.amount.Cmp(t.perTx) > 0 {
+			c.deny(t.perTxRule, "", "amount %s exceeds per-tx limit %s", amt(t, s.amount), amt(t, t.perTx))
+		}
+		if t.daily != nil {
+			c.limits = append(c.limits, Limit{Bucket: t.bucket, Max: t.daily, Since: since, Rule: t.dailyRule})
+			c.limitToks = append(c.limitToks, t)
+		}
+		if !priced {
+			continue
+		}
+		v, ok := c.price(t, usdRule)
+		if !ok {
+			priced = false
+			continue
+		}
+		if usdTotal == nil {
+			usdTotal = new(big.Int)
+		}
+		usdTotal.Add(usdTotal, usdMicro(s.amount, t.decimals, v))
+	}
+	if !priced || usdTotal == nil {
+		return
+	}
+	c.usd = usdTotal
+	if p.perTxUSD != nil && usdTotal.Cmp(p.perTxUSD) > 0 {
+		c.deny("limits.per_tx_usd", "", "value %s exceeds per-tx limit %s", usdAmt(usdTotal), usdAmt(p.perTxUSD))
+	}
+	if p.dailyUSD != nil {
+		c.limits = append(c.limits, Limit{Bucket: c.e.usdBucket, Max: p.dailyUSD, Since: since, Rule: "limits.daily_usd"})
+		c.limitToks = append(c.limitToks, nil)
+	}
+	if p.askUSD != nil && !c.confirm && usdTotal.Cmp(p.askUSD) > 0 {
+		c.asks = append(c.asks, Reason{Rule: "ask.above_usd", Text: fmt.Sprintf("value %s is above ask.above_usd %s", usdAmt(usdTotal), usdAmt(p.askUSD))})
+	}
+}
+
+// price fetches t's USD price. Without one the USD rules cannot be checked,
+// and the intent is denied: the engine fails closed.
+func (c *check) price(t *engToken, usdRule string) (*big.Rat, bool) {
+	src := c.e.prices
+	if src == nil {
+		c.deny(usdRule, "", "no USD price for %s on chain %s (no price source is configured), so the USD limits cannot be checked", t.symbol, t.chain)
+		return nil, false
+	}
+	tok := Token{Symbol: t.symbol, Address: t.address, Decimals: t.decimals}
+	pr, err := src.PriceUSD(c.ctx, t.chain, tok)
+	if err == nil && (pr.USD == nil || pr.USD.Sign() < 0) {
+		err = fmt.Errorf("the price source returned no price")
+	}
+	if err != nil {
+		c.e.log.LogAttrs(c.ctx, slog.LevelWarn, "no USD price", slog.String("token", t.symbol), slog.String("chain", t.chain), slog.String("error", err.Error()))
+		c.deny(usdRule, "", "no USD price for %s on chain %s, so the USD limits cannot be checked", t.symbol, t.chain)
+		return nil, false
+	}
+	c.prices = append(c.prices, fmt.Sprintf("%s on chain %s: %s USD (%s)", t.symbol, t.chain, ratString(pr.USD), pr.Source))
+	return pr.USD, true
+}
+
+// ratString writes r as an exact decimal when it has one, else as a fraction.
+func ratString(r *big.Rat) string {
+	d := new(big.Int).Set(r.Denom())
+	exp := [2]int{}
+	for i, f := range []*big.Int{big.NewInt(2), big.NewInt(5)} {
+		for {
+			q, m := new(big.Int).QuoRem(d, f, new(big.Int))
+			if m.Sign() != 0 {
+				break
+			}
+			d, exp[i] = q, exp[i]+1
+		}
+	}
+	if d.Cmp(big.NewInt(1)) != 0 {
+		return r.RatString()
+	}
+	return r.FloatString(max(exp[0], exp[1]))
+}
+
+// windowReasons reads the ledger's live spends for each windowed limit and
+// adds a reason for every limit this intent would exceed.
+func (c *check) windowReasons(ctx context.Context) error {
+	for i, l := range c.limits {
+		spent, err := c.e.ledger.Spent(ctx, l.Bucket, l.Since)
+		if err != nil {
+			return fmt.Errorf("policies: read spends of %s: %w", l.Rule, err)
+		}
+		add := c.bucketSpend(i)
+		if new(big.Int).Add(spent, add).Cmp(l.Max) > 0 {
+			c.reasons = append(c.reasons, c.limitReasonAt(i, spent, add))
+		}
+	}
+	return nil
+}
+
+// bucketSpend is what this intent charges to the i-th limit's bucket.
+func (c *check) bucketSpend(i int) *big.Int {
+	if t := c.limitToks[i]; t != nil {
+		for _, s := range c.spends {
+			if s.tok == t {
+				return s.amount
+			}
+		}
+		return new(big.Int)
+	}
+	return nilZero(c.usd)
+}
+
+// limitReason explains a *LimitError from the ledger.
+func (c *check) limitReason(l Limit, spent, add *big.Int) Reason {
+	for i := range c.limits {
+		if c.limits[i].Bucket == l.Bucket {
+			return c.limitReasonAt(i, spent, add)
+		}
+	}
+	return Reason{Rule: l.Rule, Text: fmt.Sprintf("%s already spent + %s exceeds %s", spent, add, l.Max)}
+}
+
+func (c *check) limitReasonAt(i int, spent, add *big.Int) Reason {
+	l := c.limits[i]
+	f := usdAmt
+	what := "value"
+	if t := c.limitToks[i]; t != nil {
+		f = func(v *big.Int) string { return amt(t, v) }
+		what = "amount"
+	}
+	total := new(big.Int).Add(spent, add)
+	return Reason{Rule: l.Rule, Text: fmt.Sprintf("%s %s would bring the last 24h to %s, over the daily limit %s", what, f(add), f(total), f(l.Max))}
+}
+
+// spendList is what an approval charges: each asset's bucket, and the USD
+// bucket when the intent was priced.
+func (c *check) spendList() []Spend {
+	out := make([]Spend, 0, len(c.spends)+1)
+	for _, s := range c.spends {
+		out = append(out, Spend{Bucket: s.tok.bucket, Amount: s.amount})
+	}
+	if c.usd != nil && c.usd.Sign() > 0 {
+		out = append(out, Spend{Bucket: c.e.usdBucket, Amount: c.usd})
+	}
+	return out
+}
+
+func nilZero(v *big.Int) *big.Int {
+	if v == nil {
+		return new(big.Int)
+	}
+	return v
+}
+
+func eqInt(a, b *big.Int) bool { return nilZero(a).Cmp(nilZero(b)) == 0 }
+
+func valueOf(v *big.Int) string { return nilZero(v).String() }

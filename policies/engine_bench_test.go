@@ -1,0 +1,168 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchPolicy is a realistic policy: 50 allowed recipients, an allowed
+// router, a token allowlist, per-transaction and daily limits for ETH, USDC
+// and DAI, USD limits and an ask threshold, a slippage bound and the
+// no-weekend-swaps rule.
+func benchPolicy(b *testing.B) *Policy {
+	var sb strings.Builder
+	sb.WriteString(`version: 1
+chains: [1]
+tokens:
+  USDC: {chain: 1, address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", decimals: 6}
+  DAI: {chain: 1, address: "0x6B175474E89094C44Da98b954EedeAC495271d0F", decimals: 18}
+  WETH: {chain: 1, address: "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", decimals: 18}
+recipients:
+  deny: ["0x000000000000000000000000000000000000dEaD"]
+  allow:
+`)
+	for i := range 50 {
+		fmt.Fprintf(&sb, "    - \"%s\"\n", benchRecipient(i))
+	}
+	sb.WriteString(`contracts: {allow: ["0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45"]}
+limits:
+  per_tx: {ETH: "1", USDC: "1000", DAI: "1000"}
+  daily: {ETH: "3", USDC: "5000", DAI: "5000"}
+  per_tx_usd: 2000
+  daily_usd: 10000
+swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}
+ask: {above_usd: 1500}
+rules:
+  - {name: no-weekend-swaps, deny_if: 'intent.kind == "swap" && now.getDayOfWeek() in [0, 6]', reason: "no swaps at weekends"}
+`)
+	p, err := Parse([]byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func benchRecipient(i int) string { return fmt.Sprintf("0x%040x", 0x1000+i) }
+
+// benchIntents are the decisions an agent makes all day: an ETH transfer,
+// a USDC transfer and a swap, to and from allowed parties.
+func benchIntents(now time.Time) map[string]func(i int) Intent {
+	ethT := Transfer{Header: hdr(), To: benchRecipient(7), Token: eth, Amount: units("0.001", 18)}
+	usdcT := Transfer{Header: hdr(), To: benchRecipient(42), Token: usdc, Amount: units("5", 6)}
+	sw := swapETHForUSDC(now)
+	sw.AmountIn, sw.Tx.Value = units("0.001", 18), units("0.001", 18)
+	sw.Quoted, sw.MinOut = units("3", 6), units("2.97", 6)
+	return map[string]func(i int) Intent{
+		"transfer-eth":  func(int) Intent { return ethT },
+		"transfer-usdc": func(int) Intent { return usdcT },
+		"swap": func(i int) Intent {
+			s := sw
+			s.Deadline = now.Add(time.Duration(i)*benchStep).Unix() + 600
+			return s
+		},
+	}
+}
+
+// benchStep is how far the clock moves per decision: the daily windows hold
+// about 960 spends, as a busy agent's would, and old spends are pruned.
+const benchStep = 90 * time.Second
+
+type benchPrices struct{}
+
+var (
+	ethUSD  = big.NewRat(3000, 1)
+	oneUSD  = big.NewRat(1, 1)
+	benchPr = map[string]Price{
+		"ETH":  {USD: ethUSD, Source: "fixed"},
+		"WETH": {USD: ethUSD, Source: "fixed"},
+		"USDC": {USD: oneUSD, Source: "fixed"},
+		"DAI":  {USD: oneUSD, Source: "fixed"},
+	}
+)
+
+func (benchPrices) PriceUSD(_ context.Context, _ string, t Token) (Price, error) {
+	if p, ok := benchPr[t.Symbol]; ok {
+		return p, nil
+	}
+	return Price{}, fmt.Errorf("no price for %s", t.Symbol)
+}
+
+// reportLatency reports the median and 99th percentile of the per-decision
+// durations (recording each op's duration is fine in a benchmark, never in
+// a test).
+func reportLatency(b *testing.B, d []time.Duration) {
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds()), "p99-ns")
+}
+
+func BenchmarkDecide(b *testing.B) {
+	p := benchPolicy(b)
+	start := wednesday
+	for _, name := range []string{"transfer-eth", "transfer-usdc", "swap"} {
+		b.Run(name, func(b *testing.B) {
+			now := start
+			eng := NewEngine(p, NewMemLedger(), WithPrices(benchPrices{}), WithClock(func() time.Time { return now }))
+			mk := benchIntents(start)[name]
+			ctx := context.Background()
+			d := make([]time.Duration, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				now = start.Add(time.Duration(i) * benchStep)
+				in := mk(i)
+				t0 := time.Now()
+				a, err := eng.Decide(ctx, in)
+				d[i] = time.Since(t0)
+				if err != nil || !a.Valid() {
+					b.Fatalf("op %d: %v", i, err)
+				}
+			}
+			b.StopTimer()
+			reportLatency(b, d)
+		})
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	p := benchPolicy(b)
+	start := wednesday
+	for _, name := range []string{"transfer-eth", "transfer-usdc", "swap"} {
+		b.Run(name, func(b *testing.B) {
+			now := start
+			eng := NewEngine(p, NewMemLedger(), WithPrices(benchPrices{}), WithClock(func() time.Time { return now }))
+			mk := benchIntents(start)[name]
+			ctx := context.Background()
+			d := make([]time.Duration, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				now = start.Add(time.Duration(i) * benchStep)
+				in := mk(i)
+				t0 := time.Now()
+				r, err := eng.Evaluate(ctx, in)
+				d[i] = time.Since(t0)
+				if err != nil || r.Decision != DecisionApprove {
+					b.Fatalf("op %d: %v %v", i, err, r.Reasons)
+				}
+			}
+			b.StopTimer()
+			reportLatency(b, d)
+		})
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	in := benchIntents(wednesday)["swap"](0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Marshal(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"sync"
+	"time"
+)
+
+// MemLedger is a Ledger in memory, for tests, benchmarks and one-shot
+// evaluations such as `mandate policy eval`. Its counters die with the
+// process, so an agent that moves real value uses the database ledger of the
+// memory package instead.
+//
+// Spends are kept per bucket in time order with a running total, and spends
+// older than the longest window the ledger has been asked about (at least
+// 24 hours) are pruned, so a long-running benchmark does not grow it without
+// bound. Only the most recent entries are kept for Entries.
+type MemLedger struct {
+	mu        sync.Mutex
+	buckets   map[string]*memBucket
+	approvals map[string][]*memSpend // approval id -> its spends, for Release
+	approvalQ []memApprovalRef       // approvals in time order, for pruning
+	keys      map[string]string      // wallet + "\x00" + key -> approval id
+	retain    time.Duration
+	latest    time.Time
+
+	entries []Entry // ring of the most recent entries
+	next    int
+	full    bool
+}
+
+// memEntries is how many recent entries MemLedger keeps.
+const memEntries = 1024
+
+type memBucket struct {
+	recs  []*memSpend // time-ordered; recs[head:] are live or released
+	head  int
+	total *big.Int // sum of the live spends in recs[head:]
+}
+
+type memSpend struct {
+	at     time.Time
+	amount *big.Int
+	live   bool // false once released or pruned
+	bucket *memBucket
+}
+
+type memApprovalRef struct {
+	at time.Time
+	id string
+}
+
+// NewMemLedger returns an empty in-memory ledger.
+func NewMemLedger() *MemLedger {
+	return &MemLedger{
+		buckets:   map[string]*memBucket{},
+		approvals: map[string][]*memSpend{},
+		keys:      map[string]string{},
+		retain:    window,
+		entries:   make([]Entry, memEntries),
+	}
+}
+
+var _ Ledger = (*MemLedger)(nil)
+
+// Commit implements Ledger: it checks every limit, then charges the spends
+// and records the entry, all under one lock.
+func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.ApprovalID == "" {
+		return errors.New("memledger: commit without an approval id")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var keyID string
+	if e.Key != "" {
+		keyID = addrKey(e.Wallet) + "\x00" + e.Key
+		if first, dup := l.keys[keyID]; dup {
+			return &DuplicateError{Key: e.Key, ApprovalID: first}
+		}
+	}
+	for _, lim := range limits {
+		l.observe(e.At, lim.Since)
+	}
+	l.observe(e.At, e.At)
+	for _, lim := range limits {
+		b := l.bucket(lim.Bucket)
+		spent := b.since(lim.Since)
+		add := new(big.Int)
+		for _, s := range e.Spends {
+			if s.Bucket == lim.Bucket {
+				add.Add(add, s.Amount)
+			}
+		}
+		if new(big.Int).Add(spent, add).Cmp(lim.Max) > 0 {
+			return &LimitError{Limit: lim, Spent: spent, Amount: add}
+		}
+	}
+	recs := make([]*memSpend, 0, len(e.Spends))
+	for _, s := range e.Spends {
+		if s.Amount == nil || s.Amount.Sign() <= 0 {
+			continue
+		}
+		b := l.bucket(s.Bucket)
+		r := &memSpend{at: e.At, amount: new(big.Int).Set(s.Amount), live: true, bucket: b}
+		b.insert(r)
+		recs = append(recs, r)
+	}
+	l.approvals[e.ApprovalID] = recs
+	l.approvalQ = append(l.approvalQ, memApprovalRef{e.At, e.ApprovalID})
+	if keyID != "" {
+		l.keys[keyID] = e.ApprovalID
+	}
+	l.record(e)
+	return nil
+}
+
+// Release implements Ledger. Releasing an approval the ledger no longer
+// holds (pruned, or never committed) does nothing.
+func (l *MemLedger) Release(ctx context.Context, approvalID, reason string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.approvals[approvalID] {
+		if r.live {
+			r.live = false
+			r.bucket.total.Sub(r.bucket.total, r.amount)
+		}
+	}
+	delete(l.approvals, approvalID)
+	return nil
+}
+
+// Record implements Ledger.
+func (l *MemLedger) Record(ctx context.Context, e Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.record(e)
+	return nil
+}
+
+// Spent implements Ledger.
+func (l *MemLedger) Spent(ctx context.Context, bucket string, since time.Time) (*big.Int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[bucket]
+	if !ok {
+		return new(big.Int), nil
+	}
+	return b.since(since), nil
+}
+
+// Entries returns the most recent entries (up to 1024), oldest first.
+func (l *MemLedger) Entries() []Entry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.full {
+		return append([]Entry(nil), l.entries[:l.next]...)
+	}
+	return append(append([]Entry(nil), l.entries[l.next:]...), l.entries[:l.next]...)
+}
+
+func (l *MemLedger) record(e Entry) {
+	l.entries[l.next] = e
+	l.next++
+	if l.next == len(l.entries) {
+		l.next, l.full = 0, true
+	}
+}
+
+// observe widens the retention to cover a window ending at at, and prunes
+// what falls out of it.
+func (l *MemLedger) observe(at, since time.Time) {
+	if d := at.Sub(since); d > l.retain {
+		l.retain = d
+	}
+	if !at.After(l.latest) {
+		return
+	}
+	l.latest = at
+	cutoff := at.Add(-l.retain)
+	for _, b := range l.buckets {
+		b.prune(cutoff)
+	}
+	i := 0
+	for i < len(l.approvalQ) && l.approvalQ[i].at.Before(cutoff) {
+		delete(l.approvals, l.approvalQ[i].id)
+		i++
+	}
+	if i > 0 {
+		l.approvalQ = append(l.approvalQ[:0], l.approvalQ[i:]...)
+	}
+}
+
+func (l *MemLedger) bucket(name string) *memBucket {
+	b, ok := l.buckets[name]
+	if !ok {
+		b = &memBucket{total: new(big.Int)}
+		l.buckets[name] = b
+	}
+	return b
+}
+
+// insert keeps recs in time order; spends nearly always arrive in order, so
+// the search from the end is short.
+func (b *memBucket) insert(r *memSpend) {
+	i := len(b.recs)
+	for i > b.head && b.recs[i-1].at.After(r.at) {
+		i--
+	}
+	b.recs = append(b.recs, nil)
+	copy(b.recs[i+1:], b.recs[i:])
+	b.recs[i] = r
+	b.total.Add(b.total, r.amount)
+}
+
+// since sums the live spends at or after t: the running total less the
+// live spends before t, which are few when t is the window's start.
+func (b *memBucket) since(t time.Time) *big.Int {
+	out := new(big.Int).Set(b.total)
+	for _, r := range b.recs[b.head:] {
+		if !r.at.Before(t) {
+			break
+		}
+		if r.live {
+			out.Sub(out, r.amount)
+		}
+	}
+	return out
+}
+
+func (b *memBucket) prune(cutoff time.Time) {
+	for b.head < len(b.recs) && b.recs[b.head].at.Before(cutoff) {
+		r := b.recs[b.head]
+		if r.live {
+			b.total.Sub(b.total, r.amount)
+			r.live = false
+		}
+		b.recs[b.head] = nil
+		b.head++
+	}
+	if b.head > 64 && b.head > len(b.recs)/2 {
+		b.recs = append(b.recs[:0], b.recs[b.head:]...)
+		b.head = 0
+	}
+}

@@ -1,0 +1,367 @@
+package policies
+
+import (
+	"fmt"
+	"math/big"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
+)
+
+// Rules
+//
+// A policy's rules are CEL expressions the owner writes for what the fixed
+// checks cannot say. Each rule's deny_if is compiled once, when the policy is
+// parsed, and must have type bool; it is evaluated after the fixed checks,
+// for the intent and for each inner call of a Safe transaction, and a true
+// result denies with the rule's reason. A rule that fails to evaluate (a
+// missing key, a bad decimal, the cost limit) denies too: a rule that cannot
+// be checked is not a rule that passed.
+//
+// Two variables are declared:
+//
+//	intent  map(string, dyn)  the intent, with the keys below
+//	now     timestamp         the decision time (UTC unless a zone is given,
+//	                          e.g. now.getDayOfWeek("Europe/Berlin"))
+//
+// Keys every intent has: kind ("transfer", "approve", "swap", "call",
+// "safe_tx"), chain ("1", "solana-mainnet"), from, to (the recipient, spender
+// or called contract), token (the policy's symbol, or the address of a token
+// the policy does not know), token_address ("" for the native coin) and
+// amount (an exact decimal string in token units: the amount sent, approved
+// or swapped in, or the value of a call). By kind:
+//
+//	approve  spender, method, unlimited (bool)
+//	swap     venue, token_in, token_out, amount_in, min_out, quoted,
+//	         recipient, slippage_bps (int), deadline (int, unix seconds)
+//	call     value, selector
+//	safe_tx  value, operation (int), self_call, inner (list of maps like
+//	         this one, one per inner call)
+//
+// Looking up a key the intent's kind lacks is an evaluation error, so guard
+// such rules by kind: intent.kind == "swap" && intent.slippage_bps > 50.
+//
+// Money is never a float. The function decimal(string) (or decimal(int))
+// makes an exact decimal that compares with <, <=, >, >=, == and != and adds
+// and subtracts with + and -, so a rule can say
+//
+//	intent.token == "USDC" && decimal(intent.amount) > decimal("250.5")
+//
+// and mean it to the last base unit.
+type rule struct {
+	name, source, reason string
+	line                 int
+	id                   string // "rules.<name>", the Reason.Rule
+	prg                  cel.Program
+}
+
+// ruleCostLimit bounds one rule's evaluation. Ordinary rules cost tens;
+// the bound stops a rule that walks a huge inner list quadratically.
+const ruleCostLimit = 100_000
+
+// decimalType declares decimal values to the type checker; at run time
+// they carry decimalRuntime, which has the traits CEL's standard <, +, - and
+// friends dispatch on.
+var decimalType = cel.OpaqueType("mandate.decimal")
+
+type decimalRuntimeType struct{}
+
+const decimalTraits = traits.ComparerType | traits.AdderType | traits.SubtractorType
+
+func (decimalRuntimeType) HasTrait(t int) bool { return t&decimalTraits == t }
+func (decimalRuntimeType) TypeName() string    { return "mandate.decimal" }
+
+var decimalRuntime ref.Type = decimalRuntimeType{}
+
+// ruleEnv is built once: the environment is the same for every policy.
+var ruleEnv = sync.OnceValues(func() (*cel.Env, error) {
+	dd := []*cel.Type{decimalType, decimalType}
+	// The operators' implementations are the standard library's, which call
+	// celDecimal's Compare, Add and Subtract; these only declare the types.
+	decl := func(op, id string, result *cel.Type) cel.EnvOption {
+		return cel.Function(op, cel.Overload(id, dd, result))
+	}
+	return cel.NewEnv(
+		cel.Variable("intent", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("now", cel.TimestampType),
+		cel.Function("decimal",
+			cel.Overload("decimal_string", []*cel.Type{cel.StringType}, decimalType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					s, ok := v.(types.String)
+					if !ok {
+						return types.MaybeNoSuchOverloadErr(v)
+					}
+					r, err := parseRat(string(s))
+					if err != nil {
+						return types.NewErr("decimal(%q): %v", string(s), err)
+					}
+					return celDecimal{r}
+				})),
+			cel.Overload("decimal_int", []*cel.Type{cel.IntType}, decimalType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					i, ok := v.(types.Int)
+					if !ok {
+						return types.MaybeNoSuchOverloadErr(v)
+					}
+					return celDecimal{new(big.Rat).SetInt64(int64(i))}
+				}))),
+		decl(operators.Less, "less_decimal", cel.BoolType),
+		decl(operators.LessEquals, "less_equals_decimal", cel.BoolType),
+		decl(operators.Greater, "greater_decimal", cel.BoolType),
+		decl(operators.GreaterEquals, "greater_equals_decimal", cel.BoolType),
+		decl(operators.Add, "add_decimal", decimalType),
+		decl(operators.Subtract, "subtract_decimal", decimalType),
+	)
+})
+
+// parseRat reads a decimal for decimal(): ParseUnits' grammar, any number of
+// fractional digits, and an optional leading minus.
+func parseRat(s string) (*big.Rat, error) {
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, err := splitDecimal(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		return nil, err
+	}
+	num, _ := new(big.Int).SetString(whole+frac, 10)
+	if neg {
+		num.Neg(num)
+	}
+	return new(big.Rat).SetFrac(num, pow10(len(frac))), nil
+}
+
+func pow10(n int) *big.Int {
+	if n < len(pow10s) {
+		return pow10s[n]
+	}
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+}
+
+// celDecimal is the CEL value decimal() returns: an exact rational.
+type celDecimal struct{ r *big.Rat }
+
+func (d celDecimal) Compare(other ref.Val) ref.Val {
+	o, ok := other.(celDecimal)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	return types.Int(d.r.Cmp(o.r))
+}
+
+func (d celDecimal) Add(other ref.Val) ref.Val {
+	o, ok := other.(celDecimal)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	return celDecimal{new(big.Rat).Add(d.r, o.r)}
+}
+
+func (d celDecimal) Subtract(other ref.Val) ref.Val {
+	o, ok := other.(celDecimal)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	return celDecimal{new(big.Rat).Sub(d.r, o.r)}
+}
+
+func (d celDecimal) ConvertToNative(t reflect.Type) (any, error) {
+	switch t {
+	case reflect.TypeFor[*big.Rat]():
+		return new(big.Rat).Set(d.r), nil
+	case reflect.TypeFor[string]():
+		return d.r.RatString(), nil
+	}
+	return nil, fmt.Errorf("decimal cannot be converted to %v", t)
+}
+
+func (d celDecimal) ConvertToType(t ref.Type) ref.Val {
+	switch t.TypeName() {
+	case decimalRuntime.TypeName():
+		return d
+	case types.StringType.TypeName():
+		return types.String(d.r.RatString())
+	case types.TypeType.TypeName():
+		return decimalType
+	}
+	return types.NewErr("decimal cannot be converted to %s", t.TypeName())
+}
+
+func (d celDecimal) Equal(other ref.Val) ref.Val {
+	o, ok := other.(celDecimal)
+	return types.Bool(ok && d.r.Cmp(o.r) == 0)
+}
+
+func (d celDecimal) Type() ref.Type { return decimalRuntime }
+func (d celDecimal) Value() any     { return d.r }
+
+// compile type-checks the rule and builds its program.
+func (r *rule) compile() error {
+	env, err := ruleEnv()
+	if err != nil {
+		return fmt.Errorf("rule environment: %w", err)
+	}
+	r.id = "rules." + r.name
+	ast, iss := env.Compile(r.source)
+	if iss.Err() != nil {
+		msgs := make([]string, 0, len(iss.Errors()))
+		for _, e := range iss.Errors() {
+			loc := ""
+			if e.Location != nil && e.Location.Column() >= 0 {
+				loc = fmt.Sprintf("column %d: ", e.Location.Column()+1)
+			}
+			msgs = append(msgs, loc+strings.ReplaceAll(e.Message, "\n", " "))
+		}
+		return fmt.Errorf("%s", strings.Join(msgs, "; "))
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		return fmt.Errorf("it has type %s, but deny_if must be a bool (compare it, e.g. x == true)", ast.OutputType())
+	}
+	r.prg, err = env.Program(ast, cel.CostLimit(ruleCostLimit), cel.EvalOptions(cel.OptOptimize))
+	return err
+}
+
+// ruleVars is the activation rules run against; it avoids building a map of
+// variables for every decision.
+type ruleVars struct {
+	intent map[string]any
+	now    types.Timestamp
+}
+
+func (v *ruleVars) ResolveName(name string) (any, bool) {
+	switch name {
+	case "intent":
+		return v.intent, true
+	case "now":
+		return v.now, true
+	}
+	return nil, false
+}
+
+func (v *ruleVars) Parent() interpreter.Activation { return nil }
+
+// eval reports whether the rule denies. An error is a denial too (the caller
+// turns it into a reason).
+func (r *rule) eval(vars *ruleVars) (bool, error) {
+	out, _, err := r.prg.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("the result is %v, not a bool", out.Type())
+	}
+	return bool(b), nil
+}
+
+// celTime converts the decision time for CEL.
+func celTime(t time.Time) types.Timestamp { return types.Timestamp{Time: t.UTC()} }
+
+// rules evaluates the policy's rules over the intent and, for a Safe
+// transaction, over each of its inner calls, so a rule about swaps also
+// catches a swap batched into a Safe transaction.
+func (c *check) rules(in Intent) {
+	c.applyRules(c.e.celIntent(in, 0), "")
+}
+
+func (c *check) applyRules(m map[string]any, pre string) {
+	vars := ruleVars{intent: m, now: celTime(c.now)}
+	for _, r := range c.e.p.rules {
+		deny, err := r.eval(&vars)
+		switch {
+		case err != nil:
+			c.deny(r.id, pre, "rule %s could not be evaluated (%s), so it denies", r.name, strings.ReplaceAll(err.Error(), "\n", " "))
+		case deny:
+			c.deny(r.id, pre, "%s", r.reason)
+		}
+	}
+	if inner, ok := m["inner"].([]any); ok {
+		for i, x := range inner {
+			c.applyRules(x.(map[string]any), fmt.Sprintf("%sinner call %d: ", pre, i))
+		}
+	}
+}
+
+// celIntent is the intent as rules see it (see "Rules" above). Amounts are
+// exact decimal strings without separators, which decimal() reads.
+func (e *Engine) celIntent(in Intent, depth int) map[string]any {
+	in, ok := deref(in)
+	if !ok {
+		return map[string]any{"kind": ""}
+	}
+	h := in.Head()
+	m := make(map[string]any, 16)
+	m["kind"] = string(in.Kind())
+	m["chain"] = h.Chain
+	m["from"] = h.From
+	native := Token{Decimals: 18}
+	if fam, ok := e.p.families[h.Chain]; ok {
+		native = Token{Symbol: fam.nativeSymbol(), Decimals: fam.nativeDecimals()}
+	}
+	switch v := in.(type) {
+	case Transfer:
+		m["to"] = v.To
+		e.celToken(m, "token", h.Chain, v.Token)
+		m["amount"] = formatUnits(v.Amount, v.Token.Decimals, false)
+	case Approve:
+		m["to"] = v.Spender
+		m["spender"] = v.Spender
+		m["method"] = string(v.Method)
+		m["unlimited"] = v.Unlimited
+		e.celToken(m, "token", h.Chain, v.Token)
+		m["amount"] = formatUnits(v.Amount, v.Token.Decimals, false)
+	case Swap:
+		m["to"] = v.Recipient
+		m["recipient"] = v.Recipient
+		m["venue"] = v.Venue
+		e.celToken(m, "token", h.Chain, v.TokenIn)
+		e.celToken(m, "token_in", h.Chain, v.TokenIn)
+		e.celToken(m, "token_out", h.Chain, v.TokenOut)
+		m["amount"] = formatUnits(v.AmountIn, v.TokenIn.Decimals, false)
+		m["amount_in"] = m["amount"]
+		m["min_out"] = formatUnits(v.MinOut, v.TokenOut.Decimals, false)
+		m["quoted"] = formatUnits(v.Quoted, v.TokenOut.Decimals, false)
+		m["slippage_bps"] = int64(v.SlippageBps)
+		m["deadline"] = v.Deadline
+	case ContractCall:
+		m["to"] = v.To
+		e.celToken(m, "token", h.Chain, native)
+		m["amount"] = formatUnits(v.Value, native.Decimals, false)
+		m["value"] = m["amount"]
+		m["selector"] = v.Selector
+	case SafeTx:
+		m["to"] = v.To
+		e.celToken(m, "token", h.Chain, native)
+		m["amount"] = formatUnits(v.Value, native.Decimals, false)
+		m["value"] = m["amount"]
+		m["operation"] = int64(v.Operation)
+		m["self_call"] = v.SelfCall
+		inner := make([]any, 0, len(v.Inner))
+		if depth < maxDepth {
+			for _, x := range v.Inner {
+				inner = append(inner, e.celIntent(x, depth+1))
+			}
+		}
+		m["inner"] = inner
+	}
+	return m
+}
+
+// celToken sets m[key] to the policy's symbol for t (its address when the
+// policy does not know it) and m[key+"_address"] to its address.
+func (e *Engine) celToken(m map[string]any, key, chain string, t Token) {
+	name := t.Address
+	if et := e.tokens[tokenKey{chain, addrKey(t.Address)}]; et != nil {
+		name = et.symbol
+	} else if t.Native() {
+		name = t.Symbol
+	}
+	m[key] = name
+	m[key+"_address"] = t.Address
+}

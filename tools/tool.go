@@ -1,0 +1,121 @@
+// Package tools is what an agent, a bot or the CLI can do: named operations
+// with a JSON Schema for their arguments. Tools that move value build an
+// Intent from chain state, pass it through the policy gate and hand only the
+// resulting Approval to a signer; the model's text never reaches calldata.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Tool is one operation. Call receives the arguments as the JSON object the
+// model (or `mandate tools call`) wrote; it validates them strictly.
+type Tool interface {
+	Name() string
+	Description() string
+	Schema() json.RawMessage // JSON Schema of the arguments
+	Call(ctx context.Context, args json.RawMessage) (Result, error)
+}
+
+// Result is what a tool reports. Text is for a person and the model; Data is
+// the same result as a JSON-encodable value for --json and programs.
+type Result struct {
+	Text string `json:"text"`
+	Data any    `json:"data,omitempty"`
+}
+
+// ArgError says a tool's arguments were wrong. It is the caller's mistake
+// (exit status 2 in the CLI), and its message says what to do instead.
+type ArgError struct {
+	Tool string
+	Msg  string
+}
+
+func (e *ArgError) Error() string { return fmt.Sprintf("%s: %s", e.Tool, e.Msg) }
+
+// Argf returns an *ArgError for tool name.
+func Argf(tool, format string, a ...any) error {
+	return &ArgError{Tool: tool, Msg: fmt.Sprintf(format, a...)}
+}
+
+// ErrUnknownTool is returned by Registry.Call for a name it does not hold.
+var ErrUnknownTool = errors.New("unknown tool")
+
+// Registry holds tools by name.
+type Registry struct {
+	byName map[string]Tool
+	names  []string
+}
+
+// NewRegistry returns a registry of the given tool sets. A name given twice
+// panics: it is a programming error, found the first time the program runs.
+func NewRegistry(sets ...[]Tool) *Registry {
+	r := &Registry{byName: map[string]Tool{}}
+	for _, set := range sets {
+		for _, t := range set {
+			r.Add(t)
+		}
+	}
+	return r
+}
+
+// Add registers t.
+func (r *Registry) Add(t Tool) {
+	if _, dup := r.byName[t.Name()]; dup {
+		panic("tools: duplicate tool " + t.Name())
+	}
+	r.byName[t.Name()] = t
+	r.names = append(r.names, t.Name())
+	sort.Strings(r.names)
+}
+
+// Get returns the tool called name.
+func (r *Registry) Get(name string) (Tool, bool) {
+	t, ok := r.byName[name]
+	return t, ok
+}
+
+// List returns the tools sorted by name.
+func (r *Registry) List() []Tool {
+	out := make([]Tool, len(r.names))
+	for i, n := range r.names {
+		out[i] = r.byName[n]
+	}
+	return out
+}
+
+// Call runs the named tool. Arguments must be a JSON object; empty
+// arguments (or null, which some models send) mean {}.
+func (r *Registry) Call(ctx context.Context, name string, args json.RawMessage) (Result, error) {
+	t, ok := r.byName[name]
+	if !ok {
+		return Result{}, fmt.Errorf("%w %q; `mandate tools list` shows the tools (%s)", ErrUnknownTool, name, strings.Join(r.names, ", "))
+	}
+	if a := strings.TrimSpace(string(args)); a == "" || a == "null" {
+		args = json.RawMessage("{}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(args, &obj); err != nil || obj == nil {
+		return Result{}, Argf(name, "arguments must be a JSON object, e.g. {\"token\": \"USDC\"}")
+	}
+	return t.Call(ctx, args)
+}
+
+type dryRunKey struct{}
+
+// WithDryRun returns a context in which value-moving tools build, simulate
+// and evaluate their intent but neither charge the ledger nor sign.
+func WithDryRun(ctx context.Context) context.Context {
+	return context.WithValue(ctx, dryRunKey{}, true)
+}
+
+// DryRun reports whether ctx asks for a dry run.
+func DryRun(ctx context.Context) bool {
+	v, _ := ctx.Value(dryRunKey{}).(bool)
+	return v
+}

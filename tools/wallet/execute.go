@@ -1,0 +1,155 @@
+package wallet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+)
+
+// Gate is the policy engine as the tools use it; *policies.Engine is one.
+type Gate interface {
+	Decide(ctx context.Context, in policies.Intent) (policies.Approval, error)
+	Confirm(ctx context.Context, ask *policies.Ask) (policies.Approval, error)
+	Evaluate(ctx context.Context, in policies.Intent) (policies.Report, error)
+}
+
+// Approver is a person who confirms an intent the policy wants confirmed
+// (a Telegram button, a CLI prompt). The agent package defines the same
+// method set; any of its approvers fits here.
+type Approver interface {
+	Approve(ctx context.Context, in policies.Intent, why []string) (bool, error)
+}
+
+// ErrNotConfirmed is returned when a person declined (or nobody could be
+// asked about) an intent the policy wanted confirmed.
+var ErrNotConfirmed = errors.New("not confirmed by a person")
+
+// Outcome is what executing an intent produced.
+type Outcome struct {
+	Intent   json.RawMessage  `json:"intent"`
+	Decision string           `json:"decision"`
+	Report   *policies.Report `json:"report,omitempty"` // dry runs
+	Gas      uint64           `json:"gas,omitempty"`    // simulated gas
+	Tx       *TxView          `json:"tx,omitempty"`
+}
+
+// TxView is a journaled transaction as tools report it.
+type TxView struct {
+	Hash   string `json:"hash"`
+	Nonce  uint64 `json:"nonce"`
+	Status string `json:"status"`
+	Block  uint64 `json:"block,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+func viewOf(r evm.TxRecord) *TxView {
+	return &TxView{Hash: r.Hash, Nonce: r.Nonce, Status: string(r.Status), Block: r.Block, Error: r.Error}
+}
+
+// Executor carries an intent through simulation, the gate and the wallet.
+// It is the one path from a tool to a signature.
+type Executor struct {
+	W        *evm.Wallet
+	Gate     Gate
+	Approver Approver // nil: intents that need a person are refused
+	NoWait   bool     // return once broadcast instead of waiting for the receipt
+}
+
+// Execute simulates in, asks the gate, and when approved has the wallet sign
+// and send it. Under tools.DryRun it stops after the evaluation.
+func (x *Executor) Execute(ctx context.Context, in policies.Intent, call policies.Call) (Outcome, error) {
+	raw, err := policies.Marshal(in)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Intent: raw}
+	gas, err := x.W.Simulate(ctx, call)
+	if err != nil {
+		return out, fmt.Errorf("simulation failed, nothing was signed: %w", err)
+	}
+	out.Gas = gas
+	if tools.DryRun(ctx) {
+		rep, err := x.Gate.Evaluate(ctx, in)
+		if err != nil {
+			return out, err
+		}
+		out.Report, out.Decision = &rep, string(rep.Decision)
+		return out, nil
+	}
+	ap, err := x.Gate.Decide(ctx, in)
+	var ask *policies.Ask
+	if errors.As(err, &ask) {
+		ap, err = x.confirm(ctx, in, ask)
+	}
+	var dup *policies.DuplicateError
+	if errors.As(err, &dup) {
+		return x.duplicate(ctx, in, out, dup)
+	}
+	if err != nil {
+		out.Decision = string(policies.DecisionDeny)
+		return out, err
+	}
+	out.Decision = string(policies.DecisionApprove)
+	rec, err := x.W.Send(ctx, ap)
+	if err != nil {
+		return out, err
+	}
+	out.Tx = viewOf(rec)
+	if x.NoWait {
+		return out, nil
+	}
+	rec, err = x.W.Wait(ctx, rec.Hash)
+	if err != nil {
+		return out, fmt.Errorf("transaction %s was sent; waiting for its receipt: %w", out.Tx.Hash, err)
+	}
+	out.Tx = viewOf(rec)
+	if rec.Status == evm.TxReverted {
+		return out, fmt.Errorf("transaction %s reverted in block %d: %s", rec.Hash, rec.Block, rec.Error)
+	}
+	return out, nil
+}
+
+func (x *Executor) confirm(ctx context.Context, in policies.Intent, ask *policies.Ask) (policies.Approval, error) {
+	if x.Approver == nil {
+		return policies.Approval{}, fmt.Errorf("%w: %v; no approver is configured here", ErrNotConfirmed, ask)
+	}
+	why := make([]string, len(ask.Reasons))
+	for i, r := range ask.Reasons {
+		why[i] = r.String()
+	}
+	ok, err := x.Approver.Approve(ctx, in, why)
+	if err != nil {
+		return policies.Approval{}, fmt.Errorf("asking for confirmation: %w", err)
+	}
+	if !ok {
+		return policies.Approval{}, fmt.Errorf("%w: declined", ErrNotConfirmed)
+	}
+	return x.Gate.Confirm(ctx, ask)
+}
+
+// duplicate answers a retry under an idempotency key that was already used:
+// with the transaction the first attempt sent, and without sending again.
+func (x *Executor) duplicate(ctx context.Context, in policies.Intent, out Outcome, dup *policies.DuplicateError) (Outcome, error) {
+	h := in.Head()
+	rec, ok, err := x.W.Journal().ByKey(ctx, h.Chain, h.From, h.Key)
+	if err != nil {
+		return out, err
+	}
+	if !ok {
+		return out, fmt.Errorf("idempotency key %q was already used by an attempt that sent nothing (approval %s); use a new key to try again", h.Key, dup.ApprovalID)
+	}
+	out.Decision = "duplicate"
+	out.Tx = viewOf(rec)
+	if !x.NoWait && !rec.Status.Final() {
+		if rec, err = x.W.Wait(ctx, rec.Hash); err != nil {
+			return out, err
+		}
+		out.Tx = viewOf(rec)
+	}
+	return out, nil
+}

@@ -168,9 +168,10 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 	case errors.As(err, &dup), errors.As(err, &lim):
 		return err
 	case errors.Is(err, gorm.ErrDuplicatedKey):
-		// A unique index caught what the checks above did not see (another
-		// process committed the same key or approval ID without our lock
-		// ordering, e.g. an older build). Say which one it was.
+		// A unique index refused the row: the approval ID was committed
+		// before (a retried commit whose first attempt went through), or,
+		// as a last line of defence, the key was taken by a writer that
+		// did not serialise with us. Say which.
 		if e.Key != "" {
 			if first, found, qerr := firstApproval(s.read(ctx), e.Wallet, e.Key); qerr == nil && found {
 				return &policies.DuplicateError{Key: e.Key, ApprovalID: first}

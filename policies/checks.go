@@ -509,8 +509,26 @@ func (c *check) price(t *engToken, usdRule string) (*big.Rat, bool) {
 		c.deny(usdRule, "", "no USD price for %s on chain %s, so the USD limits cannot be checked", t.symbol, t.chain)
 		return nil, false
 	}
-	c.prices = append(c.prices, fmt.Sprintf("%s on chain %s: %s USD (%s)", t.symbol, t.chain, ratString(pr.USD), pr.Source))
+	c.prices = append(c.prices, t.priceText(pr))
 	return pr.USD, true
+}
+
+// priceMemo remembers how the last price of a token was written: prices
+// change far less often than decisions are made.
+type priceMemo struct {
+	usd    *big.Rat
+	source string
+	text   string
+}
+
+func (t *engToken) priceText(pr Price) string {
+	if m := t.lastPrice.Load(); m != nil && m.source == pr.Source && m.usd.Cmp(pr.USD) == 0 {
+		return m.text
+	}
+	m := &priceMemo{usd: new(big.Rat).Set(pr.USD), source: pr.Source,
+		text: fmt.Sprintf("%s on chain %s: %s USD (%s)", t.symbol, t.chain, ratString(pr.USD), pr.Source)}
+	t.lastPrice.Store(m)
+	return m.text
 }
 
 // ratString writes r as an exact decimal when it has one, else as a fraction.

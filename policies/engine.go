@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,7 @@ type engToken struct {
 	perTxRule string
 	dailyRule string
 	maxRule   string
+	lastPrice atomic.Pointer[priceMemo]
 }
 
 // Option configures an Engine.

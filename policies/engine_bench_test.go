@@ -62,7 +62,7 @@ func benchIntents(now time.Time) map[string]func(i int) Intent {
 		"transfer-usdc": func(int) Intent { return usdcT },
 		"swap": func(i int) Intent {
 			s := sw
-			s.Deadline = now.Add(time.Duration(i)*benchStep).Unix() + 600
+			s.Deadline = benchClock(i).Unix() + 600
 			return s
 		},
 	}
@@ -71,6 +71,17 @@ func benchIntents(now time.Time) map[string]func(i int) Intent {
 // benchStep is how far the clock moves per decision: the daily windows hold
 // about 960 spends, as a busy agent's would, and old spends are pruned.
 const benchStep = 90 * time.Second
+
+// benchStart is a Monday midnight.
+var benchStart = time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC)
+
+// benchClock is the time of the i-th decision: benchStep apart, skipping
+// weekends so the no-weekend-swaps rule lets every swap through.
+func benchClock(i int) time.Time {
+	const week, workweek = 7 * 24 * time.Hour, 5 * 24 * time.Hour
+	o := time.Duration(i) * benchStep
+	return benchStart.Add(o/workweek*week + o%workweek)
+}
 
 type benchPrices struct{}
 
@@ -103,7 +114,7 @@ func reportLatency(b *testing.B, d []time.Duration) {
 
 func BenchmarkDecide(b *testing.B) {
 	p := benchPolicy(b)
-	start := wednesday
+	start := benchStart
 	for _, name := range []string{"transfer-eth", "transfer-usdc", "swap"} {
 		b.Run(name, func(b *testing.B) {
 			now := start
@@ -114,7 +125,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				now = start.Add(time.Duration(i) * benchStep)
+				now = benchClock(i)
 				in := mk(i)
 				t0 := time.Now()
 				a, err := eng.Decide(ctx, in)
@@ -131,7 +142,7 @@ func BenchmarkDecide(b *testing.B) {
 
 func BenchmarkEvaluate(b *testing.B) {
 	p := benchPolicy(b)
-	start := wednesday
+	start := benchStart
 	for _, name := range []string{"transfer-eth", "transfer-usdc", "swap"} {
 		b.Run(name, func(b *testing.B) {
 			now := start
@@ -142,7 +153,7 @@ func BenchmarkEvaluate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				now = start.Add(time.Duration(i) * benchStep)
+				now = benchClock(i)
 				in := mk(i)
 				t0 := time.Now()
 				r, err := eng.Evaluate(ctx, in)
@@ -158,7 +169,7 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 func BenchmarkMarshal(b *testing.B) {
-	in := benchIntents(wednesday)["swap"](0)
+	in := benchIntents(benchStart)["swap"](0)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Marshal(in); err != nil {

@@ -82,7 +82,11 @@ func TestDecideChecks(t *testing.T) {
 		{name: "transfer denied when policy lacks limits and recipients", replace: []string{"drop:recipients", "", "drop:limits", ""}, in: transfer(eth, alice, "0.1"), want: DecisionDeny, rules: []string{"limits"}},
 		{name: "transfer with matching ERC-20 tx", in: func() Intent { x := transfer(usdc, alice, "5"); x.Tx = usdcTransferTx(alice, x.Amount); return x }(), want: DecisionApprove},
 		{name: "transfer whose tx pays someone else", in: func() Intent { x := transfer(usdc, alice, "5"); x.Tx = usdcTransferTx(stranger, x.Amount); return x }(), want: DecisionDeny, rules: []string{"intent"}},
-		{name: "transfer native whose tx sends more", in: func() Intent { x := transfer(eth, alice, "0.1"); x.Tx = &Call{To: alice, Value: units("0.2", 18)}; return x }(), want: DecisionDeny, rules: []string{"intent"}},
+		{name: "transfer native whose tx sends more", in: func() Intent {
+			x := transfer(eth, alice, "0.1")
+			x.Tx = &Call{To: alice, Value: units("0.2", 18)}
+			return x
+		}(), want: DecisionDeny, rules: []string{"intent"}},
 		{name: "DAI above the owner's CEL rule", in: transfer(dai, alice, "500.500000000000000001"), want: DecisionDeny, rules: []string{"rules.small-dai-only"}},
 		{name: "DAI at the owner's CEL rule", in: transfer(dai, alice, "500.5"), want: DecisionApprove},
 		{name: "intent by pointer", in: func() Intent { x := transfer(eth, alice, "0.1"); return &x }(), want: DecisionApprove},
@@ -106,7 +110,11 @@ func TestDecideChecks(t *testing.T) {
 		{name: "approve unknown spender", in: approveUSDC(stranger, "1"), want: DecisionDeny, rules: []string{"approvals.spender"}},
 		{name: "approve denied spender", in: approveUSDC(dead, "1"), want: DecisionDeny, rules: []string{"approvals.spender", "recipients.deny"}},
 		{name: "approve unlimited", in: func() Intent { a := approveUSDC(router, "1"); a.Amount, a.Unlimited = maxUint256, true; return a }(), want: DecisionDeny, rules: []string{"approvals.unlimited"}},
-		{name: "approve huge amount is unlimited even unflagged", in: func() Intent { a := approveUSDC(router, "1"); a.Amount = new(big.Int).Lsh(big.NewInt(1), 255); return a }(), want: DecisionDeny, rules: []string{"approvals.unlimited"}},
+		{name: "approve huge amount is unlimited even unflagged", in: func() Intent {
+			a := approveUSDC(router, "1")
+			a.Amount = new(big.Int).Lsh(big.NewInt(1), 255)
+			return a
+		}(), want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "approve unlimited when the policy allows it", replace: []string{"unlimited: false", "unlimited: true"}, in: func() Intent { a := approveUSDC(router, "1"); a.Amount, a.Unlimited = maxUint256, true; return a }(), want: DecisionApprove},
 		{name: "setApprovalForAll is unlimited", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "permit2 max is unlimited", in: Approve{Header: hdr(), Method: MethodPermit2, Token: usdc, Spender: router, Amount: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1)), Unlimited: true}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
@@ -162,9 +170,21 @@ func TestDecideChecks(t *testing.T) {
 		{name: "safe delegatecall elsewhere", in: safeBatch(OpDelegateCall, stranger, transfer(eth, alice, "0.1")), want: DecisionDeny, rules: []string{"safe.delegatecall"}},
 		{name: "safe self call", in: func() Intent { s := safeBatch(OpCall, safeAddr); s.SelfCall = "addOwnerWithThreshold"; return s }(), want: DecisionDeny, rules: []string{"safe.self_calls"}},
 		{name: "safe self call allowed", replace: []string{"self_calls: false", "self_calls: true"}, in: func() Intent { s := safeBatch(OpCall, safeAddr); s.SelfCall = "changeThreshold"; return s }(), want: DecisionApprove},
-		{name: "safe gas refund", in: func() Intent { s := safeBatch(OpCall, alice, transfer(eth, alice, "0.1")); s.GasPrice = big.NewInt(1); return s }(), want: DecisionDeny, rules: []string{"safe.refund"}},
-		{name: "safe refund receiver", in: func() Intent { s := safeBatch(OpCall, alice, transfer(eth, alice, "0.1")); s.RefundReceiver = stranger; return s }(), want: DecisionDeny, rules: []string{"safe.refund"}},
-		{name: "safe refund allowed", replace: []string{"refund: false", "refund: true"}, in: func() Intent { s := safeBatch(OpCall, alice, transfer(eth, alice, "0.1")); s.GasToken = usdcAddr; return s }(), want: DecisionApprove},
+		{name: "safe gas refund", in: func() Intent {
+			s := safeBatch(OpCall, alice, transfer(eth, alice, "0.1"))
+			s.GasPrice = big.NewInt(1)
+			return s
+		}(), want: DecisionDeny, rules: []string{"safe.refund"}},
+		{name: "safe refund receiver", in: func() Intent {
+			s := safeBatch(OpCall, alice, transfer(eth, alice, "0.1"))
+			s.RefundReceiver = stranger
+			return s
+		}(), want: DecisionDeny, rules: []string{"safe.refund"}},
+		{name: "safe refund allowed", replace: []string{"refund: false", "refund: true"}, in: func() Intent {
+			s := safeBatch(OpCall, alice, transfer(eth, alice, "0.1"))
+			s.GasToken = usdcAddr
+			return s
+		}(), want: DecisionApprove},
 		{name: "safe inner call denied", in: safeBatch(OpDelegateCall, multisend, transfer(eth, alice, "0.1"), transfer(eth, stranger, "0.1")), want: DecisionDeny, rules: []string{"recipients.allow"}},
 		{name: "safe inner spends are summed", in: safeBatch(OpDelegateCall, multisend, transfer(eth, alice, "0.6"), transfer(eth, bob, "0.6")), want: DecisionDeny, rules: []string{"limits.per_tx.ETH"}},
 		{name: "safe without inner calls", in: safeBatch(OpCall, alice), want: DecisionDeny, rules: []string{"safe"}},

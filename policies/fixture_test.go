@@ -147,3 +147,5 @@ func newTestEngine(t testing.TB, p *Policy, now time.Time, opts ...Option) (*Eng
 	all := append([]Option{WithClock(func() time.Time { return now }), WithPrices(defaultPrices())}, opts...)
 	return NewEngine(p, l, all...), l
 }
+
+func big1() *big.Int { return big.NewInt(1) }

@@ -42,7 +42,6 @@ func referenceMarshal(in Intent) ([]byte, error) {
 	return json.Marshal(m) // map keys are sorted: deterministic
 }
 
-
 // sampleIntents covers every intent type and every optional field, with
 // strings that need escaping.
 func sampleIntents(invalidUTF8 bool) []Intent {

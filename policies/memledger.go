@@ -18,13 +18,14 @@ import (
 // 24 hours) are pruned, so a long-running benchmark does not grow it without
 // bound. Only the most recent entries are kept for Entries.
 type MemLedger struct {
-	mu        sync.Mutex
-	buckets   map[string]*memBucket
-	approvals map[string][]*memSpend // approval id -> its spends, for Release
-	approvalQ []memApprovalRef       // approvals in time order, for pruning
-	keys      map[string]string      // wallet + "\x00" + key -> approval id
-	retain    time.Duration
-	latest    time.Time
+	mu           sync.Mutex
+	buckets      map[string]*memBucket
+	approvals    map[string][]*memSpend // approval id -> its spends, for Release
+	approvalQ    []memApprovalRef       // approvals in time order, for pruning
+	approvalHead int                    // approvalQ[:approvalHead] is pruned
+	keys         map[string]string      // wallet + "\x00" + key -> approval id
+	retain       time.Duration
+	latest       time.Time
 
 	entries []Entry // ring of the most recent entries
 	next    int
@@ -191,13 +192,15 @@ func (l *MemLedger) observe(at, since time.Time) {
 	for _, b := range l.buckets {
 		b.prune(cutoff)
 	}
-	i := 0
-	for i < len(l.approvalQ) && l.approvalQ[i].at.Before(cutoff) {
-		delete(l.approvals, l.approvalQ[i].id)
-		i++
+	for l.approvalHead < len(l.approvalQ) && l.approvalQ[l.approvalHead].at.Before(cutoff) {
+		delete(l.approvals, l.approvalQ[l.approvalHead].id)
+		l.approvalQ[l.approvalHead] = memApprovalRef{}
+		l.approvalHead++
 	}
-	if i > 0 {
-		l.approvalQ = append(l.approvalQ[:0], l.approvalQ[i:]...)
+	// Compact once the pruned prefix is most of the queue: amortised O(1).
+	if l.approvalHead > 64 && l.approvalHead > len(l.approvalQ)/2 {
+		l.approvalQ = append(l.approvalQ[:0], l.approvalQ[l.approvalHead:]...)
+		l.approvalHead = 0
 	}
 }
 

@@ -45,6 +45,8 @@ type Policy struct {
 	askUSD *big.Int // micro-USD; nil when there is no ask section
 	safe   *safeRules
 	rules  []*rule
+	// ruleKeys are the intent keys the rules read; nil when they may read any.
+	ruleKeys map[string]bool
 }
 
 type family uint8
@@ -818,6 +820,16 @@ func (p *Policy) parseRules(n *yaml.Node) error {
 			return e
 		}
 		p.rules = append(p.rules, r)
+	}
+	p.ruleKeys = map[string]bool{}
+	for _, r := range p.rules {
+		if r.keys == nil {
+			p.ruleKeys = nil
+			break
+		}
+		for k := range r.keys {
+			p.ruleKeys[k] = true
+		}
 	}
 	return nil
 }

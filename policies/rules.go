@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -61,6 +62,7 @@ type rule struct {
 	line                 int
 	id                   string // "rules.<name>", the Reason.Rule
 	prg                  cel.Program
+	keys                 map[string]bool // the intent keys it reads; nil: any
 }
 
 // ruleCostLimit bounds one rule's evaluation. Ordinary rules cost tens;
@@ -223,8 +225,42 @@ func (r *rule) compile() error {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return fmt.Errorf("it has type %s, but deny_if must be a bool (compare it, e.g. x == true)", ast.OutputType())
 	}
+	r.keys = intentKeys(ast.NativeRep().Expr())
 	r.prg, err = env.Program(ast, cel.CostLimit(ruleCostLimit), cel.EvalOptions(cel.OptOptimize))
 	return err
+}
+
+// intentKeys returns the keys of intent a rule reads, or nil when it may
+// read any (it indexes intent, passes it whole, reads inner calls, or
+// shadows the name). Knowing the keys lets a decision build only those
+// entries of the map rules see, which is most of a rule's cost.
+func intentKeys(e celast.Expr) map[string]bool {
+	keys := map[string]bool{}
+	selected, idents := 0, 0
+	all := false
+	celast.PostOrderVisit(e, celast.NewExprVisitor(func(x celast.Expr) {
+		switch x.Kind() {
+		case celast.IdentKind:
+			if x.AsIdent() == "intent" {
+				idents++
+			}
+		case celast.SelectKind:
+			sel := x.AsSelect()
+			if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == "intent" {
+				selected++
+				keys[sel.FieldName()] = true
+			}
+		case celast.ComprehensionKind:
+			c := x.AsComprehension()
+			if c.IterVar() == "intent" || c.IterVar2() == "intent" || c.AccuVar() == "intent" {
+				all = true
+			}
+		}
+	}))
+	if all || selected != idents || keys["inner"] {
+		return nil
+	}
+	return keys
 }
 
 // ruleVars is the activation rules run against; it avoids building a map of
@@ -289,59 +325,79 @@ func (c *check) applyRules(m map[string]any, pre string) {
 }
 
 // celIntent is the intent as rules see it (see "Rules" above). Amounts are
-// exact decimal strings without separators, which decimal() reads.
+// exact decimal strings without separators, which decimal() reads. Only the
+// keys some rule reads are filled in (all of them when a rule may read any),
+// so a decision pays for what its rules look at.
 func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 	in, ok := deref(in)
 	if !ok {
 		return map[string]any{"kind": ""}
 	}
+	keys := e.p.ruleKeys
+	need := func(k string) bool { return keys == nil || keys[k] }
 	h := in.Head()
-	m := make(map[string]any, 16)
-	m["kind"] = string(in.Kind())
-	m["chain"] = h.Chain
-	m["from"] = h.From
+	m := make(map[string]any, 4)
+	put := func(k string, v any) {
+		if need(k) {
+			m[k] = v
+		}
+	}
+	put("kind", string(in.Kind()))
+	put("chain", h.Chain)
+	put("from", h.From)
 	native := Token{Decimals: 18}
 	if fam, ok := e.p.families[h.Chain]; ok {
 		native = Token{Symbol: fam.nativeSymbol(), Decimals: fam.nativeDecimals()}
 	}
+	amount := func(k string, v *big.Int, decimals uint8) {
+		if need(k) {
+			m[k] = formatUnits(v, decimals, false)
+		}
+	}
+	token := func(k, kaddr, chain string, t Token) {
+		if need(k) || need(kaddr) {
+			m[k], m[kaddr] = e.tokenName(chain, t), t.Address
+		}
+	}
 	switch v := in.(type) {
 	case Transfer:
-		m["to"] = v.To
-		e.celToken(m, "token", h.Chain, v.Token)
-		m["amount"] = formatUnits(v.Amount, v.Token.Decimals, false)
+		put("to", v.To)
+		token("token", "token_address", h.Chain, v.Token)
+		amount("amount", v.Amount, v.Token.Decimals)
 	case Approve:
-		m["to"] = v.Spender
-		m["spender"] = v.Spender
-		m["method"] = string(v.Method)
-		m["unlimited"] = v.Unlimited
-		e.celToken(m, "token", h.Chain, v.Token)
-		m["amount"] = formatUnits(v.Amount, v.Token.Decimals, false)
+		put("to", v.Spender)
+		put("spender", v.Spender)
+		put("method", string(v.Method))
+		put("unlimited", v.Unlimited)
+		token("token", "token_address", h.Chain, v.Token)
+		amount("amount", v.Amount, v.Token.Decimals)
 	case Swap:
-		m["to"] = v.Recipient
-		m["recipient"] = v.Recipient
-		m["venue"] = v.Venue
-		e.celToken(m, "token", h.Chain, v.TokenIn)
-		e.celToken(m, "token_in", h.Chain, v.TokenIn)
-		e.celToken(m, "token_out", h.Chain, v.TokenOut)
-		m["amount"] = formatUnits(v.AmountIn, v.TokenIn.Decimals, false)
-		m["amount_in"] = m["amount"]
-		m["min_out"] = formatUnits(v.MinOut, v.TokenOut.Decimals, false)
-		m["quoted"] = formatUnits(v.Quoted, v.TokenOut.Decimals, false)
-		m["slippage_bps"] = int64(v.SlippageBps)
-		m["deadline"] = v.Deadline
+		put("to", v.Recipient)
+		put("recipient", v.Recipient)
+		put("venue", v.Venue)
+		token("token", "token_address", h.Chain, v.TokenIn)
+		token("token_in", "token_in_address", h.Chain, v.TokenIn)
+		token("token_out", "token_out_address", h.Chain, v.TokenOut)
+		amount("amount", v.AmountIn, v.TokenIn.Decimals)
+		amount("amount_in", v.AmountIn, v.TokenIn.Decimals)
+		amount("min_out", v.MinOut, v.TokenOut.Decimals)
+		amount("quoted", v.Quoted, v.TokenOut.Decimals)
+		put("slippage_bps", int64(v.SlippageBps))
+		put("deadline", v.Deadline)
 	case ContractCall:
-		m["to"] = v.To
-		e.celToken(m, "token", h.Chain, native)
-		m["amount"] = formatUnits(v.Value, native.Decimals, false)
-		m["value"] = m["amount"]
-		m["selector"] = v.Selector
+		put("to", v.To)
+		token("token", "token_address", h.Chain, native)
+		amount("amount", v.Value, native.Decimals)
+		amount("value", v.Value, native.Decimals)
+		put("selector", v.Selector)
 	case SafeTx:
-		m["to"] = v.To
-		e.celToken(m, "token", h.Chain, native)
-		m["amount"] = formatUnits(v.Value, native.Decimals, false)
-		m["value"] = m["amount"]
-		m["operation"] = int64(v.Operation)
-		m["self_call"] = v.SelfCall
+		put("to", v.To)
+		token("token", "token_address", h.Chain, native)
+		amount("amount", v.Value, native.Decimals)
+		amount("value", v.Value, native.Decimals)
+		put("operation", int64(v.Operation))
+		put("self_call", v.SelfCall)
+		// Inner calls are always listed: rules are applied to each of them.
 		inner := make([]any, 0, len(v.Inner))
 		if depth < maxDepth {
 			for _, x := range v.Inner {
@@ -353,15 +409,14 @@ func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 	return m
 }
 
-// celToken sets m[key] to the policy's symbol for t (its address when the
-// policy does not know it) and m[key+"_address"] to its address.
-func (e *Engine) celToken(m map[string]any, key, chain string, t Token) {
-	name := t.Address
+// tokenName is the policy's symbol for t, or its address when the policy
+// does not know it (the native coin's own symbol for an unknown chain).
+func (e *Engine) tokenName(chain string, t Token) string {
 	if et := e.tokens[tokenKey{chain, addrKey(t.Address)}]; et != nil {
-		name = et.symbol
-	} else if t.Native() {
-		name = t.Symbol
+		return et.symbol
 	}
-	m[key] = name
-	m[key+"_address"] = t.Address
+	if t.Native() {
+		return t.Symbol
+	}
+	return t.Address
 }

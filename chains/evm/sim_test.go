@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
@@ -71,7 +73,10 @@ func newSim(t testing.TB, n int, balances ...*big.Int) *simEnv {
 	}
 	e.b = simulated.NewBackend(alloc)
 	t.Cleanup(func() { e.b.Close() })
-	e.rc = e.b.Client().(interface{ Client() *rpc.Client }).Client()
+	// The backend hides its *ethclient.Client in an exported field of an
+	// unexported type; reflection reaches the RPC client under it, so tests
+	// talk JSON-RPC to the simulated node as to any other.
+	e.rc = reflect.ValueOf(e.b.Client()).FieldByName("Client").Interface().(*ethclient.Client).Client()
 	c, err := NewClient(context.Background(), e.rc)
 	if err != nil {
 		t.Fatal(err)

@@ -114,8 +114,12 @@ func (a *app) openChain(ctx context.Context) error {
 		a.client = c
 		a.closers = append(a.closers, c.Close)
 		// A Mandate devnet says what it deployed; any other node does not.
-		if dep, err := devnet.FetchDeployment(ctx, a.cfg.RPCURL); err == nil {
-			a.dep = dep
+		// Only a chain with the devnet's id is asked, so a remote node cannot
+		// pass itself off as one on a real chain.
+		if a.client.ChainID().Int64() == devnet.ChainID {
+			if dep, err := devnet.FetchDeployment(ctx, a.cfg.RPCURL); err == nil {
+				a.dep = dep
+			}
 		}
 	default:
 		return usageErr("no chain: set MANDATE_RPC_URL (or rpc_url in mandate.yaml), or pass --devnet for a local chain")
@@ -203,7 +207,9 @@ func (a *app) openPolicy(ctx context.Context) error {
 	switch {
 	case a.cfg.Policy != "":
 		p, err = policies.Load(a.cfg.Policy)
-	case a.dep != nil:
+	case a.dev != nil:
+		// Only the chain this process started gets the built-in policy; a
+		// served devnet, like any chain, needs the owner's policy file.
 		var src []byte
 		if src, err = devnetPolicy(a.dep); err == nil {
 			p, err = policies.Parse(src)

@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 func newToolsCmd(g *globals) *cobra.Command {
@@ -97,10 +100,19 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 	if err != nil {
 		return err
 	}
+	// A dry run's decision is its outcome: exit 1 when the policy would
+	// refuse, as `mandate policy eval` does.
+	var refused error
+	if out, ok := res.Data.(wallet.Outcome); ok && out.Report != nil && out.Report.Decision != policies.DecisionApprove {
+		refused = &exitErr{code: exitFailed, err: errors.New("the policy would " + string(out.Report.Decision) + " it"), quiet: true}
+	}
 	if g.json {
-		writeJSON(g.stdout, map[string]any{"ok": true, "tool": name, "text": res.Text, "data": res.Data})
-		return nil
+		writeJSON(g.stdout, map[string]any{"ok": refused == nil, "tool": name, "text": res.Text, "data": res.Data})
+		return refused
 	}
 	fmt.Fprintln(g.stdout, strings.TrimSpace(res.Text))
-	return nil
+	if out, ok := res.Data.(wallet.Outcome); ok && out.Report != nil {
+		fmt.Fprintf(g.stdout, "intent: %s\ndigest: %s\n", out.Intent, out.Report.Digest)
+	}
+	return refused
 }

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mandatehq/mandate/chains/evm/devnet"
+)
+
+// cli runs the command line in-process with a clean MANDATE_* environment.
+func cli(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "MANDATE_") && k != "MANDATE_ARTIFACTS" && k != "MANDATE_TEST_POSTGRES" {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	t.Chdir(t.TempDir()) // no stray mandate.yaml
+}
+
+func TestDemo(t *testing.T) {
+	cleanEnv(t)
+	code, out, errs := cli(t, "", "demo", "--json")
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errs)
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	var denials, steps int
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("demo --json printed a non-JSON line %q", sc.Text())
+		}
+		steps++
+		if line["decision"] == "deny" {
+			denials++
+			if rs, _ := line["reasons"].([]any); len(rs) == 0 {
+				t.Fatalf("denial without reasons: %v", line)
+			}
+		}
+	}
+	if steps != 7 || denials != 3 {
+		t.Fatalf("demo printed %d steps with %d denials, want 7 and 3", steps, denials)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	cleanEnv(t)
+	friend := "0x5f37D445AA287390a0795f71bF8633BC3241171C"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{"allowed transfer", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"` + friend + `","token":"USDC","amount":"10"}`}, 0, "Sent 10 USDC"},
+		{"over the limit", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"` + friend + `","token":"USDC","amount":"1000.000001"}`}, 1, "limits.per_tx.USDC"},
+		{"dry run of a denial", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"` + friend + `","token":"USDC","amount":"5000"}`, "--dry-run"}, 1, "would deny"},
+		{"bad checksum", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"0x5F37D445AA287390a0795f71bF8633BC3241171C","token":"USDC","amount":"1"}`}, 2, "checksum"},
+		{"too many decimals", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"` + friend + `","token":"USDC","amount":"0.0000001"}`}, 2, "decimal places"},
+		{"unknown token", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"` + friend + `","token":"PEPE","amount":"1"}`}, 2, "unknown token symbol"},
+		{"not JSON", []string{"--devnet", "tools", "call", "wallet_transfer", `{to:`}, 2, "not valid JSON"},
+		{"unknown tool", []string{"tools", "call", "nope", `{}`}, 2, "unknown tool"},
+		{"bad flag", []string{"tools", "list", "--frobnicate"}, 2, "unknown flag"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"no chain", []string{"wallet", "balance"}, 2, "MANDATE_RPC_URL"},
+		{"tools list", []string{"tools", "list"}, 0, "wallet_transfer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := cli(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(out+errs, tc.want) {
+				t.Fatalf("exit %d (want %d); output %q / %q; want it to mention %q", code, tc.code, out, errs, tc.want)
+			}
+			if strings.Contains(errs, "goroutine ") || strings.Contains(errs, "panic") {
+				t.Fatalf("stack trace on stderr: %s", errs)
+			}
+			if code != 0 && strings.Count(strings.TrimSpace(errs), "\n") > 3 {
+				t.Fatalf("error is not short: %q", errs)
+			}
+		})
+	}
+}
+
+func TestJSONOutputIsOneObject(t *testing.T) {
+	cleanEnv(t)
+	friend := "0x5f37D445AA287390a0795f71bF8633BC3241171C"
+	code, out, _ := cli(t, "", "--devnet", "--json", "tools", "call", "wallet_transfer", `{"to":"`+friend+`","token":"USDC","amount":"2000"}`)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	var obj struct {
+		OK       bool     `json:"ok"`
+		Decision string   `json:"decision"`
+		Reasons  []string `json:"reasons"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&obj); err != nil || dec.More() {
+		t.Fatalf("stdout is not exactly one JSON object: %q (%v)", out, err)
+	}
+	if obj.OK || obj.Decision != "deny" || len(obj.Reasons) == 0 {
+		t.Fatalf("denial as JSON = %+v", obj)
+	}
+}
+
+const goodPolicy = `version: 1
+chains: [1337]
+tokens:
+  USDC: {chain: 1337, address: "0xDb4290A910C4c6d156a6349F0f8D0C95b63Ba9f4", decimals: 6}
+limits:
+  per_tx: {USDC: "100"}
+`
+
+func TestPolicyCommands(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", goodPolicy)
+	unknownKey := write("unknown.yaml", goodPolicy+"limitz: {}\n")
+	badCEL := write("cel.yaml", goodPolicy+"rules:\n  - {name: broken, deny_if: 'intent.kind ==', reason: x}\n")
+	transfer := func(amount string) string {
+		return `{"kind":"transfer","chain":"1337","from":"0x7f72B86b4c03ebf5C5C1b3a8902B54CE3A2C5Cc0","to":"0x5f37D445AA287390a0795f71bF8633BC3241171C",` +
+			`"token":{"symbol":"USDC","address":"0xDb4290A910C4c6d156a6349F0f8D0C95b63Ba9f4","decimals":6},"amount":` + amount + `}`
+	}
+	small := write("small.json", transfer("50000000"))
+	large := write("large.json", transfer("100000001"))
+	junk := write("junk.json", `{"kind":"teleport"}`)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"check good", []string{"policy", "check", good}, 0, "ok"},
+		{"check unknown key", []string{"policy", "check", unknownKey}, 2, "line 7"},
+		{"check bad CEL", []string{"policy", "check", badCEL}, 2, "broken"},
+		{"check missing file", []string{"policy", "check", filepath.Join(dir, "nope.yaml")}, 2, "nope.yaml"},
+		{"eval approve", []string{"policy", "eval", good, small}, 0, "approve"},
+		{"eval deny", []string{"policy", "eval", good, large}, 1, "limits.per_tx.USDC"},
+		{"eval junk intent", []string{"policy", "eval", good, junk}, 2, "teleport"},
+		{"eval usage", []string{"policy", "eval", good}, 2, "usage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := cli(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(out+errs, tc.want) {
+				t.Fatalf("exit %d (want %d); output %q / %q; want %q", code, tc.code, out, errs, tc.want)
+			}
+		})
+	}
+}
+
+func TestWalletKeystore(t *testing.T) {
+	cleanEnv(t)
+	ks := t.TempDir()
+	t.Setenv("MANDATE_KEYSTORE", ks)
+	t.Setenv("MANDATE_PASSPHRASE", "correct horse battery staple")
+	key := "0x5ea9533cd6bed3daf8b28c18c9e10e3d5394c75b576304d516d0f09fa9497809"
+	code, out, errs := cli(t, key+"\n", "wallet", "import", "--json")
+	if code != 0 || !strings.Contains(out, "0x7f72B86b4c03ebf5C5C1b3a8902B54CE3A2C5Cc0") {
+		t.Fatalf("import: exit %d, %q %q", code, out, errs)
+	}
+	if strings.Contains(out+errs, key[2:]) {
+		t.Fatal("the private key was printed")
+	}
+	code, out, _ = cli(t, "", "wallet", "new")
+	if code != 0 || !strings.Contains(out, "created wallet 0x") {
+		t.Fatalf("new: exit %d, %q", code, out)
+	}
+	code, out, _ = cli(t, "", "wallet", "list", "--json")
+	var list struct{ Addresses []string }
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Addresses) != 2 {
+		t.Fatalf("list: exit %d, %q", code, out)
+	}
+	files, _ := os.ReadDir(ks)
+	for _, f := range files {
+		b, _ := os.ReadFile(filepath.Join(ks, f.Name()))
+		if bytes.Contains(b, []byte(key[2:])) {
+			t.Fatal("keystore file holds the key in the clear")
+		}
+	}
+	if code, _, errs := cli(t, "not-a-key\n", "wallet", "import"); code != 2 || strings.Contains(errs, "not-a-key") {
+		t.Fatalf("bad key: exit %d, %q (must not echo the input)", code, errs)
+	}
+}
+
+// TestServedDevnet runs `mandate devnet` and points other commands at it by
+// RPC alone, as a user in two terminals would.
+func TestServedDevnet(t *testing.T) {
+	cleanEnv(t)
+	out := filepath.Join(t.TempDir(), "devnet.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		var o, e bytes.Buffer
+		done <- run(ctx, []string{"devnet", "--port", "0", "--out", out}, strings.NewReader(""), &o, &e)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("devnet exited %d", code)
+		}
+	}()
+	var dep devnet.Deployment
+	for {
+		b, err := os.ReadFile(out)
+		if err == nil && json.Unmarshal(b, &dep) == nil && dep.RPC != "" {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("devnet exited %d before writing %s", code, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Setenv("MANDATE_RPC_URL", dep.RPC)
+	t.Setenv("MANDATE_PRIVATE_KEY", dep.Accounts[2].PrivateKey)
+	code, stdout, errs := cli(t, "", "wallet", "balance", "--token", "USDC")
+	if code != 0 || !strings.Contains(stdout, "1,000,000 USDC") {
+		t.Fatalf("balance over RPC: exit %d %q %q", code, stdout, errs)
+	}
+	// No policy: reading works, moving value is refused with how to fix it.
+	code, _, errs = cli(t, "", "tools", "call", "wallet_transfer", `{"to":"`+dep.Accounts[3].Address.Hex()+`","token":"USDC","amount":"1"}`)
+	if code != 1 || !strings.Contains(errs, "MANDATE_POLICY") {
+		t.Fatalf("transfer without a policy: exit %d %q", code, errs)
+	}
+	pol := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(pol, []byte(goodPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MANDATE_POLICY", pol)
+	t.Setenv("MANDATE_DB", "sqlite:"+filepath.Join(t.TempDir(), "m.db"))
+	code, stdout, errs = cli(t, "", "tools", "call", "wallet_transfer", `{"to":"`+dep.Accounts[3].Address.Hex()+`","token":"USDC","amount":"1.5"}`)
+	if code != 0 || !strings.Contains(stdout, "Sent 1.5 USDC") {
+		t.Fatalf("transfer over RPC: exit %d %q %q", code, stdout, errs)
+	}
+}

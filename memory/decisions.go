@@ -17,7 +17,7 @@ const DefaultDecisionLimit = 100
 // DecisionFilter selects decisions from the audit. Zero fields match
 // everything.
 type DecisionFilter struct {
-	Wallet     string
+	Wallet     string // an EVM address matches in any letter case
 	Chain      string
 	ApprovalID string
 	Key        string            // idempotency key
@@ -32,7 +32,7 @@ type DecisionFilter struct {
 func (s *Store) Decisions(ctx context.Context, f DecisionFilter) ([]policies.Entry, error) {
 	q := s.read(ctx).Model(&decisionRow{})
 	if f.Wallet != "" {
-		q = q.Where("wallet = ?", f.Wallet)
+		q = q.Where("wallet_key = ?", walletKey(f.Wallet))
 	}
 	if f.Chain != "" {
 		q = q.Where("chain = ?", f.Chain)

@@ -20,6 +20,7 @@ type txRow struct {
 	Hash        string `gorm:"column:hash"`
 	Chain       string `gorm:"column:chain"`
 	Sender      string `gorm:"column:sender"`
+	SenderKey   string `gorm:"column:sender_key"` // Sender lower-cased; see senderKey
 	Nonce       int64  `gorm:"column:nonce"`
 	IdemKey     string `gorm:"column:idem_key"`
 	ApprovalID  string `gorm:"column:approval_id"`
@@ -42,7 +43,7 @@ var finalStatuses = []string{
 
 // whereTxKey repeats the condition of the partial index tx_journal_key so
 // the lookup can use it (see whereKeyApproval).
-const whereTxKey = "chain = ? AND sender = ? AND idem_key = ? AND idem_key <> ''"
+const whereTxKey = "chain = ? AND sender_key = ? AND idem_key = ? AND idem_key <> ''"
 
 // journal implements evm.Journal over a Store.
 type journal struct{ s *Store }
@@ -51,6 +52,11 @@ var _ evm.Journal = journal{}
 
 // Journal returns the transaction journal, for the EVM wallet's sender.
 func (s *Store) Journal() evm.Journal { return journal{s} }
+
+// senderKey is the form senders are compared in. Journal senders are EVM
+// addresses, whose letter case is only a checksum: a caller that spells the
+// sender differently must still see its nonces and keys.
+func senderKey(from string) string { return strings.ToLower(from) }
 
 // normHash lower-cases a transaction hash so lookups do not depend on how
 // a caller spelled the hex.
@@ -82,6 +88,7 @@ func (j journal) Insert(ctx context.Context, rec evm.TxRecord) error {
 		Hash:        normHash(rec.Hash),
 		Chain:       rec.Chain,
 		Sender:      rec.From,
+		SenderKey:   senderKey(rec.From),
 		Nonce:       int64(rec.Nonce),
 		IdemKey:     rec.Key,
 		ApprovalID:  rec.ApprovalID,
@@ -153,7 +160,7 @@ func (j journal) ByKey(ctx context.Context, chain, from, key string) (evm.TxReco
 	if key == "" {
 		return evm.TxRecord{}, false, nil
 	}
-	return j.one(ctx, whereTxKey, chain, from, key)
+	return j.one(ctx, whereTxKey, chain, senderKey(from), key)
 }
 
 // ByHash returns a transaction by hash.
@@ -177,7 +184,7 @@ func (j journal) one(ctx context.Context, where string, args ...any) (evm.TxReco
 func (j journal) Open(ctx context.Context, chain, from string) ([]evm.TxRecord, error) {
 	var rows []txRow
 	if err := j.s.read(ctx).
-		Where("chain = ? AND sender = ? AND status NOT IN ?", chain, from, finalStatuses).
+		Where("chain = ? AND sender_key = ? AND status NOT IN ?", chain, senderKey(from), finalStatuses).
 		Order("nonce, id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("memory: journal open: %w", err)
 	}
@@ -193,7 +200,7 @@ func (j journal) Open(ctx context.Context, chain, from string) ([]evm.TxRecord, 
 func (j journal) MaxNonce(ctx context.Context, chain, from string) (uint64, bool, error) {
 	var n sql.NullInt64
 	if err := j.s.read(ctx).Model(&txRow{}).
-		Where("chain = ? AND sender = ? AND status <> ?", chain, from, string(evm.TxFailed)).
+		Where("chain = ? AND sender_key = ? AND status <> ?", chain, senderKey(from), string(evm.TxFailed)).
 		Select("MAX(nonce)").Scan(&n).Error; err != nil {
 		return 0, false, fmt.Errorf("memory: journal max nonce: %w", err)
 	}

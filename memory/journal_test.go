@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,22 @@ func TestJournal(t *testing.T) {
 			}
 			if n, ok, err := j.MaxNonce(ctx, "1337", sender); err != nil || !ok || n != 9 {
 				t.Errorf("MaxNonce = %d, %v, %v; want 9 (10 failed)", n, ok, err)
+			}
+			// The sender's letter case is only a checksum.
+			lower := strings.ToLower(sender)
+			if n, ok, _ := j.MaxNonce(ctx, "1337", lower); !ok || n != 9 {
+				t.Errorf("MaxNonce(lower-case sender) = %d, %v; want 9", n, ok)
+			}
+			if got, ok, _ := j.ByKey(ctx, "1337", lower, "k7"); !ok || got.From != sender {
+				t.Errorf("ByKey(lower-case sender) = %+v, %v; want the record as written", got, ok)
+			}
+			if open, _ := j.Open(ctx, "1337", lower); len(open) != 3 {
+				t.Errorf("Open(lower-case sender) = %d records, want 3", len(open))
+			}
+			shouty := tx("0xa4", 11, "k7", evm.TxSigned)
+			shouty.From = lower
+			if err := j.Insert(ctx, shouty); !errors.Is(err, evm.ErrDuplicateKey) {
+				t.Errorf("reused key, sender in other case = %v, want evm.ErrDuplicateKey", err)
 			}
 
 			// Replace nonce 7, mine the replacement.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -24,6 +25,7 @@ type decisionRow struct {
 	ApprovalID    string `gorm:"column:approval_id"`
 	Wallet        string `gorm:"column:wallet"`
 	Chain         string `gorm:"column:chain"`
+	WalletKey     string `gorm:"column:wallet_key"` // Wallet as compared; see walletKey
 	IdemKey       string `gorm:"column:idem_key"`
 	Kind          string `gorm:"column:kind"`
 	Digest        string `gorm:"column:digest"`
@@ -58,9 +60,9 @@ func (spendRow) TableName() string { return "spends" }
 // idempotency check scans every decision of the wallet.
 // TestQueryPlans holds them to it.
 const (
-	whereLiveSpends  = "bucket = ? AND at_ns >= ? AND voided_at_ns IS NULL"                      // spends_live
-	whereKeyApproval = "wallet = ? AND idem_key = ? AND idem_key <> '' AND decision = 'approve'" // decisions_key
-	whereApproval    = "approval_id = ? AND approval_id <> '' AND decision = 'approve'"          // decisions_approval
+	whereLiveSpends  = "bucket = ? AND at_ns >= ? AND voided_at_ns IS NULL"                          // spends_live
+	whereKeyApproval = "wallet_key = ? AND idem_key = ? AND idem_key <> '' AND decision = 'approve'" // decisions_key
+	whereApproval    = "approval_id = ? AND approval_id <> '' AND decision = 'approve'"              // decisions_approval
 )
 
 // ledger implements policies.Ledger over a Store.
@@ -265,7 +267,7 @@ func sumLive(db *gorm.DB, bucket string, since time.Time) (*big.Int, error) {
 // firstApproval returns the approval that consumed wallet's idempotency key.
 func firstApproval(db *gorm.DB, wallet, key string) (string, bool, error) {
 	var ids []string
-	err := db.Model(&decisionRow{}).Where(whereKeyApproval, wallet, key).
+	err := db.Model(&decisionRow{}).Where(whereKeyApproval, walletKey(wallet), key).
 		Order("id").Limit(1).Pluck("approval_id", &ids).Error
 	if err != nil || len(ids) == 0 {
 		return "", false, err
@@ -284,7 +286,7 @@ func lockKeys(e policies.Entry, limits []policies.Limit) []int64 {
 		keys = append(keys, lockKey("bucket", sp.Bucket))
 	}
 	if e.Key != "" {
-		keys = append(keys, lockKey("key", e.Wallet, e.Key))
+		keys = append(keys, lockKey("key", walletKey(e.Wallet), e.Key))
 	}
 	slices.SortFunc(keys, cmp.Compare)
 	return slices.Compact(keys)
@@ -331,6 +333,7 @@ func newDecisionRow(e policies.Entry) (decisionRow, error) {
 	return decisionRow{
 		ApprovalID: e.ApprovalID,
 		Wallet:     e.Wallet,
+		WalletKey:  walletKey(e.Wallet),
 		Chain:      e.Chain,
 		IdemKey:    e.Key,
 		Kind:       string(e.Kind),
@@ -341,6 +344,19 @@ func newDecisionRow(e policies.Entry) (decisionRow, error) {
 		Prices:     prices,
 		AtNs:       nanos(at),
 	}, nil
+}
+
+// walletKey is the form wallets are compared in, the same rule as the
+// policy engine's: an EVM address ("0x" and 40 more characters) is
+// lower-cased, because its letter case is only a checksum; anything else
+// (Solana's case-sensitive base58, which never starts with "0") is kept.
+// Without it "0xAb…" and "0xab…" would be two wallets with separate
+// idempotency keys.
+func walletKey(w string) string {
+	if len(w) == 42 && (w[:2] == "0x" || w[:2] == "0X") {
+		return strings.ToLower(w)
+	}
+	return w
 }
 
 func marshalStrings(ss []string) (string, error) {

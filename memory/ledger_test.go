@@ -236,6 +236,15 @@ func TestDuplicateKey(t *testing.T) {
 			if err := l.Commit(ctx, keyed("third", "k1", 5000), lim); !errors.As(err, &de) {
 				t.Errorf("over-limit duplicate = %v, want DuplicateError", err)
 			}
+			// An EVM wallet is one wallet in any letter case.
+			shouty := keyed("shouty", "k1", 100)
+			shouty.Wallet = "0X" + "1111111111111111111111111111111111111111"
+			if err := l.Commit(ctx, shouty, lim); !errors.As(err, &de) || de.ApprovalID != "first" {
+				t.Errorf("same key, wallet in other case = %v, want DuplicateError", err)
+			}
+			if n := len(decisions(t, st.Store, memory.DecisionFilter{Wallet: "0X1111111111111111111111111111111111111111"})); n != 1 {
+				t.Errorf("Decisions by wallet in other case = %d, want 1", n)
+			}
 			// Keys are per wallet.
 			other := keyed("other-wallet", "k1", 100)
 			other.Wallet = "0x2222222222222222222222222222222222222222"

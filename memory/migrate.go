@@ -97,6 +97,31 @@ var migrations = []migration{{
 		`CREATE UNIQUE INDEX tx_journal_key ON tx_journal (chain, sender, idem_key) WHERE idem_key <> ''`,
 		`CREATE INDEX tx_journal_sender_nonce ON tx_journal (chain, sender, nonce)`,
 	},
+}, {
+	version: 2,
+	name:    "compare EVM addresses case-insensitively",
+	stmts: []string{
+		// An EVM address's letter case is only a checksum: 0xAb… and 0xab…
+		// are one wallet, so they share idempotency keys and nonces. The
+		// *_key columns hold the compared form (see walletKey, senderKey);
+		// wallet and sender keep what the caller wrote. Base58 (Solana) never
+		// starts with "0", so the rule below leaves it alone.
+		`ALTER TABLE decisions ADD COLUMN wallet_key TEXT NOT NULL DEFAULT ''`,
+		`UPDATE decisions SET wallet_key = CASE
+			WHEN length(wallet) = 42 AND lower(substr(wallet, 1, 2)) = '0x' THEN lower(wallet)
+			ELSE wallet END`,
+		`DROP INDEX decisions_key`,
+		`CREATE UNIQUE INDEX decisions_key ON decisions (wallet_key, idem_key)
+			WHERE idem_key <> '' AND decision = 'approve'`,
+		`DROP INDEX decisions_wallet_at`,
+		`CREATE INDEX decisions_wallet_at ON decisions (wallet_key, at_ns)`,
+		`ALTER TABLE tx_journal ADD COLUMN sender_key TEXT NOT NULL DEFAULT ''`,
+		`UPDATE tx_journal SET sender_key = lower(sender)`,
+		`DROP INDEX tx_journal_key`,
+		`CREATE UNIQUE INDEX tx_journal_key ON tx_journal (chain, sender_key, idem_key) WHERE idem_key <> ''`,
+		`DROP INDEX tx_journal_sender_nonce`,
+		`CREATE INDEX tx_journal_sender_nonce ON tx_journal (chain, sender_key, nonce)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.
@@ -122,7 +147,11 @@ func (s *Store) expand(stmt string) string {
 
 // migrate brings the schema up to SchemaVersion in one transaction, and
 // refuses a database whose schema is newer than this build.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, SchemaVersion) }
+
+// migrateTo applies the migrations up to version target; tests use it to
+// build an older schema.
+func (s *Store) migrateTo(ctx context.Context, target int) error {
 	applied := 0
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		if s.backend == backendPostgres {
@@ -145,7 +174,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this build's %d; upgrade mandate", current, SchemaVersion)
 		}
 		for _, m := range migrations {
-			if m.version <= current {
+			if m.version <= current || m.version > target {
 				continue
 			}
 			for _, stmt := range m.stmts {
@@ -165,7 +194,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("memory: migrate schema: %w", err)
 	}
 	if applied > 0 {
-		s.log.InfoContext(ctx, "database schema migrated", "backend", s.backend.String(), "version", SchemaVersion, "steps", applied)
+		s.log.InfoContext(ctx, "database schema migrated", "backend", s.backend.String(), "version", target, "steps", applied)
 	}
 	return nil
 }

@@ -76,3 +76,49 @@ func TestQueryPlans(t *testing.T) {
 		}
 	}
 }
+
+// Migration 2 backfills the compared forms of wallets and senders written
+// under schema 1.
+func TestMigrateBackfillsAddressKeys(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Rebuild an in-memory database at schema 1 on the same connection.
+	for _, table := range []string{"spends", "decisions", "tx_journal", "schema_migrations"} {
+		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.migrateTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO decisions (approval_id, wallet, idem_key, decision, at_ns) VALUES ('a', '0xAbCd000000000000000000000000000000000001', 'k', 'approve', 1)`,
+		`INSERT INTO decisions (approval_id, wallet, idem_key, decision, at_ns) VALUES ('b', 'So1anaBase58AddrXYZ', 'k', 'approve', 1)`,
+		`INSERT INTO tx_journal (hash, chain, sender, nonce, idem_key, status, created_at_ns, updated_at_ns) VALUES ('0x1', '1', '0xAbCd000000000000000000000000000000000001', 4, 'jk', 'sent', 1, 1)`,
+	} {
+		if err := s.db.Exec(stmt).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if err := s.db.Raw("SELECT wallet_key FROM decisions ORDER BY id").Scan(&keys).Error; err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"0xabcd000000000000000000000000000000000001", "So1anaBase58AddrXYZ"}; strings.Join(keys, ",") != strings.Join(want, ",") {
+		t.Errorf("wallet_key = %v, want %v", keys, want)
+	}
+	first, ok, err := firstApproval(s.db, "0xABCD000000000000000000000000000000000001", "k")
+	if err != nil || !ok || first != "a" {
+		t.Errorf("firstApproval after backfill = %q, %v, %v", first, ok, err)
+	}
+	if n, ok, err := s.Journal().MaxNonce(ctx, "1", "0xabcd000000000000000000000000000000000001"); err != nil || !ok || n != 4 {
+		t.Errorf("MaxNonce after backfill = %d, %v, %v", n, ok, err)
+	}
+}

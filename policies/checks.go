@@ -29,6 +29,13 @@ type check struct {
 	limits    []Limit    // the windowed limits the ledger enforces
 	limitToks []*engToken
 	prices    []string
+
+	// Backing arrays for the common case (an intent spends one or two
+	// assets), so a decision does not grow slices.
+	spendsBuf [2]spendAcc
+	limitsBuf [3]Limit
+	ltoksBuf  [3]*engToken
+	pricesBuf [2]string
 }
 
 type spendAcc struct {
@@ -39,6 +46,7 @@ type spendAcc struct {
 // check runs the fixed checks and the rules over in.
 func (e *Engine) check(ctx context.Context, in Intent, now time.Time, confirm bool) (*check, error) {
 	c := &check{e: e, ctx: ctx, now: now, confirm: confirm}
+	c.spends, c.limits, c.limitToks, c.prices = c.spendsBuf[:0], c.limitsBuf[:0], c.ltoksBuf[:0], c.pricesBuf[:0]
 	c.intent(in, "", 0)
 	c.totals()
 	if len(e.p.rules) > 0 {
@@ -233,8 +241,10 @@ func (c *check) approve(a Approve, pre string) {
 		c.deny("intent", pre, "approval method %q is unknown", a.Method)
 	}
 	c.spender(a.Spender, pre)
+	// Unlimited in all its spellings, whatever the flag says: 2^255 and up,
+	// setApprovalForAll, and Permit2's max uint160.
 	unlimited := a.Unlimited || a.Method == MethodSetApprovalForAll ||
-		(a.Amount != nil && a.Amount.BitLen() >= 256)
+		(a.Amount != nil && (a.Amount.BitLen() >= 256 || (a.Method == MethodPermit2 && a.Amount.BitLen() >= 160)))
 	switch {
 	case unlimited && !p.unlimited:
 		c.deny("approvals.unlimited", pre, "an unlimited approval of %s to %s is not allowed", tokenName(a.Token), a.Spender)
@@ -429,8 +439,8 @@ func (c *check) safeTx(s SafeTx, pre string, depth int) {
 	}
 	for i, x := range s.Inner {
 		ipre := fmt.Sprintf("%sinner call %d: ", pre, i)
-		if x != nil && x.Head().Chain != s.Chain {
-			c.deny("intent", ipre, "chain %s differs from the Safe's chain %s", orQuoted(x.Head().Chain), orQuoted(s.Chain))
+		if xv, ok := deref(x); ok && xv.Head().Chain != s.Chain {
+			c.deny("intent", ipre, "chain %s differs from the Safe's chain %s", orQuoted(xv.Head().Chain), orQuoted(s.Chain))
 			continue
 		}
 		c.intent(x, ipre, depth+1)
@@ -473,7 +483,7 @@ func (c *check) totals() {
 		if usdTotal == nil {
 			usdTotal = new(big.Int)
 		}
-		usdTotal.Add(usdTotal, usdMicro(s.amount, t.decimals, v))
+		usdTotal.Add(usdTotal, v.micro(s.amount))
 	}
 	if !priced || usdTotal == nil {
 		return
@@ -493,7 +503,7 @@ func (c *check) totals() {
 
 // price fetches t's USD price. Without one the USD rules cannot be checked,
 // and the intent is denied: the engine fails closed.
-func (c *check) price(t *engToken, usdRule string) (*big.Rat, bool) {
+func (c *check) price(t *engToken, usdRule string) (*priceMemo, bool) {
 	src := c.e.prices
 	if src == nil {
 		c.deny(usdRule, "", "no USD price for %s on chain %s (no price source is configured), so the USD limits cannot be checked", t.symbol, t.chain)
@@ -509,26 +519,46 @@ func (c *check) price(t *engToken, usdRule string) (*big.Rat, bool) {
 		c.deny(usdRule, "", "no USD price for %s on chain %s, so the USD limits cannot be checked", t.symbol, t.chain)
 		return nil, false
 	}
-	c.prices = append(c.prices, t.priceText(pr))
-	return pr.USD, true
+	m := t.priceMemo(pr)
+	c.prices = append(c.prices, m.text)
+	return m, true
 }
 
-// priceMemo remembers how the last price of a token was written: prices
-// change far less often than decisions are made.
+// priceMemo remembers the last price of a token, how it is written and
+// what it multiplies base units by: prices change far less often than
+// decisions are made.
 type priceMemo struct {
 	usd    *big.Rat
 	source string
 	text   string
+	// micro-USD per base unit is num/den: USD * 10^6 / 10^decimals.
+	num, den *big.Int
 }
 
-func (t *engToken) priceText(pr Price) string {
+func (t *engToken) priceMemo(pr Price) *priceMemo {
 	if m := t.lastPrice.Load(); m != nil && m.source == pr.Source && m.usd.Cmp(pr.USD) == 0 {
-		return m.text
+		return m
 	}
-	m := &priceMemo{usd: new(big.Rat).Set(pr.USD), source: pr.Source,
-		text: fmt.Sprintf("%s on chain %s: %s USD (%s)", t.symbol, t.chain, ratString(pr.USD), pr.Source)}
+	m := &priceMemo{
+		usd:    new(big.Rat).Set(pr.USD),
+		source: pr.Source,
+		text:   fmt.Sprintf("%s on chain %s: %s USD (%s)", t.symbol, t.chain, ratString(pr.USD), pr.Source),
+		num:    new(big.Int).Mul(pr.USD.Num(), microPerUSD),
+		den:    new(big.Int).Mul(pr.USD.Denom(), pow10s[t.decimals]),
+	}
 	t.lastPrice.Store(m)
-	return m.text
+	return m
+}
+
+// micro converts base units into micro-USD, rounded up: a limit must never
+// let through a value a rounding step made look smaller.
+func (m *priceMemo) micro(amount *big.Int) *big.Int {
+	num := new(big.Int).Mul(amount, m.num)
+	q, r := num.QuoRem(num, m.den, new(big.Int))
+	if r.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q
 }
 
 // ratString writes r as an exact decimal when it has one, else as a fraction.

@@ -175,12 +175,15 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 		Prices: c.prices,
 		At:     now,
 	}
-	if len(c.reasons) > 0 {
+	if len(c.reasons) > 0 || len(c.asks) > 0 {
 		// The daily limits are the ledger's to enforce, but a denial should
-		// name them too when they are also exceeded.
+		// name them too when they are also exceeded, and a person should not
+		// be asked to confirm what the limits will refuse anyway.
 		if err := c.windowReasons(ctx); err != nil {
 			return Approval{}, err
 		}
+	}
+	if len(c.reasons) > 0 {
 		return Approval{}, e.deny(ctx, entry, c.reasons)
 	}
 	if len(c.asks) > 0 {

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -165,6 +166,8 @@ func FuzzUnmarshalIntent(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"kind":"safe_tx","inner":[{"kind":"safe_tx","inner":[{"kind":"call"}]}]}`))
+	// Whatever decodes, the engine decides without panicking.
+	eng, _ := newTestEngine(f, mustPolicy(f), wednesday)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in, err := Unmarshal(data)
 		if err != nil {
@@ -185,6 +188,9 @@ func FuzzUnmarshalIntent(f *testing.F) {
 		b2, _ := Marshal(back)
 		if string(b2) != string(b) {
 			t.Fatalf("round trip changed the encoding:\n%s\n%s", b, b2)
+		}
+		if _, err := eng.Evaluate(context.Background(), in); err != nil {
+			t.Fatalf("Evaluate: %v", err)
 		}
 		_ = fmt.Sprint(in)
 	})

@@ -30,6 +30,8 @@ type MemLedger struct {
 	entries []Entry // ring of the most recent entries
 	next    int
 	full    bool
+
+	scratch [2]big.Int // Commit's arithmetic, under mu
 }
 
 // memEntries is how many recent entries MemLedger keeps.
@@ -43,7 +45,7 @@ type memBucket struct {
 
 type memSpend struct {
 	at     time.Time
-	amount *big.Int
+	amount big.Int
 	live   bool // false once released or pruned
 	bucket *memBucket
 }
@@ -88,26 +90,31 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 		l.observe(e.At, lim.Since)
 	}
 	l.observe(e.At, e.At)
+	spent, add := &l.scratch[0], &l.scratch[1]
 	for _, lim := range limits {
-		b := l.bucket(lim.Bucket)
-		spent := b.since(lim.Since)
-		add := new(big.Int)
+		l.bucket(lim.Bucket).sinceInto(spent, lim.Since)
+		add.SetInt64(0)
 		for _, s := range e.Spends {
 			if s.Bucket == lim.Bucket {
 				add.Add(add, s.Amount)
 			}
 		}
-		if new(big.Int).Add(spent, add).Cmp(lim.Max) > 0 {
-			return &LimitError{Limit: lim, Spent: spent, Amount: add}
+		if spent.Add(spent, add).Cmp(lim.Max) > 0 {
+			spent.Sub(spent, add)
+			return &LimitError{Limit: lim, Spent: new(big.Int).Set(spent), Amount: new(big.Int).Set(add)}
 		}
 	}
+	// One allocation for all of the entry's spends.
 	recs := make([]*memSpend, 0, len(e.Spends))
-	for _, s := range e.Spends {
+	spends := make([]memSpend, len(e.Spends))
+	for i, s := range e.Spends {
 		if s.Amount == nil || s.Amount.Sign() <= 0 {
 			continue
 		}
 		b := l.bucket(s.Bucket)
-		r := &memSpend{at: e.At, amount: new(big.Int).Set(s.Amount), live: true, bucket: b}
+		r := &spends[i]
+		*r = memSpend{at: e.At, live: true, bucket: b}
+		r.amount.Set(s.Amount)
 		b.insert(r)
 		recs = append(recs, r)
 	}
@@ -128,7 +135,7 @@ func (l *MemLedger) Release(ctx context.Context, approvalID, reason string) erro
 	for _, r := range l.approvals[approvalID] {
 		if r.live {
 			r.live = false
-			r.bucket.total.Sub(r.bucket.total, r.amount)
+			r.bucket.total.Sub(r.bucket.total, &r.amount)
 		}
 	}
 	delete(l.approvals, approvalID)
@@ -223,19 +230,21 @@ func (b *memBucket) insert(r *memSpend) {
 	b.recs = append(b.recs, nil)
 	copy(b.recs[i+1:], b.recs[i:])
 	b.recs[i] = r
-	b.total.Add(b.total, r.amount)
+	b.total.Add(b.total, &r.amount)
 }
 
 // since sums the live spends at or after t: the running total less the
 // live spends before t, which are few when t is the window's start.
-func (b *memBucket) since(t time.Time) *big.Int {
-	out := new(big.Int).Set(b.total)
+func (b *memBucket) since(t time.Time) *big.Int { return b.sinceInto(new(big.Int), t) }
+
+func (b *memBucket) sinceInto(out *big.Int, t time.Time) *big.Int {
+	out.Set(b.total)
 	for _, r := range b.recs[b.head:] {
 		if !r.at.Before(t) {
 			break
 		}
 		if r.live {
-			out.Sub(out, r.amount)
+			out.Sub(out, &r.amount)
 		}
 	}
 	return out
@@ -245,7 +254,7 @@ func (b *memBucket) prune(cutoff time.Time) {
 	for b.head < len(b.recs) && b.recs[b.head].at.Before(cutoff) {
 		r := b.recs[b.head]
 		if r.live {
-			b.total.Sub(b.total, r.amount)
+			b.total.Sub(b.total, &r.amount)
 			r.live = false
 		}
 		b.recs[b.head] = nil

@@ -167,10 +167,83 @@ const maxPolicySize = 1 << 20
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// Parse parses and validates a policy (see the package documentation for the
-// format). Unknown keys, duplicate keys, wrong types, bad addresses and
-// amounts, unknown symbols and rules that do not compile are *ParseError
-// errors naming the line.
+// Parse parses and validates a policy file. Unknown keys, duplicate keys,
+// wrong types, bad addresses and amounts, unknown symbols and rules that do
+// not compile are *ParseError errors naming the line.
+//
+// The file (YAML, version: 1) allows; everything it does not allow is
+// denied, and an intent kind it does not mention is denied: transfers need
+// limits or recipients, approvals need approvals, swaps need swaps, calls
+// need contracts, Safe transactions need safe.
+//
+//	version: 1
+//	chains: [1, 8453, solana-devnet]   # EVM chain ids; solana-mainnet, solana-devnet, solana-local
+//	tokens:                            # symbols the policy speaks of; ETH and SOL are implicit
+//	  USDC: {chain: 1, address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", decimals: 6}
+//	  BONK: {chain: solana-devnet, mint: "…base58…", decimals: 5}
+//	recipients: {allow: ["0x…"], deny: ["0x…"]}  # no allow list: anyone not denied
+//	contracts: {allow: ["0x…"]}        # contracts that may be called with any data
+//	limits:                            # exact decimals in token units, and USD
+//	  per_tx: {ETH: "1", USDC: "1000"}
+//	  daily: {ETH: "3", USDC: "5000"}  # a rolling 24 hours, for all the policy's wallets
+//	  per_tx_usd: 1000
+//	  daily_usd: 5000
+//	approvals: {max: {USDC: "1000"}, unlimited: false}
+//	swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}
+//	ask: {above_usd: 500}              # above this a person must confirm
+//	safe: {delegatecall: ["0x…"], self_calls: false, refund: false}
+//	rules:
+//	  - {name: no-weekend-swaps, deny_if: 'intent.kind == "swap" && now.getDayOfWeek() in [0, 6]',
+//	     reason: "no swaps at weekends"}
+//
+// EVM addresses are 0x and 40 hex digits, all lower or all upper case, or
+// mixed case matching their EIP-55 checksum; Solana addresses are base58.
+// Amounts are exact decimals (a YAML number or string, read from its text,
+// never through a float) with no more decimals than the token has; USD
+// amounts have at most 6. A per-transaction limit applies to the whole
+// intent, a Safe transaction's inner calls summed.
+//
+// # Rules
+//
+// A policy's rules are CEL expressions the owner writes for what the fixed
+// checks cannot say. Each rule's deny_if is compiled once, when the policy is
+// parsed, and must have type bool; it is evaluated after the fixed checks,
+// for the intent and for each inner call of a Safe transaction, and a true
+// result denies with the rule's reason. A rule that fails to evaluate (a
+// missing key, a bad decimal, the cost limit) denies too: a rule that cannot
+// be checked is not a rule that passed.
+//
+// Two variables are declared:
+//
+//	intent  map(string, dyn)  the intent, with the keys below
+//	now     timestamp         the decision time (UTC unless a zone is given,
+//	                          e.g. now.getDayOfWeek("Europe/Berlin"))
+//
+// Keys every intent has: kind ("transfer", "approve", "swap", "call",
+// "safe_tx"), chain ("1", "solana-mainnet"), from, to (the recipient, spender
+// or called contract), token (the policy's symbol, or the address of a token
+// the policy does not know), token_address ("" for the native coin) and
+// amount (an exact decimal string in token units: the amount sent, approved
+// or swapped in, or the value of a call). By kind:
+//
+//	approve  spender, method, unlimited (bool)
+//	swap     venue, token_in, token_out (and their _address), amount_in,
+//	         min_out, quoted, recipient, slippage_bps (int), deadline (int,
+//	         unix seconds)
+//	call     value, selector
+//	safe_tx  value, operation (int), self_call, inner (list of maps like
+//	         this one, one per inner call)
+//
+// Looking up a key the intent's kind lacks is an evaluation error, so guard
+// such rules by kind: intent.kind == "swap" && intent.slippage_bps > 50.
+//
+// Money is never a float. The function decimal(string) (or decimal(int))
+// makes an exact decimal that compares with <, <=, >, >=, == and != and adds
+// and subtracts with + and -, so a rule can say
+//
+//	intent.token == "USDC" && decimal(intent.amount) > decimal("250.5")
+//
+// and mean it to the last base unit.
 func Parse(data []byte) (*Policy, error) {
 	if len(data) > maxPolicySize {
 		return nil, &ParseError{msg: fmt.Sprintf("the file has %d bytes, more than the %d a policy may have; keep it to the rules", len(data), maxPolicySize)}
@@ -815,7 +888,7 @@ func (p *Policy) parseRules(n *yaml.Node) error {
 		}
 		lines[r.name] = it.Line
 		if err := r.compile(); err != nil {
-			e := errAt(exprNode, "rules."+r.name, fmt.Sprintf("rule %q", r.name), "does not compile: "+err.Error(), "see the CEL reference in the policies package documentation")
+			e := errAt(exprNode, "rules."+r.name, fmt.Sprintf("rule %q", r.name), "does not compile: "+err.Error(), "see go doc policies.Parse for the rule language")
 			e.Rule = r.name
 			return e
 		}

@@ -32,16 +32,3 @@ var pow10s = func() (t [78]*big.Int) {
 }()
 
 var microPerUSD = big.NewInt(1_000_000)
-
-// usdMicro converts amount base units at price into micro-USD, rounded up:
-// a limit must never let through a value a rounding step made look smaller.
-func usdMicro(amount *big.Int, decimals uint8, price *big.Rat) *big.Int {
-	num := new(big.Int).Mul(amount, price.Num())
-	num.Mul(num, microPerUSD)
-	den := new(big.Int).Mul(price.Denom(), pow10s[decimals])
-	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
-	if r.Sign() > 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	return q
-}

@@ -17,46 +17,8 @@ import (
 	"cel.dev/cel-go/interpreter"
 )
 
-// Rules
-//
-// A policy's rules are CEL expressions the owner writes for what the fixed
-// checks cannot say. Each rule's deny_if is compiled once, when the policy is
-// parsed, and must have type bool; it is evaluated after the fixed checks,
-// for the intent and for each inner call of a Safe transaction, and a true
-// result denies with the rule's reason. A rule that fails to evaluate (a
-// missing key, a bad decimal, the cost limit) denies too: a rule that cannot
-// be checked is not a rule that passed.
-//
-// Two variables are declared:
-//
-//	intent  map(string, dyn)  the intent, with the keys below
-//	now     timestamp         the decision time (UTC unless a zone is given,
-//	                          e.g. now.getDayOfWeek("Europe/Berlin"))
-//
-// Keys every intent has: kind ("transfer", "approve", "swap", "call",
-// "safe_tx"), chain ("1", "solana-mainnet"), from, to (the recipient, spender
-// or called contract), token (the policy's symbol, or the address of a token
-// the policy does not know), token_address ("" for the native coin) and
-// amount (an exact decimal string in token units: the amount sent, approved
-// or swapped in, or the value of a call). By kind:
-//
-//	approve  spender, method, unlimited (bool)
-//	swap     venue, token_in, token_out, amount_in, min_out, quoted,
-//	         recipient, slippage_bps (int), deadline (int, unix seconds)
-//	call     value, selector
-//	safe_tx  value, operation (int), self_call, inner (list of maps like
-//	         this one, one per inner call)
-//
-// Looking up a key the intent's kind lacks is an evaluation error, so guard
-// such rules by kind: intent.kind == "swap" && intent.slippage_bps > 50.
-//
-// Money is never a float. The function decimal(string) (or decimal(int))
-// makes an exact decimal that compares with <, <=, >, >=, == and != and adds
-// and subtracts with + and -, so a rule can say
-//
-//	intent.token == "USDC" && decimal(intent.amount) > decimal("250.5")
-//
-// and mean it to the last base unit.
+// rule is one owner's CEL rule, compiled at Parse (see Parse for the
+// language rules are written in).
 type rule struct {
 	name, source, reason string
 	line                 int
@@ -337,12 +299,20 @@ func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 	need := func(k string) bool { return keys == nil || keys[k] }
 	h := in.Head()
 	m := make(map[string]any, 4)
-	put := func(k string, v any) {
+	// The values are boxed only when needed: boxing a string allocates.
+	put := func(k string, v string) {
 		if need(k) {
 			m[k] = v
 		}
 	}
-	put("kind", string(in.Kind()))
+	putInt := func(k string, v int64) {
+		if need(k) {
+			m[k] = v
+		}
+	}
+	if need("kind") {
+		m["kind"] = kindValues[in.Kind()]
+	}
 	put("chain", h.Chain)
 	put("from", h.From)
 	native := Token{Decimals: 18}
@@ -368,7 +338,9 @@ func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 		put("to", v.Spender)
 		put("spender", v.Spender)
 		put("method", string(v.Method))
-		put("unlimited", v.Unlimited)
+		if need("unlimited") {
+			m["unlimited"] = v.Unlimited
+		}
 		token("token", "token_address", h.Chain, v.Token)
 		amount("amount", v.Amount, v.Token.Decimals)
 	case Swap:
@@ -382,8 +354,8 @@ func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 		amount("amount_in", v.AmountIn, v.TokenIn.Decimals)
 		amount("min_out", v.MinOut, v.TokenOut.Decimals)
 		amount("quoted", v.Quoted, v.TokenOut.Decimals)
-		put("slippage_bps", int64(v.SlippageBps))
-		put("deadline", v.Deadline)
+		putInt("slippage_bps", int64(v.SlippageBps))
+		putInt("deadline", v.Deadline)
 	case ContractCall:
 		put("to", v.To)
 		token("token", "token_address", h.Chain, native)
@@ -395,7 +367,7 @@ func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 		token("token", "token_address", h.Chain, native)
 		amount("amount", v.Value, native.Decimals)
 		amount("value", v.Value, native.Decimals)
-		put("operation", int64(v.Operation))
+		putInt("operation", int64(v.Operation))
 		put("self_call", v.SelfCall)
 		// Inner calls are always listed: rules are applied to each of them.
 		inner := make([]any, 0, len(v.Inner))
@@ -407,6 +379,13 @@ func (e *Engine) celIntent(in Intent, depth int) map[string]any {
 		m["inner"] = inner
 	}
 	return m
+}
+
+// kindValues are the kinds boxed once, so building a rule's input does not
+// allocate for them.
+var kindValues = map[Kind]any{
+	KindTransfer: string(KindTransfer), KindApprove: string(KindApprove), KindSwap: string(KindSwap),
+	KindCall: string(KindCall), KindSafeTx: string(KindSafeTx),
 }
 
 // tokenName is the policy's symbol for t, or its address when the policy

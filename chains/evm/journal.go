@@ -2,6 +2,7 @@ package evm
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -37,6 +38,28 @@ type TxRecord struct {
 	Block      uint64 // block number once mined
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+}
+
+// LogValue logs a record without Raw: the signed bytes carry a signature,
+// and signatures stay out of logs.
+func (r TxRecord) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("hash", r.Hash), slog.String("chain", r.Chain), slog.String("from", r.From),
+		slog.Uint64("nonce", r.Nonce), slog.String("status", string(r.Status)),
+	}
+	if r.Key != "" {
+		attrs = append(attrs, slog.String("key", r.Key))
+	}
+	if r.ReplacedBy != "" {
+		attrs = append(attrs, slog.String("replaced_by", r.ReplacedBy))
+	}
+	if r.Error != "" {
+		attrs = append(attrs, slog.String("error", r.Error))
+	}
+	if r.Block != 0 {
+		attrs = append(attrs, slog.Uint64("block", r.Block))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Journal stores every transaction before it is broadcast, so a crash

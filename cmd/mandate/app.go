@@ -47,6 +47,14 @@ type app struct {
 	closers []func()
 }
 
+// progress is where long steps report (nil for the listing-only app).
+func (a *app) progress() io.Writer {
+	if a.g == nil {
+		return nil
+	}
+	return a.g.progress()
+}
+
 func (a *app) Close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
@@ -320,7 +328,7 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 	if a.engine != nil {
 		gate = a.engine
 	}
-	return tools.NewRegistry(wallet.Tools(a.wallet, gate, wallet.WithTokenList(a.tokens), wallet.WithApprover(approver)))
+	return tools.NewRegistry(wallet.Tools(a.wallet, gate, wallet.WithTokenList(a.tokens), wallet.WithApprover(approver), wallet.WithProgress(a.progress())))
 }
 
 // errNoPolicy refuses every value-moving action when no policy is set.

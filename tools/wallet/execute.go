@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/policies"
@@ -56,8 +57,9 @@ func viewOf(r evm.TxRecord) *TxView {
 type Executor struct {
 	W        *evm.Wallet
 	Gate     Gate
-	Approver Approver // nil: intents that need a person are refused
-	NoWait   bool     // return once broadcast instead of waiting for the receipt
+	Approver Approver  // nil: intents that need a person are refused
+	NoWait   bool      // return once broadcast instead of waiting for the receipt
+	Progress io.Writer // where to say what a long step is waiting for; nil: nowhere
 }
 
 // Execute simulates in, asks the gate, and when approved has the wallet sign
@@ -102,6 +104,9 @@ func (x *Executor) Execute(ctx context.Context, in policies.Intent, call policie
 	out.Tx = viewOf(rec)
 	if x.NoWait {
 		return out, nil
+	}
+	if x.Progress != nil {
+		fmt.Fprintf(x.Progress, "sent %s (nonce %d); waiting for its receipt…\n", rec.Hash, rec.Nonce)
 	}
 	rec, err = x.W.Wait(ctx, rec.Hash)
 	if err != nil {

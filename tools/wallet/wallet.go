@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 
@@ -26,7 +27,11 @@ type config struct {
 	list     *tokenlist.List
 	approver Approver
 	noWait   bool
+	progress io.Writer
 }
+
+// WithProgress reports long waits (a receipt) to w, e.g. a terminal.
+func WithProgress(w io.Writer) Option { return func(c *config) { c.progress = w } }
 
 // WithTokenList resolves symbols through l (default: the built-in list).
 func WithTokenList(l *tokenlist.List) Option { return func(c *config) { c.list = l } }
@@ -44,7 +49,7 @@ func Tools(w *evm.Wallet, gate Gate, opts ...Option) []tools.Tool {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	k := &kit{w: w, x: &Executor{W: w, Gate: gate, Approver: cfg.approver, NoWait: cfg.noWait}}
+	k := &kit{w: w, x: &Executor{W: w, Gate: gate, Approver: cfg.approver, NoWait: cfg.noWait, Progress: cfg.progress}}
 	if w != nil {
 		k.res = NewResolver(w.Client(), cfg.list)
 	}

@@ -647,3 +647,15 @@ func TestInitCodeHashes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNew measures starting a devnet and deploying everything (the
+// artifacts already in place): go test -run '^$' -bench New ./chains/evm/devnet
+func BenchmarkNew(b *testing.B) {
+	for b.Loop() {
+		d, err := devnet.New(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+	}
+}

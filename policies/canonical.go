@@ -51,7 +51,18 @@ func (w *canonWriter) big(k string, v *big.Int) {
 		w.b = append(w.b, "null"...)
 		return
 	}
-	w.b = v.Append(w.b, 10)
+	// Amounts are decimal strings: a JSON number above 2^53 loses digits in
+	// JavaScript and jq, and one wei matters.
+	w.b = append(w.b, '"')
+	switch {
+	case v.IsUint64(): // the common case, without big.Int's allocations
+		w.b = strconv.AppendUint(w.b, v.Uint64(), 10)
+	case v.IsInt64():
+		w.b = strconv.AppendInt(w.b, v.Int64(), 10)
+	default:
+		w.b = v.Append(w.b, 10)
+	}
+	w.b = append(w.b, '"')
 }
 
 func (w *canonWriter) uint(k string, v uint64) { w.key(k); w.b = strconv.AppendUint(w.b, v, 10) }

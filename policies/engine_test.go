@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"math/big"
 	"slices"
 	"strings"
@@ -498,5 +499,21 @@ func TestDecideNilAndCanceled(t *testing.T) {
 	cancel()
 	if _, err := eng.Decide(ctx, transfer(eth, alice, "0.1")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled: %v", err)
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	eng, _ := newTestEngine(t, mustPolicy(t), wednesday, WithLogger(log), WithPrices(nil))
+	_, err := eng.Decide(context.Background(), transfer(eth, alice, "0.1"))
+	if err == nil {
+		t.Fatal("want a denial without prices")
+	}
+	out := buf.String()
+	for _, want := range []string{`"msg":"policy decision"`, `"decision":"deny"`, `"kind":"transfer"`, "no USD price for ETH"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %s:\n%s", want, out)
+		}
 	}
 }

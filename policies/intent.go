@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strings"
 )
 
 // Kind names the family of an Intent. Policies speak of kinds; a kind the
@@ -274,7 +275,57 @@ func strictJSON(data []byte, v any) error {
 	if err != nil {
 		return err
 	}
+	if b, err = numberAmounts(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// amountKeys are the fields that hold *big.Int amounts. Marshal writes them
+// as decimal strings; Unmarshal takes a string of digits or a JSON number.
+var amountKeys = map[string]bool{
+	"amount": true, "value": true, "amount_in": true, "quoted": true, "min_out": true,
+	"safe_tx_gas": true, "base_gas": true, "gas_price": true,
+}
+
+// numberAmounts turns amount fields written as decimal strings into JSON
+// numbers, which is what *big.Int decodes, anywhere in the object.
+func numberAmounts(b []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var walk func(any) error
+	walk = func(x any) error {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, val := range t {
+				if s, ok := val.(string); ok && amountKeys[k] {
+					if d := strings.TrimPrefix(s, "-"); d == "" || strings.TrimLeft(d, "0123456789") != "" {
+						return fmt.Errorf("%s %q is not a whole number of base units (decimal digits only)", k, s)
+					}
+					t[k] = json.Number(s)
+					continue
+				}
+				if err := walk(val); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, val := range t {
+				if err := walk(val); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -40,7 +41,21 @@ func referenceMarshal(in Intent) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return json.Marshal(m) // map keys are sorted: deterministic
+	out, err := json.Marshal(m) // map keys are sorted: deterministic
+	if err != nil {
+		return nil, err
+	}
+	return stringAmounts(out)
+}
+
+// amountNumber matches an amount field written as a JSON number by
+// encoding/json (outside any string: a key's quote is never escaped).
+var amountNumber = regexp.MustCompile(`([^\\])"(amount|value|amount_in|quoted|min_out|safe_tx_gas|base_gas|gas_price)":(-?[0-9]+)`)
+
+// stringAmounts rewrites amount fields from JSON numbers to decimal strings,
+// the form Marshal writes, leaving every other byte as it was.
+func stringAmounts(b []byte) ([]byte, error) {
+	return amountNumber.ReplaceAll(b, []byte(`$1"$2":"$3"`)), nil
 }
 
 // sampleIntents covers every intent type and every optional field, with
@@ -125,6 +140,25 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+func TestUnmarshalAmountForms(t *testing.T) {
+	for _, raw := range []string{
+		`{"kind":"transfer","chain":"1","from":"0x3333333333333333333333333333333333333333","to":"0x1111111111111111111111111111111111111111","token":{"decimals":18},"amount":"115792089237316195423570985008687907853269984665640564039457584007913129639935"}`,
+		`{"kind":"transfer","chain":"1","from":"0x3333333333333333333333333333333333333333","to":"0x1111111111111111111111111111111111111111","token":{"decimals":18},"amount":115792089237316195423570985008687907853269984665640564039457584007913129639935}`,
+	} {
+		in, err := Unmarshal([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.(Transfer).Amount; got.Cmp(maxUint256) != 0 {
+			t.Fatalf("amount = %s", got)
+		}
+		b, _ := Marshal(in)
+		if !strings.Contains(string(b), `"amount":"115792089237316195423570985008687907853269984665640564039457584007913129639935"`) {
+			t.Fatalf("Marshal does not write the amount as a decimal string: %s", b)
+		}
+	}
+}
+
 func TestUnmarshalRejects(t *testing.T) {
 	tests := []struct{ name, json, want string }{
 		{"unknown field", `{"kind":"transfer","chain":"1","from":"0x1","to":"0x2","token":{"decimals":18},"amount":1,"memo":"x"}`, `unknown field "memo"`},
@@ -134,7 +168,9 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"inner unknown field", `{"kind":"safe_tx","inner":[{"kind":"transfer","x":1}]}`, `inner call 0`},
 		{"bad hex", `{"kind":"call","data":"0xzz"}`, `hex bytes`},
 		{"not json", `{`, `intent JSON`},
-		{"amount as string", `{"kind":"transfer","amount":"1"}`, `cannot unmarshal`},
+		{"amount with decimals", `{"kind":"transfer","amount":"1.5"}`, `not a whole number of base units`},
+		{"amount in hex", `{"kind":"transfer","amount":"0x10"}`, `not a whole number of base units`},
+		{"amount as a float", `{"kind":"transfer","amount":1.5}`, `cannot unmarshal`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

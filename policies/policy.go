@@ -426,7 +426,8 @@ func integer(n *yaml.Node, field string, lo, hi int64) (int64, error) {
 	return v, nil
 }
 
-// amount parses a YAML scalar as an exact decimal with the given decimals.
+// amount parses a YAML scalar as an exact decimal with the given decimals;
+// unit names what has them in errors ("USDC has").
 // Numbers are read from their literal text, never through a float.
 func amount(n *yaml.Node, field, unit string, decimals uint8) (*big.Int, error) {
 	if n.Kind != yaml.ScalarNode {
@@ -445,8 +446,8 @@ func amount(n *yaml.Node, field, unit string, decimals uint8) (*big.Int, error) 
 		msg := strings.TrimPrefix(err.Error(), ErrBadAmount.Error()+": ")
 		// ParseUnits says "<value> <problem>; <hint>": put the line after the value.
 		subject, rest, _ := strings.Cut(msg, " ")
-		if unit != "" && strings.Contains(rest, "this token") {
-			rest = strings.Replace(rest, "this token", unit, 1)
+		if unit != "" {
+			rest = strings.Replace(rest, "this token has", unit, 1)
 		}
 		problem, hint, _ := strings.Cut(rest, "; ")
 		return nil, errAt(n, field, "amount "+subject, problem, hint)
@@ -456,7 +457,7 @@ func amount(n *yaml.Node, field, unit string, decimals uint8) (*big.Int, error) 
 
 // usd parses a USD amount, exact to the micro-dollar.
 func usd(n *yaml.Node, field string) (*big.Int, error) {
-	return amount(n, field, "a USD amount (micro-dollars)", usdDecimals)
+	return amount(n, field, "USD amounts have", usdDecimals)
 }
 
 // usdDecimals is the precision of USD amounts and spends: micro-dollars.
@@ -724,7 +725,7 @@ func (p *Policy) tokenAmounts(n *yaml.Node, field string, set func(*tokenSpec, *
 		if err != nil {
 			return err
 		}
-		v, err := amount(kv.v, join(field, kv.key), kv.key, specs[0].decimals)
+		v, err := amount(kv.v, join(field, kv.key), kv.key+" has", specs[0].decimals)
 		if err != nil {
 			return err
 		}

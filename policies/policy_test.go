@@ -218,6 +218,42 @@ func TestRuleKeys(t *testing.T) {
 	}
 }
 
+func TestGuardKinds(t *testing.T) {
+	tests := []struct {
+		expr  string
+		kinds []Kind // nil: any kind
+	}{
+		{`intent.kind == "swap" && now.getDayOfWeek() in [0, 6]`, []Kind{KindSwap}},
+		{`"approve" == intent.kind && intent.unlimited`, []Kind{KindApprove}},
+		{`now.getHours() > 22 && (intent.kind == "swap" && true)`, []Kind{KindSwap}},
+		{`intent.kind in ["swap", "transfer"] && decimal(intent.amount) > decimal(5)`, []Kind{KindSwap, KindTransfer}},
+		{`intent.kind in ["swap", "transfer"] && intent.kind == "swap"`, []Kind{KindSwap}},
+		{`intent.kind == "swap" && intent.kind == "call"`, []Kind{}},
+		{`intent.kind == "swap" || intent.to == "x"`, nil},
+		{`!(intent.kind == "swap") && true`, nil},
+		{`intent.kind != "swap" && true`, nil},
+		{`intent.kind in [intent.to] && true`, nil},
+		{`decimal(intent.amount) > decimal(5)`, nil},
+	}
+	for _, tt := range tests {
+		r := &rule{name: "r", source: tt.expr}
+		if err := r.compile(); err != nil {
+			t.Fatalf("%s: %v", tt.expr, err)
+		}
+		var got []Kind
+		if r.kinds != nil {
+			got = slices.Sorted(maps.Keys(r.kinds))
+			if got == nil {
+				got = []Kind{}
+			}
+		}
+		slices.Sort(tt.kinds)
+		if !slices.Equal(got, tt.kinds) || (got == nil) != (tt.kinds == nil) {
+			t.Fatalf("%s: kinds %v, want %v", tt.expr, got, tt.kinds)
+		}
+	}
+}
+
 // encodePolicy writes a parsed policy back as YAML, from the compiled form:
 // a policy that parses must encode to text that parses to the same policy.
 func encodePolicy(p *Policy) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/checker"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
@@ -25,7 +26,11 @@ type rule struct {
 	id                   string // "rules.<name>", the Reason.Rule
 	prg                  cel.Program
 	keys                 map[string]bool // the intent keys it reads; nil: any
+	kinds                map[Kind]bool   // the only kinds it can deny; nil: any
 }
+
+// appliesTo reports whether the rule can deny an intent of kind k.
+func (r *rule) appliesTo(k Kind) bool { return r.kinds == nil || r.kinds[k] }
 
 // ruleCostLimit bounds one rule's evaluation. Ordinary rules cost tens;
 // the bound stops a rule that walks a huge inner list quadratically.
@@ -188,8 +193,28 @@ func (r *rule) compile() error {
 		return fmt.Errorf("it has type %s, but deny_if must be a bool (compare it, e.g. x == true)", ast.OutputType())
 	}
 	r.keys = intentKeys(ast.NativeRep().Expr())
-	r.prg, err = env.Program(ast, cel.CostLimit(ruleCostLimit), cel.EvalOptions(cel.OptOptimize))
+	r.kinds = guardKinds(ast.NativeRep().Expr())
+	// The cost limit: a rule whose worst-case cost the checker can bound
+	// within the limit (any rule without a loop over the intent's lists)
+	// needs no tracking at run time, which would cost more than the rule;
+	// every other rule is tracked and stopped at the limit.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, noSizeHints{}); err != nil || est.Max > ruleCostLimit {
+		opts = append(opts, cel.CostLimit(ruleCostLimit))
+	}
+	r.prg, err = env.Program(ast, opts...)
 	return err
+}
+
+// noSizeHints gives the cost estimator no extra knowledge: sizes of the
+// intent's strings and lists are unbounded, so only rules whose cost does
+// not depend on them are bounded.
+type noSizeHints struct{}
+
+func (noSizeHints) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+
+func (noSizeHints) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // intentKeys returns the keys of intent a rule reads, or nil when it may
@@ -223,6 +248,79 @@ func intentKeys(e celast.Expr) map[string]bool {
 		return nil
 	}
 	return keys
+}
+
+// guardKinds finds the kind guard the documentation recommends: when the
+// rule is a conjunction one of whose terms is intent.kind == "swap" (or
+// intent.kind in ["swap", "approve"]), the rule is false for every other
+// kind whatever the other terms are (CEL's && is false when any term is
+// false, even if another term errs), so the engine need not evaluate it for
+// them. nil means the rule may deny any kind.
+func guardKinds(e celast.Expr) map[Kind]bool {
+	var kinds map[Kind]bool
+	var visit func(celast.Expr)
+	visit = func(x celast.Expr) {
+		if x.Kind() != celast.CallKind {
+			return
+		}
+		call := x.AsCall()
+		args := call.Args()
+		var found map[Kind]bool
+		switch {
+		case call.FunctionName() == operators.LogicalAnd && len(args) == 2:
+			visit(args[0])
+			visit(args[1])
+			return
+		case call.FunctionName() == operators.Equals && len(args) == 2:
+			for i := range 2 {
+				if isIntentKind(args[i]) {
+					if lit, ok := stringLiteral(args[1-i]); ok {
+						found = map[Kind]bool{Kind(lit): true}
+					}
+				}
+			}
+		case call.FunctionName() == operators.In && len(args) == 2 && isIntentKind(args[0]) && args[1].Kind() == celast.ListKind:
+			found = map[Kind]bool{}
+			for _, el := range args[1].AsList().Elements() {
+				lit, ok := stringLiteral(el)
+				if !ok {
+					return
+				}
+				found[Kind(lit)] = true
+			}
+		}
+		if found == nil {
+			return
+		}
+		if kinds == nil {
+			kinds = found
+			return
+		}
+		for k := range kinds { // both guards must hold
+			if !found[k] {
+				delete(kinds, k)
+			}
+		}
+	}
+	visit(e)
+	return kinds
+}
+
+func isIntentKind(x celast.Expr) bool {
+	if x.Kind() != celast.SelectKind {
+		return false
+	}
+	sel := x.AsSelect()
+	op := sel.Operand()
+	return !sel.IsTestOnly() && sel.FieldName() == "kind" && op.Kind() == celast.IdentKind && op.AsIdent() == "intent"
+}
+
+func stringLiteral(x celast.Expr) (string, bool) {
+	if x.Kind() != celast.LiteralKind {
+		return "", false
+	}
+	s, ok := x.AsLiteral().(types.String)
+	return string(s), ok
 }
 
 // ruleVars is the activation rules run against; it avoids building a map of
@@ -264,14 +362,22 @@ func celTime(t time.Time) types.Timestamp { return types.Timestamp{Time: t.UTC()
 // rules evaluates the policy's rules over the intent and, for a Safe
 // transaction, over each of its inner calls, so a rule about swaps also
 // catches a swap batched into a Safe transaction.
-func (c *check) rules(in Intent) {
-	c.applyRules(c.e.celIntent(in, 0), "")
-}
+func (c *check) rules(in Intent) { c.applyRules(in, "", 0) }
 
-func (c *check) applyRules(m map[string]any, pre string) {
-	vars := ruleVars{intent: m, now: celTime(c.now)}
+func (c *check) applyRules(in Intent, pre string, depth int) {
+	in, ok := deref(in)
+	if !ok {
+		return
+	}
+	var vars *ruleVars
 	for _, r := range c.e.p.rules {
-		deny, err := r.eval(&vars)
+		if !r.appliesTo(in.Kind()) {
+			continue
+		}
+		if vars == nil { // built only when some rule looks at this kind
+			vars = &ruleVars{intent: c.e.celIntent(in, depth), now: celTime(c.now)}
+		}
+		deny, err := r.eval(vars)
 		switch {
 		case err != nil:
 			c.deny(r.id, pre, "rule %s could not be evaluated (%s), so it denies", r.name, strings.ReplaceAll(err.Error(), "\n", " "))
@@ -279,9 +385,9 @@ func (c *check) applyRules(m map[string]any, pre string) {
 			c.deny(r.id, pre, "%s", r.reason)
 		}
 	}
-	if inner, ok := m["inner"].([]any); ok {
-		for i, x := range inner {
-			c.applyRules(x.(map[string]any), fmt.Sprintf("%sinner call %d: ", pre, i))
+	if s, ok := in.(SafeTx); ok && depth < maxDepth {
+		for i, x := range s.Inner {
+			c.applyRules(x, fmt.Sprintf("%sinner call %d: ", pre, i), depth+1)
 		}
 	}
 }

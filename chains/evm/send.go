@@ -573,7 +573,10 @@ func (w *Wallet) settle(ctx context.Context, rec TxRecord, r *types.Receipt) TxR
 // Wait polls until the transaction, or one of its replacements, is mined
 // and returns its record, marked mined or reverted with its block. A
 // receipt can lag the block that holds it, so "not found" is polled again,
-// never taken as dropped on first sight.
+// never taken as dropped on first sight. A reverted transaction is returned
+// with an error; so is one whose nonce another transaction, not in the
+// journal, took. A hash the journal does not hold is waited for on chain
+// only. Wait returns when ctx is done.
 func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
 	h := common.HexToHash(hash)
 	first, ok, err := w.j.ByHash(ctx, hash)

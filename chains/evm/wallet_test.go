@@ -1,8 +1,11 @@
 package evm
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
+	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -20,7 +23,8 @@ func TestSendTransferAndWait(t *testing.T) {
 	ctx := context.Background()
 	e := newSim(t, 2)
 	e.mine(t)
-	w := e.wallet(t, 0)
+	var logs bytes.Buffer
+	w := e.wallet(t, 0, WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	eng, _ := testEngine(t)
 	amount := new(big.Int).Div(ether, big.NewInt(2))
 	in, err := w.TransferIntent(ctx, e.addrs[1], policies.Token{}, amount)
@@ -50,6 +54,21 @@ func TestSendTransferAndWait(t *testing.T) {
 	}
 	if j, _, _ := w.j.ByHash(ctx, rec.Hash); j.Status != TxMined || j.Block != got.Block {
 		t.Fatalf("journal %+v", j)
+	}
+
+	// Neither the wallet's logs nor a logged record carry the signed bytes
+	// or the signature.
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("record", "rec", got)
+	tx := decodeRaw(t, rec.Raw)
+	_, r, s := tx.RawSignatureValues()
+	out := logs.String()
+	for _, secret := range []string{hex.EncodeToString(rec.Raw), hex.EncodeToString(r.Bytes()), hex.EncodeToString(s.Bytes()), r.String(), s.String(), e.keys[0]} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("logs carry secret material:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, rec.Hash) || !strings.Contains(out, "transaction sent") {
+		t.Fatalf("logs lack the send:\n%s", out)
 	}
 }
 

@@ -242,10 +242,14 @@ func (c *check) approve(a Approve, pre string) {
 	}
 	c.spender(a.Spender, pre)
 	// Unlimited in all its spellings, whatever the flag says: 2^255 and up,
-	// setApprovalForAll, and Permit2's max uint160.
-	unlimited := a.Unlimited || a.Method == MethodSetApprovalForAll ||
+	// setApprovalForAll(true), and Permit2's max uint160.
+	// setApprovalForAll(false) revokes: it grants nothing, so it passes the
+	// amount checks (its amount is zero) once its calldata is checked below.
+	revoke := a.Method == MethodSetApprovalForAll && !a.Unlimited && a.Amount != nil && a.Amount.Sign() == 0
+	unlimited := a.Unlimited || (a.Method == MethodSetApprovalForAll && !revoke) ||
 		(a.Amount != nil && (a.Amount.BitLen() >= 256 || (a.Method == MethodPermit2 && a.Amount.BitLen() >= 160)))
 	switch {
+	case revoke:
 	case unlimited && !p.unlimited:
 		c.deny("approvals.unlimited", pre, "an unlimited approval of %s to %s is not allowed", tokenName(a.Token), a.Spender)
 	case unlimited:

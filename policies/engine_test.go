@@ -118,6 +118,8 @@ func TestDecideChecks(t *testing.T) {
 		}(), want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "approve unlimited when the policy allows it", replace: []string{"unlimited: false", "unlimited: true"}, in: func() Intent { a := approveUSDC(router, "1"); a.Amount, a.Unlimited = maxUint256, true; return a }(), want: DecisionApprove},
 		{name: "setApprovalForAll is unlimited", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
+		{name: "setApprovalForAll(false) revokes", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router, Amount: big.NewInt(0)}, want: DecisionApprove},
+		{name: "setApprovalForAll(true) is unlimited", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router, Amount: big.NewInt(0), Unlimited: true}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "permit2 max is unlimited", in: Approve{Header: hdr(), Method: MethodPermit2, Token: usdc, Spender: router, Amount: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1)), Unlimited: true}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "permit2 max is unlimited even unflagged", in: Approve{Header: hdr(), Method: MethodPermit2, Token: usdc, Spender: router, Amount: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1))}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "approve native coin", in: Approve{Header: hdr(), Method: MethodApprove, Token: eth, Spender: router, Amount: big.NewInt(1)}, want: DecisionDeny, rules: []string{"approvals"}},

@@ -59,7 +59,10 @@ func approveTxMismatch(a Approve) string {
 	case MethodIncreaseAllowance:
 		return tokenCallMismatch(a.Tx, a.Token.Address, selIncreaseAllowance, a.Spender, a.Amount, "increaseAllowance")
 	case MethodSetApprovalForAll:
-		return tokenCallMismatch(a.Tx, a.Token.Address, selSetApprovalForAll, a.Spender, big.NewInt(1), "setApprovalForAll(true)")
+		if a.Unlimited {
+			return tokenCallMismatch(a.Tx, a.Token.Address, selSetApprovalForAll, a.Spender, big.NewInt(1), "setApprovalForAll(true)")
+		}
+		return tokenCallMismatch(a.Tx, a.Token.Address, selSetApprovalForAll, a.Spender, big.NewInt(0), "setApprovalForAll(false)")
 	}
 	return "" // Permit2 signs typed data whose encoding lives with its decoder
 }

@@ -129,12 +129,12 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 			}
 		}
 		if e.Key != "" {
-			first, found, err := firstApproval(tx, e.Wallet, e.Key)
+			dup, found, err := firstApproval(tx, e.Wallet, e.Key)
 			if err != nil {
 				return err
 			}
 			if found {
-				return &policies.DuplicateError{Key: e.Key, ApprovalID: first}
+				return dup
 			}
 		}
 		for _, lim := range limits {
@@ -175,8 +175,8 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 		// as a last line of defence, the key was taken by a writer that
 		// did not serialise with us. Say which.
 		if e.Key != "" {
-			if first, found, qerr := firstApproval(s.read(ctx), e.Wallet, e.Key); qerr == nil && found {
-				return &policies.DuplicateError{Key: e.Key, ApprovalID: first}
+			if dup, found, qerr := firstApproval(s.read(ctx), e.Wallet, e.Key); qerr == nil && found {
+				return dup
 			}
 		}
 		return fmt.Errorf("memory: commit %s: %w", e.ApprovalID, ErrDuplicateApproval)
@@ -265,14 +265,14 @@ func sumLive(db *gorm.DB, bucket string, since time.Time) (*big.Int, error) {
 }
 
 // firstApproval returns the approval that consumed wallet's idempotency key.
-func firstApproval(db *gorm.DB, wallet, key string) (string, bool, error) {
-	var ids []string
-	err := db.Model(&decisionRow{}).Where(whereKeyApproval, walletKey(wallet), key).
-		Order("id").Limit(1).Pluck("approval_id", &ids).Error
-	if err != nil || len(ids) == 0 {
-		return "", false, err
+func firstApproval(db *gorm.DB, wallet, key string) (*policies.DuplicateError, bool, error) {
+	var rows []decisionRow
+	err := db.Model(&decisionRow{}).Select("approval_id", "digest").Where(whereKeyApproval, walletKey(wallet), key).
+		Order("id").Limit(1).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, false, err
 	}
-	return ids[0], true, nil
+	return &policies.DuplicateError{Key: key, ApprovalID: rows[0].ApprovalID, Digest: rows[0].Digest}, true, nil
 }
 
 // lockKeys are the advisory lock keys a commit takes: one per bucket it

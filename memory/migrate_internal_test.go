@@ -115,8 +115,8 @@ func TestMigrateBackfillsAddressKeys(t *testing.T) {
 		t.Errorf("wallet_key = %v, want %v", keys, want)
 	}
 	first, ok, err := firstApproval(s.db, "0xABCD000000000000000000000000000000000001", "k")
-	if err != nil || !ok || first != "a" {
-		t.Errorf("firstApproval after backfill = %q, %v, %v", first, ok, err)
+	if err != nil || !ok || first.ApprovalID != "a" {
+		t.Errorf("firstApproval after backfill = %+v, %v, %v", first, ok, err)
 	}
 	if n, ok, err := s.Journal().MaxNonce(ctx, "1", "0xabcd000000000000000000000000000000000001"); err != nil || !ok || n != 4 {
 		t.Errorf("MaxNonce after backfill = %d, %v, %v", n, ok, err)

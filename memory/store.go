@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -238,7 +239,15 @@ func (s *Store) Close() error {
 
 // write runs fn in one write transaction: BEGIN IMMEDIATE on SQLite, a
 // READ COMMITTED transaction on PostgreSQL.
+//
+// PostgreSQL's isolation is set explicitly, not left to the server's
+// default: under REPEATABLE READ the snapshot would be taken before the
+// advisory lock is granted, and a commit would not see the spends of the one
+// it waited for.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.backend == backendPostgres {
+		return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
 	return s.db.WithContext(ctx).Transaction(fn)
 }
 

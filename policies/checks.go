@@ -236,7 +236,13 @@ func (c *check) approve(a Approve, pre string) {
 		}
 	}
 	switch a.Method {
-	case MethodApprove, MethodIncreaseAllowance, MethodSetApprovalForAll, MethodPermit2:
+	case MethodApprove, MethodSetApprovalForAll, MethodPermit2:
+	case MethodIncreaseAllowance:
+		// It adds to an allowance the policy cannot see, so approvals.max
+		// would bound each step but not the sum: repeated, it is unlimited.
+		if !p.unlimited {
+			c.deny("approvals.unlimited", pre, "increaseAllowance adds to an allowance the policy cannot see, so approvals.max cannot bound it: use approve with an exact amount")
+		}
 	default:
 		c.deny("intent", pre, "approval method %q is unknown", a.Method)
 	}
@@ -436,6 +442,8 @@ func (c *check) safeTx(s SafeTx, pre string, depth int) {
 	}
 	if len(s.Inner) == 0 && s.SelfCall == "" {
 		c.deny("safe", pre, "the transaction has no decoded inner calls, so what it does cannot be checked")
+	} else if p.safe != nil {
+		c.safeMatches(s, pre)
 	}
 	if depth >= maxDepth && len(s.Inner) > 0 {
 		c.deny("safe", pre, "Safe transactions are nested more than %d deep", maxDepth)
@@ -469,6 +477,11 @@ func (c *check) totals() {
 	}
 	for _, s := range c.spends {
 		t := s.tok
+		if t.perTx == nil && t.daily == nil && p.perTxUSD == nil && p.dailyUSD == nil {
+			// Nothing bounds this asset: fail closed rather than let any
+			// amount through.
+			c.deny("limits", "", "no limit covers %s: add limits.per_tx.%s or limits.daily.%s, or a USD limit (limits.per_tx_usd or limits.daily_usd)", t.symbol, t.symbol, t.symbol)
+		}
 		if t.perTx != nil && s.amount.Cmp(t.perTx) > 0 {
 			c.deny(t.perTxRule, "", "amount %s exceeds per-tx limit %s", amt(t, s.amount), amt(t, t.perTx))
 		}
@@ -515,8 +528,16 @@ func (c *check) price(t *engToken, usdRule string) (*priceMemo, bool) {
 	}
 	tok := Token{Symbol: t.symbol, Address: t.address, Decimals: t.decimals}
 	pr, err := src.PriceUSD(c.ctx, t.chain, tok)
-	if err == nil && (pr.USD == nil || pr.USD.Sign() < 0) {
-		err = fmt.Errorf("the price source returned no price")
+	if err == nil && (pr.USD == nil || pr.USD.Sign() <= 0) {
+		// A price of zero would value any amount at nothing and pass every
+		// USD limit: fail closed. (Only non-zero amounts are priced.)
+		got := "no price"
+		if pr.USD != nil {
+			got = ratString(pr.USD) + " USD"
+		}
+		c.e.log.LogAttrs(c.ctx, slog.LevelWarn, "non-positive USD price", slog.String("token", t.symbol), slog.String("chain", t.chain), slog.String("source", pr.Source), slog.String("price", got))
+		c.deny(usdRule, "", "the price source %s gave %s for %s on chain %s; a price must be positive, so the USD limits cannot be checked", orQuoted(pr.Source), got, t.symbol, t.chain)
+		return nil, false
 	}
 	if err != nil {
 		c.e.log.LogAttrs(c.ctx, slog.LevelWarn, "no USD price", slog.String("token", t.symbol), slog.String("chain", t.chain), slog.String("error", err.Error()))

@@ -1,7 +1,9 @@
 package policies
 
 import (
+	"errors"
 	"strings"
+	"sync/atomic"
 )
 
 // Reason is one readable cause of a denial or of an ask: the text a person
@@ -48,7 +50,12 @@ func (d *Denied) Error() string { return "denied: " + joinReasons(d.Reasons) }
 type Ask struct {
 	Reasons []Reason
 	intent  Intent
+	used    *atomic.Bool // shared by copies: an Ask is confirmed once
 }
+
+// ErrAskUsed is Confirm's error for an Ask already confirmed: one person's
+// confirmation yields at most one approval.
+var ErrAskUsed = errors.New("policies: this ask was already confirmed: an ask is confirmed once; Decide again for a new one")
 
 func (a *Ask) Error() string { return "a person must confirm: " + joinReasons(a.Reasons) }
 

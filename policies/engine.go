@@ -106,10 +106,16 @@ func (e *Engine) Decide(ctx context.Context, in Intent) (Approval, error) {
 
 // Confirm approves an intent a person confirmed after Decide asked. The
 // intent is checked again (prices and limits may have moved), without the
-// ask threshold.
+// ask threshold. An Ask is confirmed once: Confirm consumes it whatever the
+// outcome, and a second Confirm of it (or of a copy) returns ErrAskUsed, so
+// one confirmation never yields two approvals. To try again after a
+// denial, Decide again and ask the person again.
 func (e *Engine) Confirm(ctx context.Context, ask *Ask) (Approval, error) {
-	if ask == nil || ask.intent == nil {
+	if ask == nil || ask.intent == nil || ask.used == nil {
 		return Approval{}, errors.New("policies: Confirm needs the *Ask that Decide returned")
+	}
+	if !ask.used.CompareAndSwap(false, true) {
+		return Approval{}, ErrAskUsed
 	}
 	return e.decide(ctx, ask.intent, ask)
 }
@@ -193,7 +199,7 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 			return Approval{}, fmt.Errorf("policies: record ask: %w", err)
 		}
 		e.logDecision(ctx, entry)
-		return Approval{}, &Ask{Reasons: c.asks, intent: in}
+		return Approval{}, &Ask{Reasons: c.asks, intent: in, used: new(atomic.Bool)}
 	}
 
 	id := newApprovalID()
@@ -234,7 +240,7 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 	return Approval{g: &grant{
 		id:     id,
 		digest: digest,
-		intent: in,
+		raw:    raw,
 		release: func(ctx context.Context, reason string) error {
 			return ledger.Release(ctx, id, reason)
 		},

@@ -276,23 +276,53 @@ func usdcSwap(now time.Time, amountIn, approveAmount string, unlimited bool) Swa
 	}
 }
 
+// safeBatch is a Safe transaction whose outer call does what its inner
+// calls say: for a call, the one inner call's Tx; for a delegatecall,
+// multiSend of the inner calls' Txs. Inner transfers and approvals without a
+// Tx get the one their fields describe.
 func safeBatch(op SafeOperation, to string, inner ...Intent) SafeTx {
+	calls := make([]*Call, len(inner))
 	for i, x := range inner {
 		switch v := x.(type) {
 		case Transfer:
 			v.From = safeAddr
+			if v.Tx == nil {
+				v.Tx = &Call{To: v.To, Value: v.Amount}
+				if !v.Token.Native() {
+					d, _ := abiCall(selTransfer, v.To, v.Amount)
+					v.Tx = &Call{To: v.Token.Address, Value: new(big.Int), Data: d}
+				}
+			}
 			inner[i] = v
 		case Approve:
 			v.From = safeAddr
+			if v.Tx == nil && v.Method == MethodApprove {
+				d, _ := abiCall(selApprove, v.Spender, v.Amount)
+				v.Tx = &Call{To: v.Token.Address, Value: new(big.Int), Data: d}
+			}
+			inner[i] = v
+		case ContractCall:
+			if v.Tx == nil {
+				v.Tx = &Call{To: v.To, Value: v.Value, Data: v.Data}
+			}
 			inner[i] = v
 		}
+		calls[i] = innerCall(inner[i])
 	}
-	return SafeTx{
+	s := SafeTx{
 		Header: Header{Chain: "1", From: safeAddr}, To: to, Value: new(big.Int), Operation: op,
 		SafeTxGas: new(big.Int), BaseGas: new(big.Int), GasPrice: new(big.Int),
 		GasToken: "0x0000000000000000000000000000000000000000", RefundReceiver: "0x0000000000000000000000000000000000000000",
 		Nonce: 7, SafeTxHash: "0x" + strings.Repeat("ab", 32), Inner: inner,
 	}
+	switch {
+	case slices.Contains(calls, nil):
+	case op == OpCall && len(calls) == 1:
+		s.Value, s.Data = calls[0].Value, calls[0].Data
+	case op == OpDelegateCall:
+		s.Data, _ = multiSendData(calls)
+	}
+	return s
 }
 
 func TestReasonTexts(t *testing.T) {
@@ -435,13 +465,30 @@ func TestAskConfirm(t *testing.T) {
 	if len(e) != 2 || e[0].Decision != DecisionAsk || e[1].Decision != DecisionApprove || !strings.HasPrefix(e[1].Reasons[0], "confirmed by a person: ") {
 		t.Fatalf("entries: %+v", e)
 	}
+	// An ask is confirmed once.
+	if _, err := eng.Confirm(ctx, ask); !errors.Is(err, ErrAskUsed) {
+		t.Fatalf("second Confirm: %v, want ErrAskUsed", err)
+	}
 	// Confirm re-checks: a confirmed intent that now breaks a limit is denied.
-	for range 4 {
+	newAsk := func() *Ask {
+		t.Helper()
+		_, err := eng.Decide(ctx, transfer(eth, alice, "0.6"))
+		ask, ok := errors.AsType[*Ask](err)
+		if !ok {
+			t.Fatalf("want *Ask, got %v", err)
+		}
+		return ask
+	}
+	asks := make([]*Ask, 5)
+	for i := range asks {
+		asks[i] = newAsk()
+	}
+	for _, ask := range asks[:4] {
 		if _, err := eng.Confirm(ctx, ask); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := eng.Confirm(ctx, ask); err == nil {
+	if _, err := eng.Confirm(ctx, asks[4]); err == nil {
 		t.Fatal("want the daily ETH limit to deny the 6th confirmation")
 	}
 	if _, err := eng.Confirm(ctx, nil); err == nil {

@@ -84,6 +84,10 @@ func (e *LimitError) Error() string {
 type DuplicateError struct {
 	Key        string
 	ApprovalID string // the approval that used it first
+	// Digest is the hex digest (Entry.Digest) of the intent that used the
+	// key first, so a caller can tell a retry of the same intent (equal
+	// digest) from a different intent reusing the key.
+	Digest string
 }
 
 func (e *DuplicateError) Error() string {

@@ -23,7 +23,7 @@ type MemLedger struct {
 	approvals    map[string][]*memSpend // approval id -> its spends, for Release
 	approvalQ    []memApprovalRef       // approvals in time order, for pruning
 	approvalHead int                    // approvalQ[:approvalHead] is pruned
-	keys         map[string]string      // wallet + "\x00" + key -> approval id
+	keys         map[string]memKey      // wallet + "\x00" + key -> the approval that used it
 	retain       time.Duration
 	latest       time.Time
 
@@ -50,6 +50,8 @@ type memSpend struct {
 	bucket *memBucket
 }
 
+type memKey struct{ approvalID, digest string }
+
 type memApprovalRef struct {
 	at time.Time
 	id string
@@ -60,7 +62,7 @@ func NewMemLedger() *MemLedger {
 	return &MemLedger{
 		buckets:   map[string]*memBucket{},
 		approvals: map[string][]*memSpend{},
-		keys:      map[string]string{},
+		keys:      map[string]memKey{},
 		retain:    window,
 		entries:   make([]Entry, memEntries),
 	}
@@ -83,7 +85,7 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 	if e.Key != "" {
 		keyID = addrKey(e.Wallet) + "\x00" + e.Key
 		if first, dup := l.keys[keyID]; dup {
-			return &DuplicateError{Key: e.Key, ApprovalID: first}
+			return &DuplicateError{Key: e.Key, ApprovalID: first.approvalID, Digest: first.digest}
 		}
 	}
 	for _, lim := range limits {
@@ -121,7 +123,7 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 	l.approvals[e.ApprovalID] = recs
 	l.approvalQ = append(l.approvalQ, memApprovalRef{e.At, e.ApprovalID})
 	if keyID != "" {
-		l.keys[keyID] = e.ApprovalID
+		l.keys[keyID] = memKey{e.ApprovalID, e.Digest}
 	}
 	l.record(e)
 	return nil

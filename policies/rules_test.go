@@ -46,7 +46,7 @@ func TestRules(t *testing.T) {
 chains: [1]
 tokens:
   USDC: {chain: 1, address: "%s", decimals: 6}
-limits: {}
+limits: {per_tx: {ETH: "100", USDC: "1000000"}}
 approvals: {max: {USDC: "1000"}}
 swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}
 contracts: {allow: ["%s"]}

@@ -92,3 +92,102 @@ func callTxMismatch(k ContractCall) string {
 	}
 	return ""
 }
+
+// selMultiSend is multiSend(bytes), of MultiSend and MultiSendCallOnly.
+var selMultiSend = []byte{0x8d, 0x80, 0xff, 0x0a}
+
+// innerCall returns the call an inner intent of a Safe transaction executes:
+// its Tx, which is what the Safe's data must encode. A SafeTx has none.
+func innerCall(in Intent) *Call {
+	in, _ = deref(in)
+	switch v := in.(type) {
+	case Transfer:
+		return v.Tx
+	case Approve:
+		return v.Tx
+	case Swap:
+		return v.Tx
+	case ContractCall:
+		return v.Tx
+	}
+	return nil
+}
+
+// multiSendData encodes calls as multiSend(bytes) data: the selector, then
+// the ABI encoding of one bytes argument (offset 0x20, length, the packed
+// calls right-padded to 32 bytes), each call packed as uint8 operation (0,
+// call) ‖ address to ‖ uint256 value ‖ uint256 data length ‖ data. ok is
+// false when a call cannot be encoded.
+func multiSendData(calls []*Call) ([]byte, bool) {
+	var packed []byte
+	for _, k := range calls {
+		if !isEVMAddress(k.To) {
+			return nil, false
+		}
+		v := nilZero(k.Value)
+		if v.Sign() < 0 || v.BitLen() > 256 {
+			return nil, false
+		}
+		var rec [1 + 20 + 32 + 32]byte
+		for i := 0; i < 20; i++ {
+			rec[1+i] = byte(fromHex(k.To[2+2*i])<<4 | fromHex(k.To[3+2*i]))
+		}
+		v.FillBytes(rec[21:53])
+		new(big.Int).SetInt64(int64(len(k.Data))).FillBytes(rec[53:85])
+		packed = append(append(packed, rec[:]...), k.Data...)
+	}
+	padded := (len(packed) + 31) / 32 * 32
+	out := make([]byte, 4+32+32+padded)
+	copy(out, selMultiSend)
+	out[4+31] = 0x20
+	new(big.Int).SetInt64(int64(len(packed))).FillBytes(out[4+32 : 4+64])
+	copy(out[4+64:], packed)
+	return out, true
+}
+
+// safeMatches ties a Safe transaction's outer call to its decoded inner
+// calls, which are what the policy checked: a plain call must be exactly its
+// one inner call, and a delegatecall to an allowed batch contract must be
+// exactly multiSend of the inner calls. A self call without inner calls must
+// call the Safe itself, without value.
+func (c *check) safeMatches(s SafeTx, pre string) {
+	const what = "the Safe transaction does not do what its inner calls say"
+	if len(s.Inner) == 0 { // a self call (safeTx denies an empty one otherwise)
+		if s.Operation != OpCall || !sameAddr(s.To, s.From) || !eqInt(s.Value, nil) {
+			c.deny("safe", pre, "%s: it has no inner calls, but it is not a call to the Safe itself without value", what)
+		}
+		return
+	}
+	calls := make([]*Call, len(s.Inner))
+	complete := true
+	for i, x := range s.Inner {
+		if calls[i] = innerCall(x); calls[i] == nil {
+			c.deny("safe", fmt.Sprintf("%sinner call %d: ", pre, i), "the inner call carries no transaction (tx), so the Safe transaction cannot be matched to it")
+			complete = false
+		}
+	}
+	if !complete {
+		return
+	}
+	switch s.Operation {
+	case OpCall:
+		switch k := calls[0]; {
+		case len(calls) != 1:
+			c.deny("safe", pre, "%s: a call (operation 0) makes one call, not %d", what, len(calls))
+		case !sameAddr(s.To, k.To):
+			c.deny("safe", pre, "%s: it calls %s, not %s", what, s.To, k.To)
+		case !eqInt(s.Value, k.Value):
+			c.deny("safe", pre, "%s: it sends value %s, not %s", what, valueOf(s.Value), valueOf(k.Value))
+		case !bytes.Equal(s.Data, k.Data):
+			c.deny("safe", pre, "%s: its call data differs from the inner call's", what)
+		}
+	case OpDelegateCall:
+		if !c.e.p.safe.delegatecall[addrKey(s.To)] {
+			return // denied by safe.delegatecall already
+		}
+		want, ok := multiSendData(calls)
+		if !ok || !bytes.Equal(s.Data, want) {
+			c.deny("safe", pre, "%s: its data is not multiSend of the %d inner calls", what, len(calls))
+		}
+	}
+}

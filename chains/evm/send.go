@@ -25,7 +25,8 @@ var (
 	// ErrCallMismatch: the intent's Tx does not do what its fields say.
 	ErrCallMismatch = errors.New("evm: the intent's call does not match the intent")
 	// ErrNotSendable: the intent kind is not sent by a Wallet (a SafeTx is
-	// signed by the safe package's Signer) or it carries no call.
+	// signed by the safe package's Signer; a Swap's router call cannot be
+	// checked against its fields yet) or it carries no call.
 	ErrNotSendable = errors.New("evm: the intent cannot be sent by a wallet")
 )
 
@@ -69,7 +70,9 @@ func (e *UncertainError) Unwrap() error { return e.Err }
 //     (policies.ErrApprovalUsed);
 //   - an approval for another chain or account (policies.ErrApprovalMismatch),
 //     without spending it, so the wallet it is for can still use it;
-//   - an intent without a call, a SafeTx (ErrNotSendable), and a transfer or
+//   - an intent without a call, a Swap or a SafeTx (ErrNotSendable: not
+//     supported yet, since no decoder checks their calldata against their
+//     fields), and a transfer or
 //     approval whose call, decoded again, says something other than its
 //     fields (ErrCallMismatch): the signature covers the call, so the call
 //     must be what the policy read.
@@ -78,8 +81,11 @@ func (e *UncertainError) Unwrap() error { return e.Err }
 // idempotency key was already sent (sending nothing), simulates the call,
 // and under the wallet's nonce lock signs it, journals it (status signed),
 // broadcasts it and marks it sent. When anything fails before the
-// transaction leaves (a revert in simulation, the node's refusal, a journal
-// error), the approval is released so the ledger uncharges it.
+// transaction leaves (a revert in simulation, the node's definite refusal, a
+// journal error), the approval is released so the ledger uncharges it. Once
+// the node accepted the transaction, or its answer leaves that uncertain,
+// the approval is marked sent (policies.Approval.Sent) and can no longer be
+// released.
 //
 // Send returns once the node accepted the transaction; Wait waits for it to
 // be mined.
@@ -131,6 +137,7 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 	if err != nil {
 		var unc *UncertainError
 		if errors.As(err, &unc) {
+			ap.Sent() // it may have left: the spend must stay charged
 			log.Warn("broadcast outcome unknown", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("error", err.Error()))
 			return rec, err
 		}
@@ -144,6 +151,7 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 		}
 		return fail(err)
 	}
+	ap.Sent()
 	log.Info("transaction sent", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("to", call.To))
 	return rec, nil
 }
@@ -200,12 +208,14 @@ func (w *Wallet) exactCall(in policies.Intent) (policies.Call, error) {
 		tx = x.Tx
 	case policies.Approve:
 		tx = x.Tx
-	case policies.Swap:
-		tx = x.Tx
 	case policies.ContractCall:
 		tx = x.Tx
+	case policies.Swap:
+		// The router's calldata is not decoded yet, so nothing checks that it
+		// swaps what the intent says, with its min-out, deadline and recipient.
+		return policies.Call{}, fmt.Errorf("%w: sending a swap is not supported yet: its router call cannot be checked against the intent", ErrNotSendable)
 	case policies.SafeTx:
-		return policies.Call{}, fmt.Errorf("%w: a Safe transaction is signed by the Safe's owners (package safe), not sent by a wallet", ErrNotSendable)
+		return policies.Call{}, fmt.Errorf("%w: sending a Safe transaction from a wallet is not supported yet: it is signed by the Safe's owners (package safe)", ErrNotSendable)
 	default:
 		return policies.Call{}, fmt.Errorf("%w: unknown intent kind %q", ErrNotSendable, in.Kind())
 	}
@@ -300,10 +310,14 @@ func sameSemantics(want, got policies.Intent) string {
 
 // ensureNonce sets the next nonce on first use (and after anything that may
 // have moved it): the larger of the chain's pending nonce and one past the
-// highest nonce journaled, so a restart neither reuses a journaled nonce
-// nor leaves one behind. Journaled rows still "signed" are queued for
-// rebroadcast: after a crash between journal and broadcast they are the
-// nonces the chain has not seen. Called with w.mu held.
+// highest nonce of the journal's open (signed or sent) rows, so a restart
+// neither reuses a journaled nonce nor leaves one behind. Final rows do not
+// count: a mined row's nonce is already in the chain's nonce, and on a chain
+// that was reset (a devnet restarted with the same database) the old
+// chain's mined rows would otherwise leave a gap no transaction fills.
+// Journaled rows still "signed" are queued for rebroadcast: after a crash
+// between journal and broadcast they are the nonces the chain has not seen.
+// Called with w.mu held.
 func (w *Wallet) ensureNonce(ctx context.Context) error {
 	if w.nonceKnown {
 		return nil
@@ -312,20 +326,19 @@ func (w *Wallet) ensureNonce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	max, ok, err := w.j.MaxNonce(ctx, w.chain, w.addr.Hex())
-	if err != nil {
-		return fmt.Errorf("evm: journal: %w", err)
-	}
-	next := pending
-	if ok && max+1 > next {
-		next = max + 1
-	}
 	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
 	if err != nil {
 		return fmt.Errorf("evm: journal: %w", err)
 	}
+	next := pending
 	w.unsent = w.unsent[:0]
 	for _, r := range open {
+		if r.Status.Final() { // Open lists only these; a journal may be lax
+			continue
+		}
+		if r.Nonce+1 > next {
+			next = r.Nonce + 1
+		}
 		if r.Status == TxSigned && r.Nonce >= pending {
 			w.unsent = append(w.unsent, r)
 		}
@@ -345,7 +358,30 @@ const (
 	uncertain                  // may or may not have left
 )
 
-// classify reads the node's answer to eth_sendRawTransaction.
+// definiteRefusals are node answers to eth_sendRawTransaction that say the
+// transaction is invalid as signed, so no node, and no provider forwarding
+// it, can have put it in a pool. Matched in lower case as substrings.
+var definiteRefusals = []string{
+	"insufficient funds",
+	"intrinsic gas too low",
+	"fee cap less than block base fee",
+	"max fee per gas less than block base fee",
+	"max priority fee per gas higher than max fee per gas",
+	"tip higher than fee cap",
+	"invalid sender",
+	"invalid signature",
+	"invalid transaction v, r, s values",
+	"exceeds block gas limit",
+	"transaction type not supported",
+	"tx type not supported",
+	"oversized data",
+}
+
+// classify reads the node's answer to eth_sendRawTransaction. Only answers
+// known to refuse the transaction for good are "rejected" (its nonce is
+// given back and its approval released); any other JSON-RPC error is
+// "uncertain", since a provider may have forwarded the transaction before
+// something else failed.
 func classify(err error) outcome {
 	if err == nil {
 		return accepted
@@ -361,7 +397,12 @@ func classify(err error) outcome {
 			strings.Contains(msg, "nonce has already been used"):
 			return nonceTaken
 		}
-		return rejected
+		for _, r := range definiteRefusals {
+			if strings.Contains(msg, r) {
+				return rejected
+			}
+		}
+		return uncertain
 	}
 	// Nothing was written: a refused connection or a closed client.
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, rpc.ErrClientQuit) {
@@ -457,6 +498,12 @@ func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64
 			w.unsent = append(w.unsent, rec)
 			return rec, &UncertainError{Record: rec, Err: serr}
 		case nonceTaken:
+			if r, err := w.c.Receipt(ctx, tx.Hash()); err == nil {
+				// "nonce too low" because this very transaction is mined
+				// (a provider relayed it twice): it was sent.
+				w.next = nonce + 1
+				return w.settle(ctx, rec, r), nil
+			}
 			rec.Status, rec.Error = TxFailed, serr.Error()
 			w.update(ctx, rec)
 			if attempt >= 2 {
@@ -685,6 +732,43 @@ func (w *Wallet) waitForeign(ctx context.Context, h common.Hash) (TxRecord, erro
 	}
 }
 
+// replaceFeeFactor bounds Replace's fee cap, without WithMaxFeePerGas, at
+// this many times the current base fee plus tip.
+const replaceFeeFactor = 10
+
+// journaled decodes a journal row's signed bytes for Replace and checks that
+// they are what the row says and this wallet's own: a transaction for the
+// wallet's chain, signed by its key, with the row's hash and nonce. A row
+// that fails this is refused, so Replace never re-signs (with this wallet's
+// key) a call it did not itself sign under an approval.
+func (w *Wallet) journaled(old TxRecord) (*types.Transaction, error) {
+	var otx types.Transaction
+	if err := otx.UnmarshalBinary(old.Raw); err != nil {
+		return nil, fmt.Errorf("evm: journaled transaction %s does not decode: %w; refusing to replace it", old.Hash, err)
+	}
+	chainID := w.c.ChainID()
+	if otx.ChainId() == nil || otx.ChainId().Cmp(chainID) != 0 {
+		return nil, fmt.Errorf("evm: journaled transaction %s is for chain %v, this wallet is on chain %s; refusing to replace it", old.Hash, otx.ChainId(), chainID)
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(chainID), &otx)
+	if err != nil {
+		return nil, fmt.Errorf("evm: journaled transaction %s has no valid signature (%v); refusing to replace it", old.Hash, err)
+	}
+	if from != w.addr {
+		return nil, fmt.Errorf("evm: journaled transaction %s is signed by %s, not this wallet (%s); refusing to replace it", old.Hash, from.Hex(), w.addr.Hex())
+	}
+	if otx.Hash() != common.HexToHash(old.Hash) || !strings.EqualFold(otx.Hash().Hex(), old.Hash) {
+		return nil, fmt.Errorf("evm: journaled bytes of transaction %s hash to %s; refusing to replace it", old.Hash, otx.Hash().Hex())
+	}
+	if otx.Nonce() != old.Nonce {
+		return nil, fmt.Errorf("evm: journaled transaction %s has nonce %d, its row says %d; refusing to replace it", old.Hash, otx.Nonce(), old.Nonce)
+	}
+	if otx.To() == nil {
+		return nil, fmt.Errorf("evm: journaled transaction %s creates a contract; not replaceable here", old.Hash)
+	}
+	return &otx, nil
+}
+
 // bump raises a fee by the 12.5% a replacement must add (geth's pool asks
 // for 10%, others for 12.5%), rounding up, and by at least 1 wei.
 func bump(v *big.Int) *big.Int {
@@ -706,7 +790,17 @@ func bump(v *big.Int) *big.Int {
 // byte for byte from the journaled transaction the approval authorised;
 // only the fee fields change. Both transactions have the same nonce, so the
 // chain executes at most one of them: a stuck transaction is replaced,
-// never duplicated. The fee is bounded by WithMaxFeePerGas when set.
+// never duplicated.
+//
+// The journaled bytes are checked before anything is signed: they must
+// decode to a transaction signed by this wallet's key for this wallet's
+// chain, whose hash is the one the row records; a row that is unsigned,
+// signed by another key or for another chain, or whose bytes do not match
+// its hash is refused.
+//
+// The fee cap is bounded by WithMaxFeePerGas when set, and otherwise by a
+// default of 10 × (current base fee + tip), so repeated Replace calls cannot
+// raise fees without bound; a replacement that would need more is refused.
 func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -723,22 +817,24 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 	if old.Status.Final() {
 		return old, fmt.Errorf("evm: transaction %s is %s; only a signed or sent transaction can be replaced", hash, old.Status)
 	}
+	otx, err := w.journaled(old)
+	if err != nil {
+		return TxRecord{}, err
+	}
 	if r, err := w.c.Receipt(ctx, common.HexToHash(old.Hash)); err == nil {
 		old = w.settle(ctx, old, r)
 		return old, fmt.Errorf("evm: transaction %s is already mined in block %d", hash, old.Block)
 	} else if !errors.Is(err, ethereum.NotFound) {
 		return TxRecord{}, err
 	}
-	var otx types.Transaction
-	if err := otx.UnmarshalBinary(old.Raw); err != nil {
-		return TxRecord{}, fmt.Errorf("evm: journaled transaction %s does not decode: %w", hash, err)
-	}
-	if otx.To() == nil {
-		return TxRecord{}, fmt.Errorf("evm: journaled transaction %s creates a contract; not replaceable here", hash)
-	}
-	tip, feeCap, err := w.Fees(ctx)
+	base, tip, feeCap, err := w.fees(ctx)
 	if err != nil {
 		return TxRecord{}, err
+	}
+	limit, limitName := w.maxFee, "this wallet's cap of %s wei"
+	if limit == nil {
+		limit = new(big.Int).Mul(new(big.Int).Add(base, tip), big.NewInt(replaceFeeFactor))
+		limitName = "the default replacement cap of %s wei (10 × (base fee + tip); WithMaxFeePerGas sets another)"
 	}
 	minTip, minFee := bump(otx.GasTipCap()), bump(otx.GasFeeCap())
 	if tip.Cmp(minTip) < 0 {
@@ -750,11 +846,11 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 	if feeCap.Cmp(tip) < 0 {
 		feeCap = new(big.Int).Set(tip)
 	}
-	if w.maxFee != nil && feeCap.Cmp(w.maxFee) > 0 {
-		if w.maxFee.Cmp(minFee) < 0 || w.maxFee.Cmp(minTip) < 0 {
-			return TxRecord{}, fmt.Errorf("evm: replacing %s needs a fee cap of at least %s wei, above this wallet's cap of %s wei", hash, minFee, w.maxFee)
+	if feeCap.Cmp(limit) > 0 {
+		if limit.Cmp(minFee) < 0 || limit.Cmp(minTip) < 0 {
+			return TxRecord{}, fmt.Errorf("evm: replacing %s needs a fee cap of at least %s wei, above "+limitName, hash, minFee, limit)
 		}
-		feeCap = new(big.Int).Set(w.maxFee)
+		feeCap = new(big.Int).Set(limit)
 		if tip.Cmp(feeCap) > 0 {
 			tip = new(big.Int).Set(feeCap)
 		}

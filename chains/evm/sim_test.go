@@ -183,10 +183,11 @@ type proxy struct {
 	mu      sync.Mutex
 	garbage map[string]bool // answer garbage without forwarding
 	lose    map[string]bool // forward, then answer garbage
+	odd     map[string]bool // forward, then answer a JSON-RPC error no rule knows
 }
 
 func newProxy(t testing.TB, rc *rpc.Client) *proxy {
-	p := &proxy{rc: rc, garbage: map[string]bool{}, lose: map[string]bool{}}
+	p := &proxy{rc: rc, garbage: map[string]bool{}, lose: map[string]bool{}, odd: map[string]bool{}}
 	p.srv = httptest.NewServer(p)
 	t.Cleanup(p.srv.Close)
 	return p
@@ -210,7 +211,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	garbage, lose := p.garbage[req.Method] || p.garbage["*"], p.lose[req.Method]
+	garbage, lose, odd := p.garbage[req.Method] || p.garbage["*"], p.lose[req.Method], p.odd[req.Method]
 	p.mu.Unlock()
 	if garbage {
 		_, _ = w.Write([]byte("<html><body>502 Bad Gateway</body></html>"))
@@ -224,6 +225,12 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := p.rc.CallContext(r.Context(), &res, req.Method, args...)
 	if lose {
 		_, _ = w.Write([]byte("}{ not json"))
+		return
+	}
+	if odd {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": req.ID,
+			"error": map[string]any{"code": -32099, "message": "upstream: backend request failed"}})
+		_, _ = w.Write(b)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

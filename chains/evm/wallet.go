@@ -74,6 +74,8 @@ func WithTipFloor(tip *big.Int) WalletOption {
 // WithMaxFeePerGas caps the fee per gas the wallet signs. The usual fee cap
 // (2 × base fee + tip) is lowered to it; a transaction may then wait until
 // the base fee falls, or be bumped with Replace by a wallet with a higher cap.
+// It also bounds Replace, which without it caps a replacement's fee at
+// 10 × (current base fee + tip).
 func WithMaxFeePerGas(max *big.Int) WalletOption {
 	return func(w *Wallet) {
 		if max != nil && max.Sign() > 0 {
@@ -321,15 +323,21 @@ func (w *Wallet) Simulate(ctx context.Context, call policies.Call) (uint64, erro
 // tip (room for the base fee to rise 12.5% per block for six blocks), then
 // lowered to WithMaxFeePerGas if set.
 func (w *Wallet) Fees(ctx context.Context) (tip, feeCap *big.Int, err error) {
-	base, err := w.c.BaseFee(ctx)
+	_, tip, feeCap, err = w.fees(ctx)
+	return tip, feeCap, err
+}
+
+// fees is Fees, also returning the base fee.
+func (w *Wallet) fees(ctx context.Context) (base, tip, feeCap *big.Int, err error) {
+	base, err = w.c.BaseFee(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tip, err = w.c.SuggestTip(ctx)
 	if err != nil {
 		var rerr rpc.Error
 		if !errors.As(err, &rerr) || rerr.ErrorCode() != -32601 { // method not found: use the floor
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tip = new(big.Int)
 	}
@@ -343,7 +351,7 @@ func (w *Wallet) Fees(ctx context.Context) (tip, feeCap *big.Int, err error) {
 			tip = new(big.Int).Set(feeCap)
 		}
 	}
-	return tip, feeCap, nil
+	return base, tip, feeCap, nil
 }
 
 func (w *Wallet) gasLimit(estimate uint64) uint64 {

@@ -253,9 +253,17 @@ func (a *app) openWallet(ctx context.Context) error {
 func (a *app) signer() (evm.Signer, error) {
 	switch {
 	case a.cfg.PrivateKey != "":
+		// A raw key in the environment is for tests and devnets: on a real
+		// chain it belongs in the encrypted keystore.
+		if a.client.ChainID().Int64() != devnet.ChainID {
+			return nil, usageErr("MANDATE_PRIVATE_KEY is for tests and the devnet (chain %d) only; this node is on chain %s: import the key with `mandate wallet import` and use the keystore", devnet.ChainID, a.client.Chain())
+		}
 		s, err := evm.NewKeySigner(a.cfg.PrivateKey)
 		return s, asUsage(err)
-	case a.dep != nil && len(a.dep.Accounts) > 0 && a.cfg.Keystore == "" && a.cfg.Wallet == "":
+	case a.dev != nil && a.cfg.Keystore == "" && a.cfg.Wallet == "":
+		// The devnet this process started: its first funded account. A
+		// devnet reached over RPC gives no keys; its deployment could come
+		// from anyone who answers on chain 1337.
 		return evm.NewKeySigner(a.dep.Accounts[0].PrivateKey)
 	}
 	ks, err := a.keystore()

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mandatehq/mandate/chains/evm"
 )
 
 func newWalletCmd(g *globals) *cobra.Command {
@@ -21,21 +23,9 @@ func newWalletCmd(g *globals) *cobra.Command {
 		Short: "Create a key in the keystore (scrypt, go-ethereum's format)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.open(cmd.Context(), needs{})
+			ks, pass, err := g.newKeyStore(cmd)
 			if err != nil {
 				return err
-			}
-			defer a.Close()
-			ks, err := a.keystore()
-			if err != nil {
-				return err
-			}
-			pass, err := g.passphrase("New passphrase: ", true)
-			if err != nil {
-				return err
-			}
-			if pass == "" {
-				return usageErr("the passphrase is empty; a keystore key needs one")
 			}
 			addr, err := ks.New(pass)
 			if err != nil {
@@ -74,21 +64,9 @@ func newWalletCmd(g *globals) *cobra.Command {
 			if key == "" {
 				return usageErr("no private key given: pipe it on stdin or use --key-file")
 			}
-			a, err := g.open(cmd.Context(), needs{})
+			ks, pass, err := g.newKeyStore(cmd)
 			if err != nil {
 				return err
-			}
-			defer a.Close()
-			ks, err := a.keystore()
-			if err != nil {
-				return err
-			}
-			pass, err := g.passphrase("New passphrase: ", true)
-			if err != nil {
-				return err
-			}
-			if pass == "" {
-				return usageErr("the passphrase is empty; a keystore key needs one")
 			}
 			addr, err := ks.Import(key, pass)
 			if err != nil {
@@ -144,6 +122,27 @@ func newWalletCmd(g *globals) *cobra.Command {
 	bal.Flags().StringVar(&token, "token", "", "one token: a symbol (USDC, ETH) or an address")
 	cmd.AddCommand(bal)
 	return cmd
+}
+
+// newKeyStore opens the configured keystore and asks for the passphrase of
+// a key about to be added to it.
+func (g *globals) newKeyStore(cmd *cobra.Command) (*evm.Keystore, string, error) {
+	cfg, err := loadConfig(g.configPath)
+	if err != nil {
+		return nil, "", err
+	}
+	ks, err := (&app{g: g, cfg: cfg}).keystore()
+	if err != nil {
+		return nil, "", err
+	}
+	pass, err := g.passphrase("New passphrase: ", true)
+	if err != nil {
+		return nil, "", err
+	}
+	if pass == "" {
+		return nil, "", usageErr("the passphrase is empty; a keystore key needs one")
+	}
+	return ks, pass, nil
 }
 
 // print writes v under --json, else the formatted line.

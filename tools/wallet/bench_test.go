@@ -22,7 +22,7 @@ func BenchmarkConcurrentTransfers(b *testing.B) {
 	for _, st := range memtest.Stores(b) {
 		b.Run(st.Name, func(b *testing.B) {
 			ctx := context.Background()
-			e := setup(&testing.T{}, st.Store, 1337)
+			e := setup(b, st.Store, 1337)
 			args, _ := json.Marshal(map[string]string{"to": e.to.Hex(), "token": "USDC", "amount": "0.01"})
 			start0, err := e.w.Client().Nonce(ctx, e.w.Address())
 			if err != nil {

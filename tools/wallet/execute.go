@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,6 +142,11 @@ func (x *Executor) confirm(ctx context.Context, in policies.Intent, ask *policie
 // with the transaction the first attempt sent, and without sending again.
 func (x *Executor) duplicate(ctx context.Context, in policies.Intent, out Outcome, dup *policies.DuplicateError) (Outcome, error) {
 	h := in.Head()
+	// The same key for another action is a mistake, not a retry: saying
+	// "already sent" would misreport what happened to the person and model.
+	if d, err := policies.Digest(in); err == nil && dup.Digest != "" && dup.Digest != hex.EncodeToString(d[:]) {
+		return out, tools.Argf("idempotency_key", "key %q was already used for a different action (approval %s); a retry must repeat the same arguments, or use a new key", h.Key, dup.ApprovalID)
+	}
 	rec, ok, err := x.W.Journal().ByKey(ctx, h.Chain, h.From, h.Key)
 	if err != nil {
 		return out, err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/memory/memtest"
@@ -26,22 +27,9 @@ import (
 	"github.com/mandatehq/mandate/tools/wallet"
 )
 
-var (
-	devOnce sync.Once
-	dev     *devnet.Devnet
-	devErr  error
-)
-
 // chain returns the package's shared devnet; each test uses accounts of its
 // own (NewAccount), so tests do not see each other's balances or nonces.
-func chain(t testing.TB) *devnet.Devnet {
-	t.Helper()
-	devOnce.Do(func() { dev, devErr = devnet.New(context.Background()) })
-	if devErr != nil {
-		t.Fatal(devErr)
-	}
-	return dev
-}
+func chain(t testing.TB) *devnet.Devnet { return devnettest.Shared(t) }
 
 const policyTmpl = `version: 1
 chains: [{{.Chain}}]
@@ -82,7 +70,7 @@ type env struct {
 	to    common.Address // another funded account
 }
 
-func setup(t *testing.T, store *memory.Store, chainID int) *env {
+func setup(t testing.TB, store *memory.Store, chainID int) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := chain(t)
@@ -338,6 +326,13 @@ func TestIdempotencyKeySendsOnce(t *testing.T) {
 			}
 			if got := e.usdc(t, e.to); new(big.Int).Sub(got, before).Cmp(usdc(7)) != 0 {
 				t.Fatalf("recipient got %s base units, want 7 USDC once", new(big.Int).Sub(got, before))
+			}
+			// The same key for a different transfer is refused, not reported as sent.
+			args["amount"] = "8"
+			_, err = e.call(t, ctx, "wallet_transfer", args)
+			var ae *tools.ArgError
+			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "different action") {
+				t.Fatalf("reused key for another amount: %v", err)
 			}
 		})
 	}

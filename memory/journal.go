@@ -117,7 +117,7 @@ func (j journal) Insert(ctx context.Context, rec evm.TxRecord) error {
 }
 
 // ErrDuplicateTx is wrapped by Journal.Insert for a hash already journaled.
-var ErrDuplicateTx = errors.New("memory: transaction hash already journaled")
+var ErrDuplicateTx = evm.ErrDuplicateHash
 
 // Update sets Status, ReplacedBy, Error and Block of the transaction with
 // rec.Hash, and its UpdatedAt (now, when rec.UpdatedAt is zero). An unknown

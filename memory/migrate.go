@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,11 +27,16 @@ import (
 // rounds to microseconds. Amounts are canonical decimal text.
 
 // migration is one schema step. Statements are written once for both
-// backends; {{id}} and {{blob}} expand to each backend's types.
+// backends where they can be; {{id}} and {{blob}} expand to each backend's
+// types. What only one backend has (SQLite's FTS5 tables and triggers,
+// PostgreSQL's tsvector columns and GIN indexes) goes in sqlite or postgres,
+// run after stmts in the same transaction.
 type migration struct {
-	version int
-	name    string
-	stmts   []string
+	version  int
+	name     string
+	stmts    []string
+	sqlite   []string
+	postgres []string
 }
 
 var migrations = []migration{{
@@ -122,6 +128,81 @@ var migrations = []migration{{
 		`DROP INDEX tx_journal_sender_nonce`,
 		`CREATE INDEX tx_journal_sender_nonce ON tx_journal (chain, sender_key, nonce)`,
 	},
+}, {
+	version: 3,
+	name:    "conversation memory: messages, full-text recall, facts, summaries, embeddings",
+	stmts: []string{
+		// Messages are append-only. tool_calls is JSON text, NULL when the
+		// message calls no tool, so Recent can find tool-call groups from
+		// the index alone.
+		`CREATE TABLE chat_messages (
+			id {{id}},
+			chat TEXT NOT NULL,
+			role TEXT NOT NULL,
+			content TEXT NOT NULL DEFAULT '',
+			tool_calls TEXT,
+			tool_call_id TEXT NOT NULL DEFAULT '',
+			tool_name TEXT NOT NULL DEFAULT '',
+			tokens INTEGER NOT NULL,
+			at_ns BIGINT NOT NULL
+		)`,
+		`CREATE INDEX chat_messages_chat ON chat_messages (chat, id)`,
+		`CREATE TABLE chat_facts (
+			chat TEXT NOT NULL,
+			name TEXT NOT NULL,
+			value TEXT NOT NULL,
+			updated_at_ns BIGINT NOT NULL,
+			PRIMARY KEY (chat, name)
+		)`,
+		`CREATE TABLE chat_summaries (
+			chat TEXT PRIMARY KEY,
+			summary TEXT NOT NULL,
+			up_to BIGINT NOT NULL,
+			updated_at_ns BIGINT NOT NULL
+		)`,
+		// One vector per message and model. dim is stored, not derived from
+		// the blob's length, so Nearest filters on it in the index; chat is
+		// copied from the message so Nearest never joins.
+		`CREATE TABLE chat_embeddings (
+			message_id BIGINT NOT NULL REFERENCES chat_messages (id) ON DELETE CASCADE,
+			chat TEXT NOT NULL,
+			model TEXT NOT NULL,
+			dim INTEGER NOT NULL,
+			vec {{blob}} NOT NULL,
+			PRIMARY KEY (message_id, model)
+		)`,
+		`CREATE INDEX chat_embeddings_chat ON chat_embeddings (chat, model, dim)`,
+	},
+	// SQLite: a contentless FTS5 index kept by triggers (the text lives once,
+	// in chat_messages). chat_tag holds 'c' || hex(chat), a single token, so
+	// a recall query ANDs its chat into the MATCH and FTS5 intersects
+	// doclists instead of ranking every chat's matches and filtering after.
+	// See recallIndexChars for the substr.
+	sqlite: []string{
+		`CREATE VIRTUAL TABLE chat_messages_fts USING fts5(
+			body, chat_tag, content='', tokenize='porter unicode61 remove_diacritics 2')`,
+		`CREATE TRIGGER chat_messages_fts_insert AFTER INSERT ON chat_messages BEGIN
+			INSERT INTO chat_messages_fts (rowid, body, chat_tag)
+			VALUES (new.id, substr(new.content, 1, 65536), 'c' || hex(new.chat));
+		END`,
+		`CREATE TRIGGER chat_messages_fts_delete AFTER DELETE ON chat_messages BEGIN
+			INSERT INTO chat_messages_fts (chat_messages_fts, rowid, body, chat_tag)
+			VALUES ('delete', old.id, substr(old.content, 1, 65536), 'c' || hex(old.chat));
+		END`,
+		`CREATE TRIGGER chat_messages_fts_update AFTER UPDATE OF content, chat ON chat_messages BEGIN
+			INSERT INTO chat_messages_fts (chat_messages_fts, rowid, body, chat_tag)
+			VALUES ('delete', old.id, substr(old.content, 1, 65536), 'c' || hex(old.chat));
+			INSERT INTO chat_messages_fts (rowid, body, chat_tag)
+			VALUES (new.id, substr(new.content, 1, 65536), 'c' || hex(new.chat));
+		END`,
+	},
+	// PostgreSQL: a stored tsvector (English stemming and stop words, like
+	// the porter tokenizer on SQLite) with a GIN index.
+	postgres: []string{
+		`ALTER TABLE chat_messages ADD COLUMN content_tsv tsvector
+			GENERATED ALWAYS AS (to_tsvector('english', left(content, 65536))) STORED`,
+		`CREATE INDEX chat_messages_tsv ON chat_messages USING GIN (content_tsv)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.
@@ -177,7 +258,11 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 			if m.version <= current || m.version > target {
 				continue
 			}
-			for _, stmt := range m.stmts {
+			stmts := append(slices.Clip(m.stmts), m.sqlite...)
+			if s.backend == backendPostgres {
+				stmts = append(slices.Clip(m.stmts), m.postgres...)
+			}
+			for _, stmt := range stmts {
 				if err := tx.Exec(s.expand(stmt)).Error; err != nil {
 					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 				}

@@ -2,6 +2,7 @@ package evm
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -88,3 +89,9 @@ var ErrDuplicateKey = errDuplicateKey{}
 type errDuplicateKey struct{}
 
 func (errDuplicateKey) Error() string { return "evm: idempotency key already used" }
+
+// ErrDuplicateHash is returned (wrapped) by Journal.Insert for a transaction
+// hash already journaled. The wallet meets it when a chain was reset (a
+// devnet restarted over the same database) and the very same transaction is
+// signed again.
+var ErrDuplicateHash = errors.New("evm: transaction hash already journaled")

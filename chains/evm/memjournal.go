@@ -40,7 +40,7 @@ func (m *MemJournal) Insert(_ context.Context, rec TxRecord) error {
 		return fmt.Errorf("evm: journal: record without hash")
 	}
 	if _, ok := m.rows[h]; ok {
-		return fmt.Errorf("evm: journal: transaction %s already recorded", rec.Hash)
+		return fmt.Errorf("evm: journal: transaction %s: %w", rec.Hash, ErrDuplicateHash)
 	}
 	if rec.Key != "" {
 		for _, r := range m.rows {

@@ -480,7 +480,9 @@ func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64
 			if errors.Is(err, ErrDuplicateKey) {
 				return TxRecord{}, err
 			}
-			return TxRecord{}, fmt.Errorf("evm: journal the signed transaction: %w; nothing was sent", err)
+			if !errors.Is(err, ErrDuplicateHash) || !w.staleRow(ctx, rec) {
+				return TxRecord{}, fmt.Errorf("evm: journal the signed transaction: %w; nothing was sent", err)
+			}
 		}
 		if prev != nil {
 			prev.ReplacedBy = rec.Hash
@@ -895,4 +897,28 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 		w.update(ctx, old)
 		return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr}
 	}
+}
+
+// staleRow handles a journal that already holds the exact transaction just
+// signed: same sender, nonce, call and fees give the same hash. That only
+// happens when the chain forgot it (a devnet restarted over the same
+// database): the nonce was free on chain, so the old row describes a
+// transaction this chain never had. The row is set back to signed, to be
+// broadcast now, and true is returned. If the chain knows the transaction
+// after all, false: the caller refuses rather than send twice.
+func (w *Wallet) staleRow(ctx context.Context, rec TxRecord) bool {
+	h := common.HexToHash(rec.Hash)
+	if _, err := w.c.Receipt(ctx, h); !errors.Is(err, ethereum.NotFound) {
+		return false // mined here, or the node cannot say: do not risk a second send
+	}
+	if _, _, err := w.c.TransactionByHash(ctx, h); !errors.Is(err, ethereum.NotFound) {
+		return false
+	}
+	rec.Status, rec.Error, rec.Block, rec.ReplacedBy = TxSigned, "", 0, ""
+	if err := w.j.Update(ctx, rec); err != nil {
+		return false
+	}
+	w.log.Warn("journal held this transaction from a chain that no longer has it (devnet reset?); sending it again",
+		slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
+	return true
 }

@@ -20,12 +20,8 @@ type Gate interface {
 	Evaluate(ctx context.Context, in policies.Intent) (policies.Report, error)
 }
 
-// Approver is a person who confirms an intent the policy wants confirmed
-// (a Telegram button, a CLI prompt). The agent package defines the same
-// method set; any of its approvers fits here.
-type Approver interface {
-	Approve(ctx context.Context, in policies.Intent, why []string) (bool, error)
-}
+// Approver is a person who confirms an intent the policy wants confirmed.
+type Approver = tools.Approver
 
 // ErrNotConfirmed is returned when a person declined (or nobody could be
 // asked about) an intent the policy wanted confirmed.
@@ -58,7 +54,7 @@ func viewOf(r evm.TxRecord) *TxView {
 type Executor struct {
 	W        *evm.Wallet
 	Gate     Gate
-	Approver Approver  // nil: intents that need a person are refused
+	Approver Approver  // default approver; tools.WithApprover on the context overrides it; nil: refused
 	NoWait   bool      // return once broadcast instead of waiting for the receipt
 	Progress io.Writer // where to say what a long step is waiting for; nil: nowhere
 }
@@ -121,14 +117,18 @@ func (x *Executor) Execute(ctx context.Context, in policies.Intent, call policie
 }
 
 func (x *Executor) confirm(ctx context.Context, in policies.Intent, ask *policies.Ask) (policies.Approval, error) {
-	if x.Approver == nil {
+	approver := x.Approver
+	if a := tools.ApproverFrom(ctx); a != nil {
+		approver = a // the person behind this request, e.g. the chat's owner
+	}
+	if approver == nil {
 		return policies.Approval{}, fmt.Errorf("%w: %v; no approver is configured here", ErrNotConfirmed, ask)
 	}
 	why := make([]string, len(ask.Reasons))
 	for i, r := range ask.Reasons {
 		why[i] = r.String()
 	}
-	ok, err := x.Approver.Approve(ctx, in, why)
+	ok, err := approver.Approve(ctx, in, why)
 	if err != nil {
 		return policies.Approval{}, fmt.Errorf("asking for confirmation: %w", err)
 	}

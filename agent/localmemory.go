@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mandatehq/mandate/memory"
+)
+
+// localMemory keeps conversations in process when no Memory is given.
+type localMemory struct {
+	mu    sync.Mutex
+	chats map[string][]memory.Message
+}
+
+func newLocalMemory() *localMemory { return &localMemory{chats: map[string][]memory.Message{}} }
+
+func (l *localMemory) Append(_ context.Context, chat string, msgs ...memory.Message) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range msgs {
+		m.Chat, m.At = chat, time.Now()
+		m.ID = int64(len(l.chats[chat]) + 1)
+		l.chats[chat] = append(l.chats[chat], m)
+	}
+	return nil
+}
+
+// Recent returns the newest messages within budget, oldest first, starting
+// at a user message so no tool result is separated from its call.
+func (l *localMemory) Recent(_ context.Context, chat string, budget int) ([]memory.Message, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ms := l.chats[chat]
+	start, used := len(ms), 0
+	for i := len(ms) - 1; i >= 0; i-- {
+		used += ms[i].Tokens
+		if used > budget {
+			break
+		}
+		if ms[i].Role == "user" {
+			start = i
+		}
+	}
+	return append([]memory.Message(nil), ms[start:]...), nil
+}

@@ -1,0 +1,307 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/mandatehq/mandate/memory"
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/wallet"
+)
+
+// ErrTooManySteps ends a turn whose model kept calling tools past the limit.
+var ErrTooManySteps = errors.New("agent: stopped after the step limit; the model kept calling tools")
+
+// Session is one conversation.
+type Session struct {
+	a    *Agent
+	chat string
+}
+
+// Chat is the session's id.
+func (s *Session) Chat() string { return s.chat }
+
+// Send runs one turn: the owner's text, then model and tool steps until the
+// model answers without calling a tool. It yields each step as it happens;
+// breaking out of the loop cancels the turn. The owner's message is stored
+// before the model is called, so a crash loses no message.
+func (s *Session) Send(ctx context.Context, text string) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if s.a.approver != nil && tools.ApproverFrom(ctx) == nil {
+			ctx = tools.WithApprover(ctx, s.a.approver)
+		}
+		t := &turn{s: s, ctx: ctx, yield: yield}
+		if err := t.run(text); err != nil && !t.stopped {
+			yield(Event{}, err)
+		}
+	}
+}
+
+// turn is the state of one Send.
+type turn struct {
+	s       *Session
+	ctx     context.Context
+	yield   func(Event, error) bool
+	stopped bool // the consumer broke out
+}
+
+func (t *turn) emit(ev Event) bool {
+	if t.stopped {
+		return false
+	}
+	if !t.yield(ev, nil) {
+		t.stopped = true
+	}
+	return !t.stopped
+}
+
+func (t *turn) run(text string) error {
+	a, ctx := t.s.a, t.ctx
+	history, err := a.mem.Recent(ctx, t.s.chat, a.budget)
+	if err != nil {
+		return fmt.Errorf("agent: load history: %w", err)
+	}
+	user := memory.Message{Role: "user", Content: text, Tokens: estimate(text)}
+	if err := a.mem.Append(ctx, t.s.chat, user); err != nil {
+		return fmt.Errorf("agent: store message: %w", err)
+	}
+	msgs := make([]llms.MessageContent, 0, len(history)+4)
+	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, a.system))
+	msgs = append(msgs, toLLM(history)...)
+	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, text))
+
+	for step := 1; step <= a.maxSteps; step++ {
+		resp, streamed, err := t.generate(msgs)
+		if err != nil {
+			return err
+		}
+		if t.stopped {
+			return nil
+		}
+		if len(resp.Choices) == 0 {
+			return errors.New("agent: the model returned no answer")
+		}
+		ch := resp.Choices[0]
+		if len(ch.ToolCalls) == 0 {
+			if !streamed && ch.Content != "" && !t.emit(Event{Kind: EventText, Text: ch.Content}) {
+				return nil
+			}
+			if err := a.mem.Append(ctx, t.s.chat, memory.Message{Role: "assistant", Content: ch.Content, Tokens: estimate(ch.Content)}); err != nil {
+				return fmt.Errorf("agent: store answer: %w", err)
+			}
+			t.emit(Event{Kind: EventDone, Text: ch.Content, Steps: step})
+			return nil
+		}
+		calls := ch.ToolCalls
+		for i := range calls {
+			if calls[i].ID == "" {
+				calls[i].ID = fmt.Sprintf("call-%d-%d", step, i)
+			}
+		}
+		assistant := memory.Message{Role: "assistant", Content: ch.Content, ToolCalls: encodeCalls(calls), Tokens: estimate(ch.Content) + 16*len(calls)}
+		parts := make([]llms.ContentPart, 0, len(calls)+1)
+		if ch.Content != "" {
+			parts = append(parts, llms.TextContent{Text: ch.Content})
+		}
+		for _, c := range calls {
+			parts = append(parts, c)
+			if !t.emit(Event{Kind: EventToolCall, Tool: c.FunctionCall.Name, CallID: c.ID, Args: json.RawMessage(c.FunctionCall.Arguments)}) {
+				return nil
+			}
+		}
+		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
+
+		results := t.runTools(calls)
+		stored := []memory.Message{assistant}
+		for i, c := range calls {
+			r := results[i]
+			for _, ev := range r.events {
+				if !t.emit(ev) {
+					return nil
+				}
+			}
+			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
+				llms.ToolCallResponse{ToolCallID: c.ID, Name: c.FunctionCall.Name, Content: r.content},
+			}})
+			stored = append(stored, memory.Message{Role: "tool", Content: r.content, ToolCallID: c.ID, ToolName: c.FunctionCall.Name, Tokens: estimate(r.content)})
+		}
+		if err := a.mem.Append(ctx, t.s.chat, stored...); err != nil {
+			return fmt.Errorf("agent: store tool results: %w", err)
+		}
+	}
+	return ErrTooManySteps
+}
+
+// generate calls the model, forwarding streamed text as events. The model
+// runs in its own goroutine so a StreamingFunc called from any goroutine
+// (a hedging router races two backends) reaches the consumer safely.
+func (t *turn) generate(msgs []llms.MessageContent) (*llms.ContentResponse, bool, error) {
+	a := t.s.a
+	deltas := make(chan string, 16)
+	type answer struct {
+		resp *llms.ContentResponse
+		err  error
+	}
+	done := make(chan answer, 1)
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	opts := []llms.CallOption{llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
+		select {
+		case deltas <- string(chunk):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})}
+	if len(a.defs) > 0 {
+		opts = append(opts, llms.WithTools(a.defs))
+	}
+	go func() {
+		resp, err := a.model.GenerateContent(ctx, msgs, opts...)
+		done <- answer{resp, err}
+	}()
+	streamed := false
+	for {
+		select {
+		case d := <-deltas:
+			if d == "" {
+				continue
+			}
+			streamed = true
+			if !t.emit(Event{Kind: EventText, Text: d}) {
+				cancel()
+				<-done
+				return nil, streamed, nil
+			}
+		case ans := <-done:
+			// Deltas sent before the answer are still in the channel.
+			for {
+				select {
+				case d := <-deltas:
+					if d != "" {
+						streamed = true
+						if !t.emit(Event{Kind: EventText, Text: d}) {
+							return nil, streamed, nil
+						}
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if ans.err != nil {
+				return nil, streamed, fmt.Errorf("agent: model: %w", ans.err)
+			}
+			return ans.resp, streamed, nil
+		}
+	}
+}
+
+// toolResult is what one tool call gave: the content the model reads and
+// the events a person sees.
+type toolResult struct {
+	content string
+	events  []Event
+}
+
+// runTools runs a step's tool calls in parallel: they are independent by
+// construction (the model issued them together), and the wallet serialises
+// what must be serialised (nonces). Results keep the calls' order.
+func (t *turn) runTools(calls []llms.ToolCall) []toolResult {
+	out := make([]toolResult, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = t.callTool(c)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (t *turn) callTool(c llms.ToolCall) toolResult {
+	name := ""
+	args := json.RawMessage("{}")
+	if c.FunctionCall != nil {
+		name = c.FunctionCall.Name
+		if strings.TrimSpace(c.FunctionCall.Arguments) != "" {
+			args = json.RawMessage(c.FunctionCall.Arguments)
+		}
+	}
+	res, err := t.s.a.reg.Call(t.ctx, name, args)
+	var evs []Event
+	if out, ok := res.Data.(wallet.Outcome); ok {
+		if out.Decision != "" && out.Report == nil {
+			evs = append(evs, Event{Kind: EventDecision, Tool: name, CallID: c.ID, Decision: out.Decision})
+		}
+		if out.Tx != nil {
+			evs = append(evs, Event{Kind: EventTx, Tool: name, CallID: c.ID, TxHash: out.Tx.Hash, TxStatus: out.Tx.Status})
+		}
+	}
+	if err != nil {
+		var denied *policies.Denied
+		reasons := []string{}
+		if errors.As(err, &denied) {
+			for _, r := range denied.Reasons {
+				reasons = append(reasons, r.String())
+			}
+			evs = append([]Event{{Kind: EventDecision, Tool: name, CallID: c.ID, Decision: "deny", Reasons: reasons}}, evs...)
+		}
+		evs = append(evs, Event{Kind: EventToolResult, Tool: name, CallID: c.ID, Err: err.Error()})
+		return toolResult{content: toolError(name, err, denied != nil, reasons), events: evs}
+	}
+	evs = append(evs, Event{Kind: EventToolResult, Tool: name, CallID: c.ID, Text: res.Text, Data: res.Data})
+	return toolResult{content: toolContent(name, res), events: evs}
+}
+
+// toolContent is a tool's result as the model reads it: JSON, marked as
+// untrusted data, so strings inside (token names, memos) stay quoted.
+func toolContent(name string, r tools.Result) string {
+	b, err := json.Marshal(struct {
+		Tool      string `json:"tool"`
+		Untrusted bool   `json:"untrusted_data"`
+		Text      string `json:"text"`
+		Data      any    `json:"data,omitempty"`
+	}{name, true, r.Text, r.Data})
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"tool": name, "untrusted_data": true, "text": r.Text})
+	}
+	return string(b)
+}
+
+// toolError tells the model what went wrong; a denial carries its reasons
+// so the model explains them rather than retrying in another form.
+func toolError(name string, err error, denied bool, reasons []string) string {
+	b, _ := json.Marshal(struct {
+		Tool      string   `json:"tool"`
+		Untrusted bool     `json:"untrusted_data"`
+		Error     string   `json:"error"`
+		Denied    bool     `json:"denied,omitempty"`
+		Reasons   []string `json:"reasons,omitempty"`
+		Advice    string   `json:"advice,omitempty"`
+	}{name, true, err.Error(), denied, reasons, adviceFor(denied)})
+	return string(b)
+}
+
+func adviceFor(denied bool) string {
+	if denied {
+		return "The owner's policy refused this. Explain the reasons; do not retry it in another form."
+	}
+	return ""
+}
+
+// estimate is a rough token count (4 bytes a token), enough to budget
+// history; the exact count is the backend's business.
+func estimate(s string) int { return (len(s) + 3) / 4 }

@@ -202,8 +202,10 @@ func (c *Client) readJSON(ctx context.Context, body io.Reader) (*llms.ContentRes
 	}
 	var r chatResponse
 	if err := json.Unmarshal(data, &r); err != nil {
+		// Redact before cutting, so a key cut in half cannot slip through.
+		head := data[:min(len(data), 4096+len(c.b.APIKey))]
 		return nil, fmt.Errorf("llm backend %s: %w: invalid JSON (%v) in body starting %q",
-			c.b.Name, ErrMalformedResponse, err, shorten(string(data), 80))
+			c.b.Name, ErrMalformedResponse, err, shorten(c.clean(string(head)), 80))
 	}
 	if r.Error != nil {
 		// A 200 carrying an error object: some gateways do this.
@@ -236,7 +238,14 @@ func (c *Client) readJSON(ctx context.Context, body io.Reader) (*llms.ContentRes
 // finishChoice fills what langchaingo callers expect beyond the wire data:
 // FuncCall mirrors the first tool call, and token counts appear only when
 // the backend reported usage (absent means unknown, not zero).
+// A tool call without an id (some small servers send none) gets "call_<i>",
+// so the tool result the agent sends back can still name its call.
 func finishChoice(ch *llms.ContentChoice, u *wireUsage) {
+	for i := range ch.ToolCalls {
+		if ch.ToolCalls[i].ID == "" {
+			ch.ToolCalls[i].ID = "call_" + strconv.Itoa(i)
+		}
+	}
 	if len(ch.ToolCalls) > 0 {
 		ch.FuncCall = ch.ToolCalls[0].FunctionCall
 	}

@@ -1,10 +1,13 @@
 package llm
 
 import (
+	"context"
 	"regexp"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/tmc/langchaingo/llms"
 )
 
 // BackendState is what the Router currently thinks of a backend.
@@ -77,15 +80,15 @@ func (w *latencyWindow) percentiles() (p50, p95 time.Duration) {
 		s := w.sorted[:w.n]
 		copy(s, w.buf[:w.n])
 		slices.Sort(s)
-		w.p50 = s[rank(w.n, 50)]
-		w.p95 = s[rank(w.n, 95)]
+		w.p50 = s[nearestRank(w.n, 50)]
+		w.p95 = s[nearestRank(w.n, 95)]
 		w.dirty = false
 	}
 	return w.p50, w.p95
 }
 
-// rank is the zero-based nearest-rank index of percentile p among n samples.
-func rank(n, p int) int {
+// nearestRank is the zero-based nearest-rank index of percentile p among n samples.
+func nearestRank(n, p int) int {
 	r := (p*n + 99) / 100 // ceil(p*n/100)
 	if r < 1 {
 		r = 1
@@ -137,4 +140,68 @@ func redactError(err error) string {
 		s = s[:maxErrorText] + "…"
 	}
 	return s
+}
+
+// Health reports every backend's state and statistics, in routing order.
+func (r *Router) Health() []BackendHealth {
+	now := r.cfg.now()
+	out := make([]BackendHealth, 0, len(r.backends))
+	for _, b := range r.backends {
+		out = append(out, b.health(now))
+	}
+	return out
+}
+
+func (b *routed) health(now time.Time) BackendHealth {
+	b.st.mu.Lock()
+	defer b.st.mu.Unlock()
+	h := BackendHealth{
+		Name:        b.Name,
+		Tools:       b.Tools,
+		State:       StateOK,
+		Requests:    b.st.requests,
+		Failures:    b.st.failures,
+		LastError:   b.st.lastErr,
+		LastErrorAt: b.st.lastErrAt,
+		Samples:     b.st.lat.n,
+	}
+	h.P50, h.P95 = b.st.lat.percentiles()
+	switch {
+	case b.st.misconfigured:
+		h.State = StateMisconfigured
+	case now.Before(b.st.cooldownUntil):
+		h.State, h.CooldownUntil = StateCooldown, b.st.cooldownUntil
+	}
+	return h
+}
+
+// Probe sends one tiny request ("ping", one token at most) to every backend
+// at once, misconfigured and cooling ones included, records the outcome as
+// for any request, and returns Health. It is what `mandate llm backends`
+// prints; a success clears a cooldown or a misconfiguration, since the
+// probe is the user asking "does it work now?".
+func (r *Router) Probe(ctx context.Context) []BackendHealth {
+	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "ping")}
+	var wg sync.WaitGroup
+	for _, b := range r.backends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeoutCause(ctx, r.cfg.probeTimeout, errAttemptTimeout)
+			defer cancel()
+			b.st.begin()
+			start := r.cfg.now()
+			_, err := b.Model.GenerateContent(pctx, msgs, llms.WithMaxTokens(1))
+			switch {
+			case err == nil:
+				b.st.success(r.cfg.now().Sub(start))
+			case ctx.Err() != nil:
+				// The caller gave up; that says nothing about the backend.
+			default:
+				r.recordFailure(b, err, context.Cause(pctx))
+			}
+		}()
+	}
+	wg.Wait()
+	return r.Health()
 }

@@ -174,7 +174,7 @@ var migrations = []migration{{
 		`CREATE INDEX chat_embeddings_chat ON chat_embeddings (chat, model, dim)`,
 	},
 	// SQLite: a contentless FTS5 index kept by triggers (the text lives once,
-	// in chat_messages). chat_tag holds 'c' || hex(chat), a single token, so
+	// in chat_messages). chat_tag holds chatTag(chat), a single token, so
 	// a recall query ANDs its chat into the MATCH and FTS5 intersects
 	// doclists instead of ranking every chat's matches and filtering after.
 	// See recallIndexChars for the substr.
@@ -183,17 +183,17 @@ var migrations = []migration{{
 			body, chat_tag, content='', tokenize='porter unicode61 remove_diacritics 2')`,
 		`CREATE TRIGGER chat_messages_fts_insert AFTER INSERT ON chat_messages BEGIN
 			INSERT INTO chat_messages_fts (rowid, body, chat_tag)
-			VALUES (new.id, substr(new.content, 1, 65536), 'c' || hex(new.chat));
+			VALUES (new.id, substr(new.content, 1, 65536), 'c' || hex(new.chat) || '0');
 		END`,
 		`CREATE TRIGGER chat_messages_fts_delete AFTER DELETE ON chat_messages BEGIN
 			INSERT INTO chat_messages_fts (chat_messages_fts, rowid, body, chat_tag)
-			VALUES ('delete', old.id, substr(old.content, 1, 65536), 'c' || hex(old.chat));
+			VALUES ('delete', old.id, substr(old.content, 1, 65536), 'c' || hex(old.chat) || '0');
 		END`,
 		`CREATE TRIGGER chat_messages_fts_update AFTER UPDATE OF content, chat ON chat_messages BEGIN
 			INSERT INTO chat_messages_fts (chat_messages_fts, rowid, body, chat_tag)
-			VALUES ('delete', old.id, substr(old.content, 1, 65536), 'c' || hex(old.chat));
+			VALUES ('delete', old.id, substr(old.content, 1, 65536), 'c' || hex(old.chat) || '0');
 			INSERT INTO chat_messages_fts (rowid, body, chat_tag)
-			VALUES (new.id, substr(new.content, 1, 65536), 'c' || hex(new.chat));
+			VALUES (new.id, substr(new.content, 1, 65536), 'c' || hex(new.chat) || '0');
 		END`,
 	},
 	// PostgreSQL: a stored tsvector (English stemming and stop words, like

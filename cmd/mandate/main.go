@@ -105,6 +105,8 @@ func newRoot(g *globals) *cobra.Command {
 		newToolsCmd(g),
 		newPolicyCmd(g),
 		newDemoCmd(g),
+		newChatCmd(g),
+		newLLMCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,187 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/mandatehq/mandate/agent"
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
+	"github.com/mandatehq/mandate/chains/evm/tokenlist"
+	"github.com/mandatehq/mandate/llm/offline"
+	"github.com/mandatehq/mandate/memory"
+	"github.com/mandatehq/mandate/memory/memtest"
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/wallet"
+	"github.com/tmc/langchaingo/llms"
+)
+
+const policyTmpl = `version: 1
+chains: [1337]
+tokens:
+  USDC: {chain: 1337, address: "{{.USDC}}", decimals: 6}
+recipients:
+  deny: ["0x000000000000000000000000000000000000dEaD"]
+limits:
+  per_tx: {ETH: "1", USDC: "1000"}
+  daily: {ETH: "2", USDC: "1500"}
+approvals:
+  max: {USDC: "100"}
+  unlimited: false
+`
+
+// rig is a funded wallet on the shared devnet with the wallet tools behind
+// a real policy engine and store.
+type rig struct {
+	d     *devnet.Devnet
+	w     *evm.Wallet
+	store *memory.Store
+	reg   *tools.Registry
+	to    string
+}
+
+func newRig(t testing.TB, store *memory.Store) *rig {
+	t.Helper()
+	ctx := context.Background()
+	d := devnettest.Shared(t)
+	acct, _ := devnettest.Account(t, d)
+	other, _ := devnettest.Account(t, d)
+	c, err := evm.NewClient(ctx, d.RPC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := evm.NewKeySigner(acct.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := evm.NewWallet(c, s, evm.WithJournal(store.Journal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	template.Must(template.New("p").Parse(policyTmpl)).Execute(&buf, map[string]string{"USDC": d.Address(devnet.USDC).Hex()})
+	p, err := policies.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(d.Deployment().Tokens)
+	list, err := tokenlist.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := policies.NewEngine(p, store.Ledger())
+	reg := tools.NewRegistry(wallet.Tools(w, eng, wallet.WithTokenList(list)))
+	return &rig{d: d, w: w, store: store, reg: reg, to: other.Address.Hex()}
+}
+
+// collect runs one turn and returns its events, failing on a turn error.
+func collect(t *testing.T, s *agent.Session, text string) []agent.Event {
+	t.Helper()
+	var evs []agent.Event
+	for ev, err := range s.Send(context.Background(), text) {
+		if err != nil {
+			t.Fatalf("turn %q: %v", text, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func find(evs []agent.Event, k agent.EventKind) *agent.Event {
+	for i := range evs {
+		if evs[i].Kind == k {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+func TestOfflineTransferAndDenial(t *testing.T) {
+	for _, st := range memtest.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			r := newRig(t, st.Store)
+			a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()))
+			s := a.Session("test:1")
+
+			evs := collect(t, s, "send 10 USDC to "+r.to)
+			call := find(evs, agent.EventToolCall)
+			if call == nil || call.Tool != "wallet_transfer" {
+				t.Fatalf("no wallet_transfer call: %+v", evs)
+			}
+			if tx := find(evs, agent.EventTx); tx == nil || tx.TxStatus != string(evm.TxMined) {
+				t.Fatalf("no mined transaction: %+v", evs)
+			}
+			done := find(evs, agent.EventDone)
+			if done == nil || !strings.Contains(done.Text, "10 USDC") {
+				t.Fatalf("answer does not report the transfer: %+v", done)
+			}
+
+			evs = collect(t, s, "send 5000 USDC to "+r.to)
+			dec := find(evs, agent.EventDecision)
+			if dec == nil || dec.Decision != "deny" || len(dec.Reasons) == 0 {
+				t.Fatalf("no denial with reasons: %+v", evs)
+			}
+			done = find(evs, agent.EventDone)
+			if done == nil || !strings.Contains(done.Text, "limits.per_tx.USDC") {
+				t.Fatalf("the answer does not carry the policy's reasons: %+v", done)
+			}
+			if find(evs, agent.EventTx) != nil {
+				t.Fatal("a denied transfer produced a transaction")
+			}
+		})
+	}
+}
+
+// The conversation is in the store, so a new agent over the same database
+// (a restart) continues it: the model is sent the earlier turns.
+func TestMemorySurvivesRestart(t *testing.T) {
+	st := memtest.SQLite(t)
+	r := newRig(t, st.Store)
+	a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()))
+	collect(t, a.Session("test:restart"), "what is my address")
+
+	rec := &recorder{Model: offline.New()}
+	b := agent.New(rec, r.reg, agent.WithMemory(st.Store.Chats()))
+	collect(t, b.Session("test:restart"), "balance")
+	if !rec.saw("what is my address") {
+		t.Fatal("after a restart the model was not sent the earlier turn")
+	}
+	rec2 := &recorder{Model: offline.New()}
+	c := agent.New(rec2, r.reg, agent.WithMemory(st.Store.Chats()))
+	collect(t, c.Session("test:other"), "balance")
+	if rec2.saw("what is my address") {
+		t.Fatal("another chat saw this chat's messages")
+	}
+}
+
+// recorder wraps a model and remembers the human text it was sent.
+type recorder struct {
+	llms.Model
+	sent []string
+}
+
+func (r *recorder) GenerateContent(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+	for _, m := range msgs {
+		for _, p := range m.Parts {
+			if tc, ok := p.(llms.TextContent); ok && m.Role == llms.ChatMessageTypeHuman {
+				r.sent = append(r.sent, tc.Text)
+			}
+		}
+	}
+	return r.Model.GenerateContent(ctx, msgs, opts...)
+}
+
+func (r *recorder) saw(s string) bool {
+	for _, x := range r.sent {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -242,7 +242,7 @@ func (t *turn) callTool(c llms.ToolCall) toolResult {
 	}
 	res, err := t.s.a.reg.Call(t.ctx, name, args)
 	var evs []Event
-	if out, ok := res.Data.(wallet.Outcome); ok {
+	if out, ok := res.Data.(wallet.Outcome); ok && err == nil {
 		if out.Decision != "" && out.Report == nil {
 			evs = append(evs, Event{Kind: EventDecision, Tool: name, CallID: c.ID, Decision: out.Decision})
 		}

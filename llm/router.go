@@ -333,8 +333,20 @@ type attempt struct {
 	err           error
 }
 
-// start launches one attempt on b.
+// start launches one attempt on b in its own goroutine; its result arrives
+// on c.results.
 func (c *routeCall) start(ctx context.Context, b *routed) *attempt {
+	a, opts := c.prepare(ctx, b)
+	go func() {
+		c.execute(a, opts)
+		c.results <- a
+	}()
+	return a
+}
+
+// prepare sets an attempt on b up: its context, its stream wrapper, its
+// timeout.
+func (c *routeCall) prepare(ctx context.Context, b *routed) (*attempt, []llms.CallOption) {
 	actx, cancel := context.WithCancelCause(ctx)
 	a := &attempt{b: b, ctx: actx, cancel: cancel, start: c.r.cfg.now()}
 	opts := c.opts
@@ -356,14 +368,15 @@ func (c *routeCall) start(ctx context.Context, b *routed) *attempt {
 		})
 	}
 	b.st.begin()
-	go func() {
-		a.resp, a.err = b.Model.GenerateContent(actx, c.msgs, opts...)
-		if a.timer != nil {
-			a.timer.Stop()
-		}
-		c.results <- a
-	}()
-	return a
+	return a, opts
+}
+
+// execute runs a prepared attempt to its end.
+func (c *routeCall) execute(a *attempt, opts []llms.CallOption) {
+	a.resp, a.err = a.b.Model.GenerateContent(a.ctx, c.msgs, opts...)
+	if a.timer != nil {
+		a.timer.Stop()
+	}
 }
 
 // wrapStreaming routes an attempt's chunks to the caller only once the
@@ -433,6 +446,9 @@ func (c *routeCall) claim(a *attempt) error {
 
 // run drives the attempts: start the first candidate, hedge when it is
 // slower than its p95, fail over when it fails, and return the first answer.
+// An attempt that no hedge can join (hedging off, no ready backend left, or
+// too few latency samples) runs on the caller's goroutine: most requests
+// then cost no goroutine hand-off at all.
 func (c *routeCall) run(ctx context.Context, cands []*routed, ready int) (*llms.ContentResponse, error) {
 	var (
 		next, inflight int
@@ -456,6 +472,40 @@ func (c *routeCall) run(ctx context.Context, cands []*routed, ready int) (*llms.
 		}
 	}
 	defer finish()
+
+	// outcome judges a finished attempt; done means run returns resp, err.
+	outcome := func(a *attempt) (done bool, resp *llms.ContentResponse, err error) {
+		if a.err == nil {
+			if c.accept(a) {
+				a.b.st.success(c.latency(a))
+				return true, a.resp, nil
+			}
+			return false, nil, nil // a loser that finished anyway; the owner's output stands
+		}
+		if a.owns.Load() {
+			// The caller already has part of this answer: no failover.
+			if ctx.Err() == nil && !a.callerStopped.Load() {
+				c.r.recordFailure(a.b, a.err, context.Cause(a.ctx))
+			}
+			return true, nil, a.err
+		}
+		if ctx.Err() != nil {
+			return true, nil, fmt.Errorf("llm router: %w", context.Cause(ctx))
+		}
+		cause := context.Cause(a.ctx)
+		if errors.Is(cause, errHedgeLost) && a.ctx.Err() != nil {
+			return false, nil, nil // cancelled by us because another attempt won
+		}
+		if c.r.recordFailure(a.b, a.err, cause) == failFatal {
+			if fatal == nil {
+				fatal = a.err
+			}
+			return false, nil, nil
+		}
+		failed = append(failed, fmt.Errorf("%s: %w", a.b.Name, a.err))
+		return false, nil, nil
+	}
+
 	for {
 		if inflight == 0 {
 			if fatal != nil {
@@ -464,8 +514,17 @@ func (c *routeCall) run(ctx context.Context, cands []*routed, ready int) (*llms.
 			if c.owned() || next >= len(cands) {
 				return nil, &FailoverError{Errs: failed}
 			}
-			last = c.start(ctx, cands[next])
+			b := cands[next]
 			next++
+			if !c.r.cfg.hedging || next >= ready || !c.r.hedgeable(b) {
+				a, opts := c.prepare(ctx, b)
+				c.execute(a, opts)
+				if done, resp, err := outcome(a); done {
+					return resp, err
+				}
+				continue
+			}
+			last = c.start(ctx, b)
 			inflight++
 		}
 		var hedgeC <-chan time.Time
@@ -491,37 +550,19 @@ func (c *routeCall) run(ctx context.Context, cands []*routed, ready int) (*llms.
 			inflight++
 		case a := <-c.results:
 			inflight--
-			if a.err == nil {
-				if c.accept(a) {
-					a.b.st.success(c.latency(a))
-					return a.resp, nil
-				}
-				continue // a loser that finished anyway; the owner's output stands
+			if done, resp, err := outcome(a); done {
+				return resp, err
 			}
-			if a.owns.Load() {
-				// The caller already has part of this answer: no failover.
-				if ctx.Err() == nil && !a.callerStopped.Load() {
-					c.r.recordFailure(a.b, a.err, context.Cause(a.ctx))
-				}
-				return nil, a.err
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("llm router: %w", context.Cause(ctx))
-			}
-			cause := context.Cause(a.ctx)
-			if errors.Is(cause, errHedgeLost) && a.ctx.Err() != nil {
-				continue // cancelled by us because another attempt won
-			}
-			kind := c.r.recordFailure(a.b, a.err, cause)
-			if kind == failFatal {
-				if fatal == nil {
-					fatal = a.err
-				}
-				continue
-			}
-			failed = append(failed, fmt.Errorf("%s: %w", a.b.Name, a.err))
 		}
 	}
+}
+
+// hedgeable reports whether b has enough latency samples for its p95 to
+// decide a hedge.
+func (r *Router) hedgeable(b *routed) bool {
+	b.st.mu.Lock()
+	defer b.st.mu.Unlock()
+	return b.st.lat.n >= r.cfg.hedgeMinSamples
 }
 
 // owned reports whether some attempt's output reached the caller.

@@ -16,16 +16,25 @@ func okHandler(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "ok"}
 // BenchmarkRouterOverhead compares one request through the bare Client with
 // the same request through a Router holding only that Client, against the
 // same zero-latency llmtest server: the difference is the Router's cost.
+// "router-hedgeable" has a second, warm backend, so every attempt may be
+// hedged and runs on its own goroutine: the Router's most expensive path.
 func BenchmarkRouterOverhead(b *testing.B) {
 	s := llmtest.NewServer(b, llmtest.WithHandler(okHandler))
 	n := llm.Route(s.Backend("bench"))
 	msgs := ask("hi")
+	hedgeable := llm.NewRouter([]llm.Named{n, llm.Route(s.Backend("second"))}, llm.WithRouterLogger(quietLogger()))
+	for range 10 {
+		if _, err := hedgeable.GenerateContent(b.Context(), msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, bc := range []struct {
 		name  string
 		model llms.Model
 	}{
 		{"bare", n.Model},
 		{"router", llm.NewRouter([]llm.Named{n}, llm.WithRouterLogger(quietLogger()))},
+		{"router-hedgeable", hedgeable},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -126,6 +126,9 @@ func TestQuorumCallerCancellation(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
+	if n := routerGoroutines(); n != 0 {
+		t.Fatalf("%d quorum goroutines left behind", n)
+	}
 	for _, h := range r.Health() {
 		if h.Failures != 0 {
 			t.Fatalf("cancellation counted as a failure: %+v", h)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -330,6 +331,9 @@ func TestRouterHedgesPastP95(t *testing.T) {
 			if a.Count() != 11 || b.Count() != 1 {
 				t.Fatalf("requests: ionet %d akash %d", a.Count(), b.Count())
 			}
+			if n := routerGoroutines(); n != 0 {
+				t.Fatalf("%d router goroutines left behind", n)
+			}
 			// The call returned, so the stalled loser was cancelled and
 			// waited for; losing a race is not a failure.
 			if h := healthOf(t, r, "ionet"); h.Failures != 0 || h.State != llm.StateOK || h.Requests != 11 {
@@ -367,6 +371,9 @@ func TestRouterCallerCancellation(t *testing.T) {
 	}
 	if b.Count() != 0 {
 		t.Fatal("the caller's cancellation was failed over")
+	}
+	if n := routerGoroutines(); n != 0 {
+		t.Fatalf("%d router goroutines left behind", n)
 	}
 	if h := healthOf(t, r, "ionet"); h.Failures != 0 || h.State != llm.StateOK || a.Count() != 2 {
 		t.Fatalf("the caller's cancellation counted against the backend: %+v", h)
@@ -419,4 +426,71 @@ func TestRouterProbe(t *testing.T) {
 	if s.Requests()[0].MaxTokens != 1 {
 		t.Errorf("probe asked for %d tokens", s.Requests()[0].MaxTokens)
 	}
+}
+
+func TestRouterConcurrentUse(t *testing.T) {
+	var n atomicCounter
+	_, na := backend(t, "ionet", llmtest.WithHandler(func(llmtest.Request) llmtest.Reply {
+		if n.next()%2 == 0 {
+			return llmtest.Reply{Status: 503}
+		}
+		return llmtest.Reply{Text: "ionet", Chunks: 2}
+	}))
+	_, nb := backend(t, "akash", llmtest.WithHandler(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "akash", Chunks: 2} }))
+	_, nc := backend(t, "chutes", llmtest.WithHandler(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 429} }))
+	// A cooldown of a nanosecond keeps every backend in play, so that calls
+	// race through failover, hedging and health updates together.
+	r := llm.NewRouter([]llm.Named{na, nb, nc}, llm.WithCooldown(time.Nanosecond, time.Nanosecond), llm.WithRouterLogger(quietLogger()))
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				var opts []llms.CallOption
+				if (g+i)%2 == 0 {
+					opts = append(opts, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil }))
+				}
+				if _, err := r.GenerateContent(t.Context(), ask("hi"), opts...); err != nil {
+					errs <- err
+				}
+				_ = r.Health()
+			}
+		})
+	}
+	wg.Go(func() { r.Probe(t.Context()) })
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+type atomicCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCounter) next() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return c.n
+}
+
+// routerGoroutines counts goroutines still running router code. A call that
+// has returned must leave none behind: losers are cancelled and waited for.
+// A goroutine that has delivered its result may need a moment to exit, so
+// the count is taken again after yielding, a bounded number of times.
+func routerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := 0
+	for range 100 {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		n = strings.Count(stacks, "llm.(*routeCall)") + strings.Count(stacks, "llm.(*Router).Quorum")
+		if n == 0 {
+			return 0
+		}
+		runtime.Gosched()
+	}
+	return n
 }

@@ -105,6 +105,13 @@ func FormatUnits(v *big.Int, decimals uint8) string {
 	return formatUnits(v, decimals, true)
 }
 
+// DecimalUnits writes base units as a plain decimal in token units, with no
+// separators ("1200.5"): the form for JSON and scripts, which ParseUnits
+// reads back exactly.
+func DecimalUnits(v *big.Int, decimals uint8) string {
+	return formatUnits(v, decimals, false)
+}
+
 // formatUnits is FormatUnits with the separators optional: CEL rules and
 // JSON get the plain form, which decimal() and ParseUnits read back.
 func formatUnits(v *big.Int, decimals uint8, separators bool) string {

@@ -81,6 +81,7 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 // turn runs one message and renders its events.
 func (g *globals) turn(ctx context.Context, sess *agent.Session, line string) {
 	started := false
+	denied := map[string]bool{} // calls whose denial was shown with its reasons
 	for ev, err := range sess.Send(ctx, line) {
 		if err != nil {
 			if g.json {
@@ -105,6 +106,7 @@ func (g *globals) turn(ctx context.Context, sess *agent.Session, line string) {
 			fmt.Fprintf(g.stdout, "\n  -> %s %s\n", ev.Tool, ev.Args)
 		case agent.EventDecision:
 			if ev.Decision == "deny" {
+				denied[ev.CallID] = true
 				fmt.Fprintf(g.stdout, "  x denied by the policy:\n")
 				for _, r := range ev.Reasons {
 					fmt.Fprintf(g.stdout, "      - %s\n", r)
@@ -113,7 +115,7 @@ func (g *globals) turn(ctx context.Context, sess *agent.Session, line string) {
 		case agent.EventTx:
 			fmt.Fprintf(g.stdout, "  tx %s (%s)\n", ev.TxHash, ev.TxStatus)
 		case agent.EventToolResult:
-			if ev.Err != "" {
+			if ev.Err != "" && !denied[ev.CallID] {
 				fmt.Fprintf(g.stdout, "  ! %s\n", oneLine(ev.Err))
 			}
 		case agent.EventDone:

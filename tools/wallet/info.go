@@ -67,7 +67,7 @@ func (k *kit) info(ctx context.Context, a struct {
 	}
 	info := TokenInfo{
 		Address: addr.Hex(), Name: chainName, Symbol: chainSym, Decimals: tok.Decimals,
-		TotalSupply: policies.FormatUnits(new(big.Int).SetBytes(raw), tok.Decimals),
+		TotalSupply: policies.DecimalUnits(new(big.Int).SetBytes(raw), tok.Decimals),
 	}
 	if lt, ok := k.res.list.ByAddress(k.res.chain, addr.Hex()); ok {
 		info.ListSymbol = lt.Symbol

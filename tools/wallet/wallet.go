@@ -112,6 +112,7 @@ type Balance struct {
 	Amount   string `json:"amount"`   // token units, exact
 	Base     string `json:"base"`     // base units
 	Decimals uint8  `json:"decimals"` //
+	value    *big.Int
 }
 
 func (k *kit) balanceOf(ctx context.Context, t policies.Token) (Balance, error) {
@@ -125,7 +126,7 @@ func (k *kit) balanceOf(ctx context.Context, t policies.Token) (Balance, error) 
 	if err != nil {
 		return Balance{}, err
 	}
-	return Balance{Token: t.Symbol, Address: t.Address, Amount: policies.FormatUnits(v, t.Decimals), Base: v.String(), Decimals: t.Decimals}, nil
+	return Balance{Token: t.Symbol, Address: t.Address, Amount: policies.DecimalUnits(v, t.Decimals), Base: v.String(), Decimals: t.Decimals, value: v}, nil
 }
 
 func (k *kit) balance(ctx context.Context, a struct {
@@ -160,7 +161,7 @@ func (k *kit) balance(ctx context.Context, a struct {
 			continue
 		}
 		out = append(out, b)
-		lines = append(lines, b.Amount+" "+b.Token)
+		lines = append(lines, policies.FormatUnits(b.value, b.Decimals)+" "+b.Token)
 	}
 	return tools.Result{
 		Text: fmt.Sprintf("Balance of %s: %s.", k.w.Address().Hex(), strings.Join(lines, ", ")),

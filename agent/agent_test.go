@@ -43,6 +43,7 @@ type rig struct {
 	w     *evm.Wallet
 	store *memory.Store
 	reg   *tools.Registry
+	list  *tokenlist.List
 	to    string
 }
 
@@ -77,7 +78,7 @@ func newRig(t testing.TB, store *memory.Store) *rig {
 	}
 	eng := policies.NewEngine(p, store.Ledger())
 	reg := tools.NewRegistry(wallet.Tools(w, eng, wallet.WithTokenList(list)))
-	return &rig{d: d, w: w, store: store, reg: reg, to: other.Address.Hex()}
+	return &rig{d: d, w: w, store: store, reg: reg, list: list, to: other.Address.Hex()}
 }
 
 // collect runs one turn and returns its events, failing on a turn error.

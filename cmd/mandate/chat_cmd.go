@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -134,13 +135,11 @@ func (a *app) model() (llms.Model, string, error) {
 	if len(backends) == 0 {
 		return offline.New(), "offline (no backend configured)", nil
 	}
-	named := make([]llm.Named, len(backends))
 	names := make([]string, len(backends))
 	for i, b := range backends {
-		named[i] = llm.Named{Name: b.Name, Model: llm.NewClient(b), Tools: b.Tools}
 		names[i] = b.Name
 	}
-	return llm.NewRouter(named), strings.Join(names, ", "), nil
+	return llm.NewRouter(llm.RouteAll(backends), llm.WithRouterLogger(slog.Default())), strings.Join(names, ", "), nil
 }
 
 // lines reads stdin a line at a time for both the chat and the approver,

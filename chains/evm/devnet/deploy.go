@@ -518,3 +518,18 @@ func (d *Devnet) NewAccount(ctx context.Context) (Account, error) {
 	}
 	return accountOf(key), nil
 }
+
+// DeployToken deploys a plain ERC-20 (the devnet's own DevnetERC20) with
+// the whole supply held by holder. Tests use it for tokens with odd names,
+// symbols or decimals: a symbol that collides with a listed one, a name
+// that carries instructions for a model.
+func (d *Devnet) DeployToken(ctx context.Context, name, symbol string, decimals uint8, supply *big.Int, holder common.Address) (common.Address, error) {
+	d.deployerMu.Lock()
+	defer d.deployerMu.Unlock()
+	b := d.newBatch(ctx, d.deployerKey)
+	addr := b.deploy("token "+symbol, d.arts["DevnetERC20"], name, symbol, decimals, supply, holder)
+	if err := b.wait(); err != nil {
+		return common.Address{}, err
+	}
+	return addr, nil
+}

@@ -142,70 +142,46 @@ func (t *turn) run(text string) error {
 	return ErrTooManySteps
 }
 
-// generate calls the model, forwarding streamed text as events. The model
-// runs in its own goroutine so a StreamingFunc called from any goroutine
-// (a hedging router races two backends) reaches the consumer safely.
+// generate calls the model, forwarding streamed text as events. A model may
+// call StreamingFunc from another goroutine (a hedging router races two
+// backends); the mutex keeps the consumer's loop body from running twice at
+// once, and once the consumer has stopped the callback ends the call.
 func (t *turn) generate(msgs []llms.MessageContent) (*llms.ContentResponse, bool, error) {
 	a := t.s.a
-	deltas := make(chan string, 16)
-	type answer struct {
-		resp *llms.ContentResponse
-		err  error
-	}
-	done := make(chan answer, 1)
-	ctx, cancel := context.WithCancel(t.ctx)
-	defer cancel()
-	opts := []llms.CallOption{llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
-		select {
-		case deltas <- string(chunk):
+	var (
+		mu       sync.Mutex
+		streamed bool
+	)
+	opts := make([]llms.CallOption, 0, 2)
+	opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
+		if len(chunk) == 0 {
 			return nil
-		case <-ctx.Done():
-			return ctx.Err()
 		}
-	})}
+		mu.Lock()
+		defer mu.Unlock()
+		streamed = true
+		if !t.emit(Event{Kind: EventText, Text: string(chunk)}) {
+			return errStopped
+		}
+		return nil
+	}))
 	if len(a.defs) > 0 {
 		opts = append(opts, llms.WithTools(a.defs))
 	}
-	go func() {
-		resp, err := a.model.GenerateContent(ctx, msgs, opts...)
-		done <- answer{resp, err}
-	}()
-	streamed := false
-	for {
-		select {
-		case d := <-deltas:
-			if d == "" {
-				continue
-			}
-			streamed = true
-			if !t.emit(Event{Kind: EventText, Text: d}) {
-				cancel()
-				<-done
-				return nil, streamed, nil
-			}
-		case ans := <-done:
-			// Deltas sent before the answer are still in the channel.
-			for {
-				select {
-				case d := <-deltas:
-					if d != "" {
-						streamed = true
-						if !t.emit(Event{Kind: EventText, Text: d}) {
-							return nil, streamed, nil
-						}
-					}
-					continue
-				default:
-				}
-				break
-			}
-			if ans.err != nil {
-				return nil, streamed, fmt.Errorf("agent: model: %w", ans.err)
-			}
-			return ans.resp, streamed, nil
-		}
+	resp, err := a.model.GenerateContent(t.ctx, msgs, opts...)
+	mu.Lock()
+	defer mu.Unlock()
+	if t.stopped {
+		return nil, streamed, nil
 	}
+	if err != nil {
+		return nil, streamed, fmt.Errorf("agent: model: %w", err)
+	}
+	return resp, streamed, nil
 }
+
+// errStopped ends a model call whose consumer stopped listening.
+var errStopped = errors.New("agent: the caller stopped the turn")
 
 // toolResult is what one tool call gave: the content the model reads and
 // the events a person sees.
@@ -219,6 +195,10 @@ type toolResult struct {
 // what must be serialised (nonces). Results keep the calls' order.
 func (t *turn) runTools(calls []llms.ToolCall) []toolResult {
 	out := make([]toolResult, len(calls))
+	if len(calls) == 1 { // the common case: no goroutine to start
+		out[0] = t.callTool(calls[0])
+		return out
+	}
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		wg.Add(1)

@@ -5,6 +5,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,14 +97,15 @@ func (r *Registry) Call(ctx context.Context, name string, args json.RawMessage) 
 	if !ok {
 		return Result{}, fmt.Errorf("%w %q; `mandate tools list` shows the tools (%s)", ErrUnknownTool, name, strings.Join(r.names, ", "))
 	}
-	if a := strings.TrimSpace(string(args)); a == "" || a == "null" {
-		args = json.RawMessage("{}")
+	a := bytes.TrimSpace(args)
+	if len(a) == 0 || string(a) == "null" {
+		a = []byte("{}")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(args, &obj); err != nil || obj == nil {
+	// The tool decodes strictly; here only the shape is checked, cheaply.
+	if a[0] != '{' || !json.Valid(a) {
 		return Result{}, Argf(name, "arguments must be a JSON object, e.g. {\"token\": \"USDC\"}")
 	}
-	return t.Call(ctx, args)
+	return t.Call(ctx, a)
 }
 
 type dryRunKey struct{}

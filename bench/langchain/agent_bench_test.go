@@ -155,4 +155,3 @@ func runLangchain(b *testing.B, ex *agents.Executor) {
 	b.StopTimer()
 	report(b, d)
 }
-

@@ -26,6 +26,7 @@ fi
 echo "== go vet ==" >&2
 go vet ./...
 (cd bench/rego && go vet ./...)
+(cd bench/langchain && go vet ./...)
 
 if [ "${CI:-}" = "true" ]; then
   fuzztime="${MANDATE_FUZZTIME:-8s}"

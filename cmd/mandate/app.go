@@ -164,6 +164,16 @@ func (a *app) openChain(ctx context.Context) error {
 // no longer exists.
 func (a *app) openStore(ctx context.Context) error {
 	dsn := a.cfg.DB
+	if dsn == "" && a.dev != nil && a.g.keepDevnetDB {
+		// The chat remembers across restarts even on the devnet. The chain
+		// itself is new each time; the wallet recognises journal rows of
+		// the chain that is gone (see evm.Wallet.Send).
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return fmt.Errorf("no home for the devnet database (%v); set MANDATE_DB", err)
+		}
+		dsn = "sqlite:" + filepath.Join(dir, "mandate", "devnet.db")
+	}
 	if dsn == "" {
 		if a.dev != nil {
 			dir, err := os.MkdirTemp("", "mandate-devnet-")

@@ -33,6 +33,7 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			g.keepDevnetDB = true
 			a, err := g.open(ctx, needs{wallet: true, policy: true})
 			if err != nil {
 				return err

@@ -36,8 +36,11 @@ type globals struct {
 	json       bool
 	devnet     bool
 	verbose    bool
-	stdout     io.Writer
-	stderr     io.Writer
+	// keepDevnetDB gives --devnet a database that outlives the run (chat);
+	// other commands get a fresh one, since the chain is fresh too.
+	keepDevnetDB bool
+	stdout       io.Writer
+	stderr       io.Writer
 }
 
 func main() {

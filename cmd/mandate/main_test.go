@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/memory"
 )
 
 // cli runs the command line in-process with a clean MANDATE_* environment.
@@ -255,5 +256,57 @@ func TestServedDevnet(t *testing.T) {
 	code, stdout, errs = cli(t, "", "tools", "call", "wallet_transfer", `{"to":"`+dep.Accounts[3].Address.Hex()+`","token":"USDC","amount":"1.5"}`)
 	if code != 0 || !strings.Contains(stdout, "Sent 1.5 USDC") {
 		t.Fatalf("transfer over RPC: exit %d %q %q", code, stdout, errs)
+	}
+}
+
+// `mandate chat --devnet` with no key and no network: a balance, a transfer,
+// a refusal with reasons, and after a restart the conversation goes on.
+func TestChatDevnetOffline(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	friend := "0x5f37D445AA287390a0795f71bF8633BC3241171C"
+	in := "balance of USDC\nsend 10 USDC to " + friend + "\nsend 5000 USDC to " + friend + "\n"
+	code, out, errs := cli(t, in, "chat", "--devnet", "--json")
+	if code != 0 {
+		t.Fatalf("chat exit %d: %s", code, errs)
+	}
+	var kinds []string
+	var denied, mined bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", sc.Text())
+		}
+		kind, _ := ev["kind"].(string)
+		kinds = append(kinds, kind)
+		if ev["decision"] == "deny" && ev["reasons"] != nil {
+			denied = true
+		}
+		if ev["tx_status"] == "mined" {
+			mined = true
+		}
+	}
+	if !denied || !mined {
+		t.Fatalf("want a mined transfer and a denial with reasons; events %v", kinds)
+	}
+	// A restart: a new process over the same default database.
+	code, out, errs = cli(t, "what is my address\n", "chat", "--devnet", "--json")
+	if code != 0 {
+		t.Fatalf("second chat exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "wallet_address") {
+		t.Fatalf("second run: %s", out)
+	}
+	cfgDir, _ := os.UserConfigDir()
+	st, err := memory.Open(context.Background(), "sqlite:"+filepath.Join(cfgDir, "mandate", "devnet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.Chats().Count(context.Background(), "cli:default")
+	if err != nil || n < 10 {
+		t.Fatalf("the conversation holds %d messages after two runs (%v); both runs' turns should be there", n, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/llm/llmtest"
 	"github.com/mandatehq/mandate/memory"
 )
 
@@ -308,5 +309,33 @@ func TestChatDevnetOffline(t *testing.T) {
 	n, err := st.Chats().Count(context.Background(), "cli:default")
 	if err != nil || n < 10 {
 		t.Fatalf("the conversation holds %d messages after two runs (%v); both runs' turns should be there", n, err)
+	}
+}
+
+// The same chat with a backend configured through MANDATE_LLM_BASE_URL: the
+// router sends the conversation to it over the OpenAI protocol, and the
+// model's tool call runs through the gate.
+func TestChatWithBackend(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := llmtest.NewServer(t, llmtest.WithReplies(
+		llmtest.Reply{ToolCalls: []llmtest.ToolCall{{Name: "wallet_transfer", Arguments: `{"to":"0x5f37D445AA287390a0795f71bF8633BC3241171C","token":"USDC","amount":"2000"}`}}},
+		llmtest.Reply{Text: "The policy refused: 2,000 USDC is over the per-transfer limit.", Chunks: 3},
+	))
+	t.Setenv("MANDATE_LLM_BASE_URL", srv.URL())
+	t.Setenv("MANDATE_LLM_MODEL", llmtest.DefaultModel)
+	code, out, errs := cli(t, "pay my friend 2000 USDC\n", "chat", "--devnet", "--json")
+	if code != 0 {
+		t.Fatalf("chat exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, `"decision":"deny"`) || !strings.Contains(out, "limits.per_tx.USDC") || !strings.Contains(out, `"kind":"done"`) {
+		t.Fatalf("events: %s", out)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 || len(reqs[0].Tools) == 0 {
+		t.Fatalf("%d requests to the backend; tools offered: %v", len(reqs), reqs[0].ToolNames())
+	}
+	if last := reqs[1].LastMessage(); last.Role != "tool" || !strings.Contains(last.Content, "limits.per_tx.USDC") {
+		t.Fatalf("the model was not told the reasons: %+v", last)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/mandatehq/mandate/llm"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
@@ -53,6 +54,30 @@ type Agent struct {
 	log      *slog.Logger
 	defs     []llms.Tool // the registry's tools as the model sees them
 	local    *localMemory
+	quorum   int             // backends that must be asked before a value-moving call; 0: off
+	moving   map[string]bool // tools that move value or sign
+}
+
+// ValueMoving are the tools whose calls move value or sign: under
+// WithQuorum, a call to one of them is taken only when a majority of
+// backends propose the same call.
+var ValueMoving = []string{"wallet_transfer", "token_approve", "dex_swap", "order_place", "safe_propose",
+	"sol_wallet_transfer", "sol_dex_swap"}
+
+// quorumModel is a model that can put one step to a vote; *llm.Router is one.
+type quorumModel interface {
+	Quorum(ctx context.Context, n int, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, llm.QuorumResult, error)
+}
+
+// Recaller finds earlier messages relevant to a new one; *memory.Chats is one.
+type Recaller interface {
+	Recall(ctx context.Context, chat, query string, k int) ([]memory.Message, error)
+}
+
+// FactStore holds what the owner asked the agent to remember; *memory.Chats
+// is one.
+type FactStore interface {
+	Facts(ctx context.Context, chat string) (map[string]string, error)
 }
 
 // Option configures an Agent.
@@ -75,12 +100,22 @@ func WithMaxSteps(n int) Option { return func(a *Agent) { a.maxSteps = n } }
 // tokens (default 6000).
 func WithHistoryBudget(tokens int) Option { return func(a *Agent) { a.budget = tokens } }
 
+// WithQuorum asks n backends before taking a value-moving tool call (the
+// model must be an *llm.Router); when no majority proposes the same call
+// with the same arguments, nothing is done and the owner is asked to
+// confirm in words. n < 2 turns it off.
+func WithQuorum(n int) Option { return func(a *Agent) { a.quorum = n } }
+
 // WithLogger logs to l.
 func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
 
 // New returns an agent that runs model with the tools of reg.
 func New(model llms.Model, reg *tools.Registry, opts ...Option) *Agent {
-	a := &Agent{model: model, reg: reg, system: DefaultSystemPrompt, maxSteps: 8, budget: 6000, log: slog.Default()}
+	a := &Agent{model: model, reg: reg, system: DefaultSystemPrompt, maxSteps: 8, budget: 6000, log: slog.Default(),
+		moving: map[string]bool{}}
+	for _, n := range ValueMoving {
+		a.moving[n] = true
+	}
 	for _, o := range opts {
 		o(a)
 	}

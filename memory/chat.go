@@ -189,7 +189,13 @@ func (c *Chats) Append(ctx context.Context, chat string, msgs ...Message) error 
 	err := c.s.write(ctx, func(tx *gorm.DB) error {
 		// 200 rows × 8 columns stays far below both backends' limits on bound
 		// parameters.
-		return tx.CreateInBatches(rows, 200).Error
+		if err := tx.CreateInBatches(rows, 200).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`INSERT INTO chat_sessions (chat, messages, first_at_ns, last_at_ns) VALUES (?, ?, ?, ?)
+			ON CONFLICT (chat) DO UPDATE SET messages = chat_sessions.messages + excluded.messages,
+				last_at_ns = excluded.last_at_ns`,
+			chat, len(rows), rows[0].AtNs, rows[len(rows)-1].AtNs).Error
 	})
 	if err != nil {
 		return fmt.Errorf("memory: append %d messages to %s: %w", len(msgs), chat, err)

@@ -147,6 +147,15 @@ var migrations = []migration{{
 			at_ns BIGINT NOT NULL
 		)`,
 		`CREATE INDEX chat_messages_chat ON chat_messages (chat, id)`,
+		// One row per chat, kept by Append: how many messages it holds, which
+		// Recall weighs against the whole table to pick its plan, without
+		// counting a long chat's index on every query.
+		`CREATE TABLE chat_sessions (
+			chat TEXT PRIMARY KEY,
+			messages BIGINT NOT NULL,
+			first_at_ns BIGINT NOT NULL,
+			last_at_ns BIGINT NOT NULL
+		)`,
 		`CREATE TABLE chat_facts (
 			chat TEXT NOT NULL,
 			name TEXT NOT NULL,

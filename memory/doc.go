@@ -15,6 +15,12 @@
 // single write connection); PostgreSQL by transaction-scoped advisory locks
 // on the buckets a commit touches, taken in a global order.
 //
+// Store.Chats is the agent's conversation memory: messages per chat with a
+// token-budgeted window that never splits a tool call from its results,
+// full-text recall (SQLite FTS5, PostgreSQL tsvector), facts, a rolling
+// summary and optional embeddings tagged with their model and dimension.
+// Every query names its chat; nothing crosses from one chat to another.
+//
 // Amounts are arbitrary-size integers. They are stored as canonical decimal
 // text and summed in Go with math/big, because SQLite has no big-integer
 // arithmetic and a database must never turn money into a float.

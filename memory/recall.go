@@ -8,25 +8,43 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"gorm.io/gorm"
 )
 
 // Recall is full-text search over one chat's past messages.
 //
-// SQLite uses FTS5 (compiled into the pure-Go modernc driver) with the
-// porter stemmer over unicode61 and bm25 ranking; PostgreSQL a stored
-// English tsvector with a GIN index and ts_rank. Both index the first
-// recallIndexChars characters of a message: PostgreSQL cannot hold a
+// SQLite uses FTS5 (compiled into the pure-Go modernc driver: no
+// hand-written index was needed) with the porter stemmer over unicode61;
+// PostgreSQL a stored English tsvector with a GIN index. Both index the
+// first recallIndexChars characters of a message: PostgreSQL cannot hold a
 // tsvector over 1 MB, and both backends must find the same things.
 //
 // The query is what a person typed, never a query language. It is split
 // into words in Go, English stop words are dropped, and each word becomes a
-// quoted FTS5 phrase or its own plainto_tsquery, so quotes, AND/OR/NOT/NEAR,
+// quoted FTS5 string or its own plainto_tsquery, so quotes, AND/OR/NOT/NEAR,
 // *, ^, :, -, parentheses and the like match as text (or not at all) and can
-// neither fail the query nor change its meaning. The words are ORed, not
-// ANDed as plainto_tsquery or websearch_to_tsquery would: a recall query
-// is a question ("what did we say about the USDC swap"), and requiring every
-// word of it would find nothing; ranking puts messages with more of the
-// words, and rarer ones, first.
+// neither fail the query nor change its meaning.
+//
+// Ranking is BM25 with k1 = 0, the same on both backends: a message scores
+// the sum of the idf of the query words it contains (a message with more of
+// the words, and rarer ones, first; ties newest first), and term frequency
+// and length do not count, which for chat messages they barely would. The
+// words are ORed, not ANDed as plainto_tsquery or websearch_to_tsquery
+// would: a recall query is a question ("what did we say about the USDC
+// swap"), and requiring every word of it would find nothing.
+//
+// Why not the engines' own rankers: FTS5's bm25() first counts every row
+// holding each query word, then scores every match, about 2 µs a row in
+// the pure-Go build, so a word in 10% of a 100,000-message chat cost ~20 ms;
+// ts_rank detoasts and scores every match (~75 ms there). A k1 = 0 score has
+// one value per subset of the query words, so the top k come from
+// evaluating subsets in descending score, each as an index query for "these
+// words and none of the others" read newest first and stopped after k rows:
+// bounded index work whatever the words' frequencies. idf comes from a
+// count of each word's rows capped at dfCap (above it a word is "common",
+// and common words rank alike), against the highest message ID as the row
+// count: both cheap, both close enough for an idf.
 const recallIndexChars = 65536
 
 // Limits on what one Recall does, whatever it is given.
@@ -48,41 +66,23 @@ func (c *Chats) Recall(ctx context.Context, chat, query string, k int) ([]Messag
 		return nil, nil
 	}
 	k = min(k, maxRecallK)
-	var (
-		rows []messageRow
-		err  error
-	)
-	db := c.s.read(ctx)
-	switch c.s.backend {
-	case backendSQLite:
-		var ids []int64
-		ids, err = c.recallSQLite(ctx, chat, terms, k)
-		if err == nil {
-			var out []Message
-			out, err = c.byIDs(ctx, chat, ids)
-			if err == nil {
-				return out, nil
-			}
+	var ix recallIndex = pgIndex{c.s.read(ctx), chat}
+	if c.s.backend == backendSQLite {
+		si, err := newSQLiteIndex(c.s.read(ctx), chat)
+		if err != nil {
+			return nil, fmt.Errorf("memory: recall in %s: %w", chat, err)
 		}
-	case backendPostgres:
-		q := make([]string, len(terms))
-		args := make([]any, 0, len(terms)+2)
-		for i, t := range terms {
-			q[i] = "plainto_tsquery('english', ?)"
-			args = append(args, t)
-		}
-		args = append(args, chat, k)
-		// ts_rank normalisation 1 divides by 1 + log(length), so a long tool
-		// result does not outrank the short message that was about the thing.
-		err = db.Raw(`WITH q AS (SELECT `+strings.Join(q, " || ")+` AS q)
-			SELECT `+messageCols+` FROM chat_messages, q
-			WHERE chat = ? AND content_tsv @@ q.q
-			ORDER BY ts_rank(content_tsv, q.q, 1) DESC, id DESC LIMIT ?`, args...).Scan(&rows).Error
+		ix = si
 	}
+	ids, err := rank(c.s.read(ctx), ix, terms, k)
 	if err != nil {
 		return nil, fmt.Errorf("memory: recall in %s: %w", chat, err)
 	}
-	return messages(rows), nil
+	out, err := c.byIDs(ctx, chat, ids)
+	if err != nil {
+		return nil, fmt.Errorf("memory: recall in %s: %w", chat, err)
+	}
+	return out, nil
 }
 
 // ftsPhrase quotes a term as an FTS5 string, which FTS5 reads as a phrase
@@ -142,28 +142,23 @@ var stopWords = func() map[string]bool {
 	return m
 }()
 
-// SQLite ranking.
-//
-// FTS5's bm25() was measured too slow for a long chat: before scoring a
-// single row it counts every row holding each query word (its idf), and
-// then it scores every match, about 2 µs each in the pure-Go build, so a
-// word found in 10% of 100,000 messages costs some 20 ms. Recall instead
-// ranks by BM25 with k1 = 0: a message scores the sum of the idf of the
-// query words it contains, and term frequency and message length do not
-// count (chat messages are short, so they barely would). That score has
-// few distinct values, one per subset of the query words, so the top k
-// come from evaluating subsets in descending score, each as an FTS5 query
-// for "these words and none of the others" read newest first and stopped
-// after k rows: a bounded amount of index walking whatever the words'
-// frequencies. idf comes from a count of each word's rows capped at
-// dfCap: words above it are "common" and rank alike.
+// Limits of the ranking; see Recall's comment.
 const (
 	dfCap          = 256
 	maxSubsetTerms = 6 // the rarest words of a longer query; 63 subsets at most
 )
 
-func (c *Chats) recallSQLite(ctx context.Context, chat string, terms []string, k int) ([]int64, error) {
-	db := c.s.read(ctx)
+// recallIndex is what rank needs of a backend's full-text index.
+type recallIndex interface {
+	// df counts the messages of any chat that hold term, up to dfCap.
+	df(term string) (int64, error)
+	// subset returns the IDs of the chat's newest k messages that hold
+	// every word of in and none of out, newest first.
+	subset(in, out []string, k int) ([]int64, error)
+}
+
+// rank returns the IDs of the k best messages for terms, best first.
+func rank(db *gorm.DB, ix recallIndex, terms []string, k int) ([]int64, error) {
 	var n int64
 	if err := db.Raw("SELECT COALESCE(MAX(id), 0) FROM chat_messages").Scan(&n).Error; err != nil {
 		return nil, err
@@ -174,13 +169,12 @@ func (c *Chats) recallSQLite(ctx context.Context, chat string, terms []string, k
 	}
 	var ts []term
 	for _, t := range terms {
-		var df int64
-		if err := db.Raw(`SELECT count(*) FROM (SELECT rowid FROM chat_messages_fts
-			WHERE chat_messages_fts MATCH ? LIMIT ?)`, "body : "+ftsPhrase(t), dfCap).Scan(&df).Error; err != nil {
+		df, err := ix.df(t)
+		if err != nil {
 			return nil, err
 		}
 		if df == 0 {
-			continue // in no message of any chat
+			continue // in no message of any chat, or a stop word to PostgreSQL
 		}
 		ts = append(ts, term{t, math.Log(1 + (float64(max(n, df))-float64(df)+0.5)/(float64(df)+0.5))})
 	}
@@ -201,6 +195,8 @@ func (c *Chats) recallSQLite(ctx context.Context, chat string, terms []string, k
 		}
 		subsets = append(subsets, subset{mask, sc})
 	}
+	// More words first among equal scores: the subsets are disjoint, so
+	// this only orders the queries.
 	slices.SortStableFunc(subsets, func(a, b subset) int { return cmp.Compare(b.score, a.score) })
 
 	type hit struct {
@@ -208,18 +204,7 @@ func (c *Chats) recallSQLite(ctx context.Context, chat string, terms []string, k
 		score float64
 	}
 	var hits []hit
-	// A chat that is a small part of the table is searched through its tag,
-	// so FTS5 intersects with the chat's rows instead of walking everyone's.
-	// A chat that is most of it is searched without: ANDing a tag that
-	// nearly every row carries costs FTS5 a walk of the whole tag doclist
-	// (measured 5× slower on a 100,000-message chat), and the join below
-	// drops the few rows of other chats instead.
-	var size int64
-	if err := db.Raw("SELECT COALESCE(MAX(messages), 0) FROM chat_sessions WHERE chat = ?", chat).Scan(&size).Error; err != nil {
-		return nil, err
-	}
-	useTag := size*4 < n
-	tag := "chat_tag : " + ftsPhrase(chatTag(chat))
+	seen := map[int64]bool{}
 	for i, sub := range subsets {
 		// Stop once k are found, but not inside a run of equal scores, whose
 		// order is by recency across subsets.
@@ -234,24 +219,17 @@ func (c *Chats) recallSQLite(ctx context.Context, chat string, terms []string, k
 				out = append(out, t.text)
 			}
 		}
-		q := "body : (" + ftsJoin(in, "AND") + ")"
-		if useTag {
-			q = "(" + tag + " AND " + q + ")"
-		}
-		if len(out) > 0 {
-			q += " NOT body : (" + ftsJoin(out, "OR") + ")"
-		}
-		// CROSS JOIN keeps FTS5 the outer loop, read newest first and
-		// stopped by the LIMIT; the planner left alone may instead walk the
-		// chat's index and run the MATCH once per message.
-		var ids []int64
-		if err := db.Raw(`SELECT f.rowid FROM chat_messages_fts f CROSS JOIN chat_messages m ON m.id = f.rowid
-			WHERE f.chat_messages_fts MATCH ? AND m.chat = ? ORDER BY f.rowid DESC LIMIT ?`,
-			q, chat, k).Scan(&ids).Error; err != nil {
+		ids, err := ix.subset(in, out, k)
+		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {
-			hits = append(hits, hit{id, sub.score})
+			// Two words that stem alike make overlapping subsets; the first
+			// (higher) score stands.
+			if !seen[id] {
+				seen[id] = true
+				hits = append(hits, hit{id, sub.score})
+			}
 		}
 	}
 	slices.SortFunc(hits, func(a, b hit) int {
@@ -265,4 +243,85 @@ func (c *Chats) recallSQLite(ctx context.Context, chat string, terms []string, k
 		ids = append(ids, h.id)
 	}
 	return ids, nil
+}
+
+// sqliteIndex queries the FTS5 table.
+type sqliteIndex struct {
+	db     *gorm.DB
+	chat   string
+	useTag bool
+}
+
+// newSQLiteIndex decides how to restrict FTS5 to the chat. A chat that is a
+// small part of the table is searched through its tag, so FTS5 intersects
+// with the chat's rows instead of walking everyone's. A chat that is most
+// of it is searched without: ANDing a tag nearly every row carries costs
+// FTS5 a walk of the whole tag doclist (measured 5× slower on a
+// 100,000-message chat), and the join drops other chats' few rows instead.
+func newSQLiteIndex(db *gorm.DB, chat string) (sqliteIndex, error) {
+	var size, n int64
+	if err := db.Raw(`SELECT COALESCE((SELECT messages FROM chat_sessions WHERE chat = ?), 0),
+		COALESCE((SELECT MAX(id) FROM chat_messages), 0)`, chat).Row().Scan(&size, &n); err != nil {
+		return sqliteIndex{}, err
+	}
+	return sqliteIndex{db: db, chat: chat, useTag: size*4 < n}, nil
+}
+
+func (x sqliteIndex) df(t string) (int64, error) {
+	var df int64
+	err := x.db.Raw(`SELECT count(*) FROM (SELECT rowid FROM chat_messages_fts
+		WHERE chat_messages_fts MATCH ? LIMIT ?)`, "body : "+ftsPhrase(t), dfCap).Scan(&df).Error
+	return df, err
+}
+
+func (x sqliteIndex) subset(in, out []string, k int) ([]int64, error) {
+	q := "body : (" + ftsJoin(in, "AND") + ")"
+	if x.useTag {
+		q = "(chat_tag : " + ftsPhrase(chatTag(x.chat)) + " AND " + q + ")"
+	}
+	if len(out) > 0 {
+		q += " NOT body : (" + ftsJoin(out, "OR") + ")"
+	}
+	// CROSS JOIN keeps FTS5 the outer loop, read newest first and stopped by
+	// the LIMIT; left to itself the planner may walk the chat's index and
+	// run the MATCH once per message instead.
+	var ids []int64
+	err := x.db.Raw(`SELECT f.rowid FROM chat_messages_fts f CROSS JOIN chat_messages m ON m.id = f.rowid
+		WHERE f.chat_messages_fts MATCH ? AND m.chat = ? ORDER BY f.rowid DESC LIMIT ?`, q, x.chat, k).Scan(&ids).Error
+	return ids, err
+}
+
+// pgIndex queries the tsvector column and its GIN index.
+type pgIndex struct {
+	db   *gorm.DB
+	chat string
+}
+
+func (x pgIndex) df(t string) (int64, error) {
+	var df int64
+	err := x.db.Raw(`SELECT count(*) FROM (SELECT 1 FROM chat_messages
+		WHERE content_tsv @@ plainto_tsquery('english', ?) LIMIT ?) d`, t, dfCap).Scan(&df).Error
+	return df, err
+}
+
+func (x pgIndex) subset(in, out []string, k int) ([]int64, error) {
+	q := make([]string, len(in))
+	args := []any{x.chat}
+	for i, t := range in {
+		q[i] = "plainto_tsquery('english', ?)"
+		args = append(args, t)
+	}
+	expr := strings.Join(q, " && ")
+	if len(out) > 0 {
+		q = q[:0]
+		for _, t := range out {
+			q = append(q, "plainto_tsquery('english', ?)")
+			args = append(args, t)
+		}
+		expr = "(" + expr + ") && !!(" + strings.Join(q, " || ") + ")"
+	}
+	var ids []int64
+	err := x.db.Raw(`SELECT id FROM chat_messages WHERE chat = ? AND content_tsv @@ (`+expr+`)
+		ORDER BY id DESC LIMIT ?`, append(args, k)...).Scan(&ids).Error
+	return ids, err
 }

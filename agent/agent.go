@@ -74,6 +74,13 @@ type Recaller interface {
 	Recall(ctx context.Context, chat, query string, k int) ([]memory.Message, error)
 }
 
+// Summaries keeps a rolling summary of what fell out of the history window;
+// *memory.Chats is one.
+type Summaries interface {
+	Summary(ctx context.Context, chat string) (text string, upTo int64, err error)
+	SetSummary(ctx context.Context, chat, text string, upTo int64) error
+}
+
 // FactStore holds what the owner asked the agent to remember; *memory.Chats
 // is one.
 type FactStore interface {

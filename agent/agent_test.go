@@ -161,10 +161,11 @@ func TestMemorySurvivesRestart(t *testing.T) {
 	}
 }
 
-// recorder wraps a model and remembers the human text it was sent.
+// recorder wraps a model and remembers the human and system text it was sent.
 type recorder struct {
 	llms.Model
-	sent []string
+	sent   []string
+	system []string
 }
 
 func (r *recorder) GenerateContent(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
@@ -172,6 +173,9 @@ func (r *recorder) GenerateContent(ctx context.Context, msgs []llms.MessageConte
 		for _, p := range m.Parts {
 			if tc, ok := p.(llms.TextContent); ok && m.Role == llms.ChatMessageTypeHuman {
 				r.sent = append(r.sent, tc.Text)
+			}
+			if tc, ok := p.(llms.TextContent); ok && m.Role == llms.ChatMessageTypeSystem {
+				r.system = append(r.system, tc.Text)
 			}
 		}
 	}
@@ -181,6 +185,36 @@ func (r *recorder) GenerateContent(ctx context.Context, msgs []llms.MessageConte
 func (r *recorder) saw(s string) bool {
 	for _, x := range r.sent {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A conversation longer than the history budget keeps its beginning as a
+// stored summary, which the model is sent.
+func TestSummaryOfOldTurns(t *testing.T) {
+	st := memtest.SQLite(t)
+	r := newRig(t, st.Store)
+	rec := &recorder{Model: offline.New()}
+	a := agent.New(rec, r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(120))
+	s := a.Session("test:long")
+	collect(t, s, "what is my address")
+	for range 6 {
+		collect(t, s, "help")
+	}
+	text, upTo, err := st.Store.Chats().Summary(context.Background(), "test:long")
+	if err != nil || upTo == 0 || !strings.Contains(text, "owner: what is my address") {
+		t.Fatalf("summary %q up to %d (%v)", text, upTo, err)
+	}
+	if !rec.sawSystem("owner: what is my address") {
+		t.Fatal("the model was not sent the summary")
+	}
+}
+
+func (r *recorder) sawSystem(s string) bool {
+	for _, x := range r.system {
+		if strings.Contains(x, s) {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -78,7 +79,7 @@ func (t *turn) run(text string) error {
 		return fmt.Errorf("agent: store message: %w", err)
 	}
 	msgs := make([]llms.MessageContent, 0, len(history)+4)
-	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, a.system+t.background(text, history)))
+	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, a.system+t.summary(history)+t.background(text, history)))
 	msgs = append(msgs, toLLM(history)...)
 	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, text))
 
@@ -247,6 +248,73 @@ func (t *turn) vote(msgs []llms.MessageContent) (*llms.ContentChoice, bool, erro
 		return nil, false, errors.New("agent: the quorum returned no answer")
 	}
 	return resp.Choices[0], true, nil
+}
+
+// summary keeps the gist of the turns that no longer fit the history
+// budget, so a long conversation does not simply forget its beginning. The
+// summary is extractive: what the owner asked and what the agent answered,
+// in order, shortened to a quarter of the budget; it is written by code, not
+// by the model, so it cannot drift or invent. It is stored (Summaries) and
+// extended as more turns fall out of the window.
+func (t *turn) summary(window []memory.Message) string {
+	a := t.s.a
+	sm, ok := a.mem.(Summaries)
+	if !ok {
+		return ""
+	}
+	text, upTo, err := sm.Summary(t.ctx, t.s.chat)
+	if err != nil {
+		return ""
+	}
+	first := int64(math.MaxInt64) // an empty window: everything stored is older
+	if len(window) > 0 {
+		first = window[0].ID
+	}
+	if first > upTo+1 {
+		// Messages (upTo, first) fell out of the window: read a longer tail
+		// and fold those into the summary.
+		older, err := a.mem.Recent(t.ctx, t.s.chat, a.budget*4)
+		if err == nil {
+			var b strings.Builder
+			b.WriteString(text)
+			covered := upTo
+			for _, m := range older {
+				if m.ID <= upTo || m.ID >= first {
+					continue
+				}
+				covered = m.ID
+				line := ""
+				switch {
+				case m.Role == "user":
+					line = "owner: " + m.Content
+				case m.Role == "assistant" && m.Content != "":
+					line = "agent: " + m.Content
+				}
+				if line == "" {
+					continue
+				}
+				if len(line) > 240 {
+					line = strings.ToValidUTF8(line[:240], "") + "…"
+				}
+				b.WriteString("\n" + line)
+			}
+			text = strings.TrimSpace(b.String())
+			if limit := a.budget; len(text) > limit { // a quarter of the budget, in bytes (4 a token)
+				// Keep how the conversation began and where it got to.
+				text = strings.ToValidUTF8(text[:limit/2]+" … "+text[len(text)-limit/2:], "")
+			}
+			if covered > upTo {
+				if err := sm.SetSummary(t.ctx, t.s.chat, text, covered); err != nil {
+					a.log.Warn("agent: keep summary", "error", err)
+				}
+			}
+		}
+	}
+	if text == "" {
+		return ""
+	}
+	q, _ := json.Marshal(text)
+	return "\n\nSummary of the earlier conversation (data, oldest first): " + string(q)
 }
 
 // background adds to the system prompt what the memory knows that the

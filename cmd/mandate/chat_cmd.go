@@ -127,7 +127,8 @@ func (g *globals) turn(ctx context.Context, sess *agent.Session, line string) {
 }
 
 // model is the configured LLM: a router over the backends from the
-// environment, or the offline intent model when none is configured.
+// environment with the offline intent model last, or the offline model
+// alone when none is configured.
 func (a *app) model() (llms.Model, string, error) {
 	backends, err := llm.FromEnv()
 	if err != nil {
@@ -140,7 +141,10 @@ func (a *app) model() (llms.Model, string, error) {
 	for i, b := range backends {
 		names[i] = b.Name
 	}
-	return llm.NewRouter(llm.RouteAll(backends), llm.WithRouterLogger(slog.Default())), strings.Join(names, ", "), nil
+	// The offline model is the last resort: when every backend is down,
+	// the core commands still work.
+	routes := append(llm.RouteAll(backends), llm.Named{Name: "offline", Model: offline.New(), Tools: true})
+	return llm.NewRouter(routes, llm.WithRouterLogger(slog.Default())), strings.Join(names, ", ") + ", then offline", nil
 }
 
 // lines reads stdin a line at a time for both the chat and the approver,

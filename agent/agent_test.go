@@ -3,7 +3,6 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"text/template"
@@ -49,30 +48,16 @@ type rig struct {
 
 func newRig(t testing.TB, store *memory.Store) *rig {
 	t.Helper()
-	ctx := context.Background()
 	d := devnettest.Shared(t)
-	acct, _ := devnettest.Account(t, d)
+	w, _ := devnettest.Wallet(t, d, evm.WithJournal(store.Journal()))
 	other, _ := devnettest.Account(t, d)
-	c, err := evm.NewClient(ctx, d.RPC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := evm.NewKeySigner(acct.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := evm.NewWallet(c, s, evm.WithJournal(store.Journal()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var buf bytes.Buffer
 	template.Must(template.New("p").Parse(policyTmpl)).Execute(&buf, map[string]string{"USDC": d.Address(devnet.USDC).Hex()})
 	p, err := policies.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(d.Deployment().Tokens)
-	list, err := tokenlist.Parse(b)
+	list, err := d.Deployment().TokenList()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,11 +143,7 @@ func (a *app) openChain(ctx context.Context) error {
 		lists = append(lists, l)
 	}
 	if a.dep != nil {
-		b, err := json.Marshal(a.dep.Tokens)
-		if err != nil {
-			return err
-		}
-		l, err := tokenlist.Parse(b)
+		l, err := a.dep.TokenList()
 		if err != nil {
 			return fmt.Errorf("devnet token list: %w", err)
 		}

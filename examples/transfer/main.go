@@ -17,7 +17,6 @@ import (
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
-	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
@@ -78,11 +77,7 @@ limits:
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(dep.Tokens)
-	if err != nil {
-		return err
-	}
-	list, err := tokenlist.Parse(b)
+	list, err := dep.TokenList()
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
-	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/memory/memtest"
 	"github.com/mandatehq/mandate/policies"
@@ -72,30 +71,10 @@ type env struct {
 
 func setup(t testing.TB, store *memory.Store, chainID int) *env {
 	t.Helper()
-	ctx := context.Background()
 	d := chain(t)
-	acct, err := d.NewAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := d.NewAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := evm.NewClient(ctx, d.RPC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := evm.NewKeySigner(acct.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := evm.NewWallet(c, s, evm.WithJournal(store.Journal()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(d.Deployment().Tokens)
-	list, err := tokenlist.Parse(b)
+	w, acct := devnettest.Wallet(t, d, evm.WithJournal(store.Journal()))
+	other, _ := devnettest.Account(t, d)
+	list, err := d.Deployment().TokenList()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,4 +177,14 @@ func FetchDeployment(ctx context.Context, rpcURL string) (*Deployment, error) {
 		dep.RPC = rpcURL
 	}
 	return dep, nil
+}
+
+// TokenList returns the deployment's tokens as a token list, the form the
+// wallet tools resolve symbols through.
+func (d *Deployment) TokenList() (*tokenlist.List, error) {
+	b, err := json.Marshal(d.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	return tokenlist.Parse(b)
 }

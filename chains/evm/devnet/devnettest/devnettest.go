@@ -24,6 +24,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 )
 
@@ -72,4 +73,25 @@ func Account(t testing.TB, d *devnet.Devnet) (devnet.Account, *ecdsa.PrivateKey)
 		t.Fatalf("devnettest: %v", err)
 	}
 	return a, k
+}
+
+// Wallet returns a wallet over a freshly funded account of d (see Account),
+// with opts (a journal, a poll interval). Tests that each need a wallet of
+// their own on a shared devnet start here.
+func Wallet(t testing.TB, d *devnet.Devnet, opts ...evm.WalletOption) (*evm.Wallet, devnet.Account) {
+	t.Helper()
+	acct, _ := Account(t, d)
+	c, err := evm.NewClient(context.Background(), d.RPC())
+	if err != nil {
+		t.Fatalf("devnettest: %v", err)
+	}
+	s, err := evm.NewKeySigner(acct.PrivateKey)
+	if err != nil {
+		t.Fatalf("devnettest: %v", err)
+	}
+	w, err := evm.NewWallet(c, s, opts...)
+	if err != nil {
+		t.Fatalf("devnettest: %v", err)
+	}
+	return w, acct
 }

@@ -44,18 +44,19 @@ Use exact amounts as decimal strings. Never invent addresses: use the ones the o
 // Agent is a model with tools, memory and an approver. It is safe for
 // concurrent use by many sessions.
 type Agent struct {
-	model    llms.Model
-	reg      *tools.Registry
-	mem      Memory
-	approver Approver
-	system   string
-	maxSteps int
-	budget   int
-	log      *slog.Logger
-	defs     []llms.Tool // the registry's tools as the model sees them
-	local    *localMemory
-	quorum   int             // backends that must be asked before a value-moving call; 0: off
-	moving   map[string]bool // tools that move value or sign
+	model     llms.Model
+	reg       *tools.Registry
+	mem       Memory
+	approver  Approver
+	system    string
+	maxSteps  int
+	budget    int
+	log       *slog.Logger
+	defs      []llms.Tool // the registry's tools as the model sees them
+	local     *localMemory
+	quorum    int // backends that must be asked before a value-moving call; 0: off
+	summarize Summarizer
+	moving    map[string]bool // tools that move value or sign
 }
 
 // ValueMoving are the tools whose calls move value or sign: under
@@ -73,6 +74,14 @@ type quorumModel interface {
 type Recaller interface {
 	Recall(ctx context.Context, chat, query string, k int) ([]memory.Message, error)
 }
+
+// Summarizer folds messages that left the history window into the running
+// summary of a conversation.
+type Summarizer func(ctx context.Context, previous string, older []memory.Message, budget int) (string, error)
+
+// WithSummarizer replaces the default extractive summary (ExtractiveSummary)
+// with s, e.g. ModelSummary(model) when a real model is configured.
+func WithSummarizer(s Summarizer) Option { return func(a *Agent) { a.summarize = s } }
 
 // Summaries keeps a rolling summary of what fell out of the history window;
 // *memory.Chats is one.
@@ -119,7 +128,7 @@ func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
 // New returns an agent that runs model with the tools of reg.
 func New(model llms.Model, reg *tools.Registry, opts ...Option) *Agent {
 	a := &Agent{model: model, reg: reg, system: DefaultSystemPrompt, maxSteps: 8, budget: 6000, log: slog.Default(),
-		moving: map[string]bool{}}
+		moving: map[string]bool{}, summarize: ExtractiveSummary}
 	for _, n := range ValueMoving {
 		a.moving[n] = true
 	}

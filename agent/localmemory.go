@@ -19,10 +19,10 @@ func newLocalMemory() *localMemory { return &localMemory{chats: map[string][]mem
 func (l *localMemory) Append(_ context.Context, chat string, msgs ...memory.Message) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, m := range msgs {
-		m.Chat, m.At = chat, time.Now()
-		m.ID = int64(len(l.chats[chat]) + 1)
-		l.chats[chat] = append(l.chats[chat], m)
+	for i := range msgs {
+		msgs[i].Chat, msgs[i].At = chat, time.Now()
+		msgs[i].ID = int64(len(l.chats[chat]) + 1)
+		l.chats[chat] = append(l.chats[chat], msgs[i])
 	}
 	return nil
 }

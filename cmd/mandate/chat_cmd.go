@@ -45,7 +45,11 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 			}
 			in := newLines(cmd.InOrStdin())
 			ap := chatApprover{lines: in, out: g.stderr, tty: isTerminal(cmd.InOrStdin())}
-			ag := agent.New(model, a.tools(ap), agent.WithMemory(a.store.Chats()), agent.WithApprover(ap))
+			opts := []agent.Option{agent.WithMemory(a.store.Chats()), agent.WithApprover(ap)}
+			if _, routed := model.(*llm.Router); routed {
+				opts = append(opts, agent.WithSummarizer(agent.ModelSummary(model)))
+			}
+			ag := agent.New(model, a.tools(ap), opts...)
 			sess := ag.Session(chat)
 			tty := isTerminal(cmd.InOrStdin()) && !g.json
 			if tty {

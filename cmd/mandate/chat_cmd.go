@@ -60,6 +60,14 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 					fmt.Fprint(g.stdout, "you> ")
 				}
 				line, err := in.next()
+				if errors.Is(err, errLineTooLong) {
+					if g.json {
+						writeJSON(g.stdout, map[string]any{"kind": "error", "error": err.Error()})
+					} else {
+						fmt.Fprintf(g.stdout, "! %v\n", err)
+					}
+					continue
+				}
 				if err != nil {
 					if errors.Is(err, io.EOF) {
 						return nil
@@ -160,14 +168,41 @@ type lines struct {
 
 func newLines(r io.Reader) *lines { return &lines{r: bufio.NewReaderSize(r, 64<<10)} }
 
+// maxLine bounds one chat message: a pasted megabyte is a mistake, and
+// the model's context would not hold it anyway.
+const maxLine = 64 << 10
+
+// errLineTooLong is a message over maxLine; the rest of it was skipped.
+var errLineTooLong = fmt.Errorf("message too long (over %d KiB); send a shorter one", maxLine>>10)
+
 func (l *lines) next() (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s, err := l.r.ReadString('\n')
-	if err != nil && s != "" && errors.Is(err, io.EOF) {
-		return s, nil
+	var buf []byte
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if len(buf)+len(chunk) > maxLine {
+			buf = nil
+			for errors.Is(err, bufio.ErrBufferFull) { // skip to the end of the line
+				_, err = l.r.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return "", err
+			}
+			return "", errLineTooLong
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case err == nil:
+			return string(buf), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(buf) > 0:
+			return string(buf), nil
+		default:
+			return "", err
+		}
 	}
-	return s, err
 }
 
 // chatApprover asks on the terminal between chat lines; with no terminal it

@@ -339,3 +339,14 @@ func TestChatWithBackend(t *testing.T) {
 		t.Fatalf("the model was not told the reasons: %+v", last)
 	}
 }
+
+// A pasted megabyte is refused with a one-line error and the chat goes on.
+func TestChatLongLine(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	in := strings.Repeat("x", 1<<20) + "\nwhat is my address\n"
+	code, out, errs := cli(t, in, "chat", "--devnet", "--json")
+	if code != 0 || !strings.Contains(out, "message too long") || !strings.Contains(out, "wallet_address") {
+		t.Fatalf("exit %d; %.300s / %.300s", code, out, errs)
+	}
+}

@@ -62,11 +62,12 @@ var presets = []PresetInfo{
 		Model: "meta-llama/Llama-3.3-70B-Instruct", Tools: true,
 	},
 	{
-		// Morpheus: the Morpheus compute marketplace's API gateway.
-		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
+		// Morpheus: the Morpheus compute marketplace's hosted API gateway,
+		// OpenAI-compatible with tool calls. As documented by the provider;
+		// override the model with MANDATE_LLM_BACKENDS=morpheus:MODEL.
 		Name: "morpheus", Title: "Morpheus API Gateway",
 		BaseURL: "https://api.mor.org/api/v1", KeyEnv: "MORPHEUS_API_KEY",
-		Model: "llama-3.3-70b", Tools: false,
+		Model: "mistral-31-24b", Tools: true,
 	},
 	{
 		// inference.net: a distributed GPU inference network.

@@ -56,6 +56,8 @@ type Agent struct {
 	local     *localMemory
 	quorum    int // backends that must be asked before a value-moving call; 0: off
 	summarize Summarizer
+	embedder  Embedder
+	embModel  string          // tags stored vectors, so a changed model never mixes them
 	moving    map[string]bool // tools that move value or sign
 }
 
@@ -82,6 +84,27 @@ type Summarizer func(ctx context.Context, previous string, older []memory.Messag
 // WithSummarizer replaces the default extractive summary (ExtractiveSummary)
 // with s, e.g. ModelSummary(model) when a real model is configured.
 func WithSummarizer(s Summarizer) Option { return func(a *Agent) { a.summarize = s } }
+
+// Embedder turns text into vectors; *llm.Router and *llm.Client are ones
+// when their backend serves embeddings.
+type Embedder interface {
+	CreateEmbedding(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// Vectors stores message embeddings and finds the nearest; *memory.Chats is
+// one. Vectors are tagged with their model, and only vectors of the same
+// model and dimension are compared.
+type Vectors interface {
+	PutEmbedding(ctx context.Context, msgID int64, model string, vec []float32) error
+	Nearest(ctx context.Context, chat, model string, vec []float32, k int) ([]memory.Message, error)
+}
+
+// WithEmbedder embeds each of the owner's messages with e (model names the
+// vectors) and recalls earlier messages by meaning as well as by words.
+// Embedding is best effort: a failing embedder never fails a turn.
+func WithEmbedder(e Embedder, model string) Option {
+	return func(a *Agent) { a.embedder, a.embModel = e, model }
+}
 
 // Summaries keeps a rolling summary of what fell out of the history window;
 // *memory.Chats is one.

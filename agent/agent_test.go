@@ -205,3 +205,22 @@ func (r *recorder) sawSystem(s string) bool {
 	}
 	return false
 }
+
+// An earlier message that left the history window is recalled into the
+// prompt, as quoted data, when a new message speaks of the same thing.
+func TestRecallOfOldMessage(t *testing.T) {
+	st := memtest.SQLite(t)
+	r := newRig(t, st.Store)
+	a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(100))
+	s := a.Session("test:recall")
+	collect(t, s, "note that the mortgage payment is 1200 DAI on the first")
+	for range 4 {
+		collect(t, s, "help")
+	}
+	rec := &recorder{Model: offline.New()}
+	b := agent.New(rec, r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(100))
+	collect(t, b.Session("test:recall"), "when is the mortgage due")
+	if !rec.sawSystem(`"note that the mortgage payment is 1200 DAI on the first"`) {
+		t.Fatalf("the earlier message was not recalled: %v", rec.system)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
+	"github.com/mandatehq/mandate/llm"
+	"github.com/mandatehq/mandate/llm/llmtest"
 	"github.com/mandatehq/mandate/llm/offline"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/memory/memtest"
@@ -222,5 +224,31 @@ func TestRecallOfOldMessage(t *testing.T) {
 	collect(t, b.Session("test:recall"), "when is the mortgage due")
 	if !rec.sawSystem(`"note that the mortgage payment is 1200 DAI on the first"`) {
 		t.Fatalf("the earlier message was not recalled: %v", rec.system)
+	}
+}
+
+// With an embedder, the owner's messages are stored as vectors tagged with
+// the model that made them, and a message of similar meaning is recalled
+// even when it shares no word with the new one (here: the same text, whose
+// llmtest vector is identical, said again after many turns).
+func TestEmbeddingsRecall(t *testing.T) {
+	st := memtest.SQLite(t)
+	r := newRig(t, st.Store)
+	srv := llmtest.NewServer(t)
+	router := llm.NewRouter([]llm.Named{llm.Route(srv.Backend("emb"))})
+	a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(100),
+		agent.WithEmbedder(router, router.EmbeddingModel()))
+	s := a.Session("test:emb")
+	collect(t, s, "zqx vault rotation")
+	for range 4 {
+		collect(t, s, "help")
+	}
+	if srv.EmbeddingCount() == 0 {
+		t.Fatal("no message was embedded")
+	}
+	near, err := st.Store.Chats().Nearest(context.Background(), "test:emb", "emb/"+llmtest.DefaultEmbeddingModel,
+		llmtest.Embedding("zqx vault rotation", llmtest.DefaultEmbeddingDim), 1)
+	if err != nil || len(near) != 1 || near[0].Content != "zqx vault rotation" {
+		t.Fatalf("nearest = %+v (%v)", near, err)
 	}
 }

@@ -52,11 +52,12 @@ func (s *Session) Send(ctx context.Context, text string) iter.Seq2[Event, error]
 
 // turn is the state of one Send.
 type turn struct {
-	s       *Session
-	ctx     context.Context
-	yield   func(Event, error) bool
-	stopped bool  // the consumer broke out
-	own     int64 // the ID of this turn's own message, once stored
+	s        *Session
+	ctx      context.Context
+	yield    func(Event, error) bool
+	stopped  bool   // the consumer broke out
+	own      int64  // the ID of this turn's own message, once stored
+	embModel string // the model that embedded it
 }
 
 func (t *turn) emit(ev Event) bool {
@@ -370,14 +371,28 @@ func (t *turn) embed(text string) []float32 {
 	if a.embedder == nil || !ok || t.own == 0 {
 		return nil
 	}
-	vecs, err := a.embedder.CreateEmbedding(t.ctx, []string{text})
+	var (
+		vecs  [][]float32
+		model = a.embModel
+		err   error
+	)
+	// A router may fail over to another backend: tag the vector with the
+	// model that actually made it, so vectors of two models never mix.
+	if m, ok := a.embedder.(interface {
+		EmbedWithModel(context.Context, []string) ([][]float32, string, error)
+	}); ok {
+		vecs, model, err = m.EmbedWithModel(t.ctx, []string{text})
+	} else {
+		vecs, err = a.embedder.CreateEmbedding(t.ctx, []string{text})
+	}
 	if err != nil || len(vecs) != 1 {
 		a.log.Warn("agent: embed message", "error", err)
 		return nil
 	}
-	if err := vs.PutEmbedding(t.ctx, t.own, a.embModel, vecs[0]); err != nil {
+	if err := vs.PutEmbedding(t.ctx, t.own, model, vecs[0]); err != nil {
 		a.log.Warn("agent: store embedding", "error", err)
 	}
+	t.embModel = model
 	return vecs[0]
 }
 
@@ -408,7 +423,7 @@ func (t *turn) background(text string, vec []float32, recent []memory.Message) s
 		}
 		found, _ := rc.Recall(t.ctx, t.s.chat, text, 3) // recall is a help, never a failure
 		if vs, ok := a.mem.(Vectors); ok && vec != nil {
-			if near, err := vs.Nearest(t.ctx, t.s.chat, a.embModel, vec, 3); err == nil {
+			if near, err := vs.Nearest(t.ctx, t.s.chat, t.embModel, vec, 3); err == nil {
 				found = append(found, near...)
 			}
 		}

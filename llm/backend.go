@@ -19,6 +19,10 @@ type Backend struct {
 	// Tools says the backend accepts the tools parameter and returns
 	// tool_calls; a backend without it is skipped for tool-using steps.
 	Tools bool
+	// EmbeddingModel is the model id sent to {BaseURL}/embeddings. Empty
+	// means the backend offers no embeddings: CreateEmbedding returns
+	// ErrNoEmbeddings without a request, and the Router skips it.
+	EmbeddingModel string
 }
 
 // String redacts the key: a Backend may end up in an error or a log line.

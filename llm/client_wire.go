@@ -329,3 +329,20 @@ func wireRole(r llms.ChatMessageType) (string, error) {
 		return "", fmt.Errorf("role %q is not supported", r)
 	}
 }
+
+// The OpenAI embeddings wire format.
+
+type embeddingRequest struct {
+	Model string   `json:"model"`
+	Input []string `json:"input"`
+}
+
+type embeddingResponse struct {
+	Data []struct {
+		// Index is the position of the input the vector belongs to; nil
+		// when a server leaves it out, and the array position then counts.
+		Index     *int            `json:"index"`
+		Embedding json.RawMessage `json:"embedding"`
+	} `json:"data"`
+	Error json.RawMessage `json:"error"`
+}

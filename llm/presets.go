@@ -23,6 +23,9 @@ type PresetInfo struct {
 	KeyOptional bool
 	Model       string // default model id
 	Tools       bool   // the default model answers with tool calls
+	// EmbeddingModel is the model id for {BaseURL}/embeddings, set only
+	// where the provider is known to serve embeddings; empty otherwise.
+	EmbeddingModel string
 }
 
 // Names of the backends built from the MANDATE_LLM_* variables rather than
@@ -38,6 +41,9 @@ const (
 	EnvAPIKey   = "MANDATE_LLM_API_KEY"
 	EnvModel    = "MANDATE_LLM_MODEL"
 	EnvBackends = "MANDATE_LLM_BACKENDS"
+	// EnvEmbeddingModel is the custom backend's embedding model; unset, it
+	// offers no embeddings.
+	EnvEmbeddingModel = "MANDATE_LLM_EMBEDDING_MODEL"
 )
 
 // presets is the table. Every base URL and default model is as documented
@@ -68,6 +74,7 @@ var presets = []PresetInfo{
 		Name: "morpheus", Title: "Morpheus API Gateway",
 		BaseURL: "https://api.mor.org/api/v1", KeyEnv: "MORPHEUS_API_KEY",
 		Model: "mistral-31-24b", Tools: true,
+		EmbeddingModel: "text-embedding-bge-m3",
 	},
 	{
 		// inference.net: a distributed GPU inference network.
@@ -175,7 +182,8 @@ func presetByName(name string) (PresetInfo, bool) {
 // the provider's variable (IONET_API_KEY for "ionet", …). A name may carry
 // a model, "name:model" ("ollama:qwen2.5:7b"), replacing the default one.
 // "openai-compatible" (or "custom") is the backend described by
-// MANDATE_LLM_BASE_URL, MANDATE_LLM_API_KEY and MANDATE_LLM_MODEL.
+// MANDATE_LLM_BASE_URL, MANDATE_LLM_API_KEY and MANDATE_LLM_MODEL, with
+// embeddings from MANDATE_LLM_EMBEDDING_MODEL when it is set.
 //
 // A preset whose key variable is unset fails with a *MissingKeyError naming
 // the variable, so that a misspelt export is found at start-up rather than
@@ -186,10 +194,11 @@ func Preset(name string) (Backend, error) {
 	if !ok {
 		return Backend{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownPreset, name, strings.Join(presetNames(), ", "))
 	}
-	b := Backend{Name: p.Name, BaseURL: p.BaseURL, Model: p.Model, Tools: p.Tools}
+	b := Backend{Name: p.Name, BaseURL: p.BaseURL, Model: p.Model, Tools: p.Tools, EmbeddingModel: p.EmbeddingModel}
 	if p.Name == PresetCustom {
 		b.BaseURL = strings.TrimSpace(os.Getenv(EnvBaseURL))
 		b.Model = strings.TrimSpace(os.Getenv(EnvModel))
+		b.EmbeddingModel = strings.TrimSpace(os.Getenv(EnvEmbeddingModel))
 		if b.BaseURL == "" {
 			return Backend{}, fmt.Errorf("llm backend %s needs a base URL: set %s (e.g. http://127.0.0.1:8000/v1)", PresetCustom, EnvBaseURL)
 		}

@@ -15,7 +15,7 @@ func clearEnv(t *testing.T) {
 	for _, p := range llm.Presets() {
 		t.Setenv(p.KeyEnv, "")
 	}
-	for _, v := range []string{llm.EnvBaseURL, llm.EnvAPIKey, llm.EnvModel, llm.EnvBackends} {
+	for _, v := range []string{llm.EnvBaseURL, llm.EnvAPIKey, llm.EnvModel, llm.EnvBackends, llm.EnvEmbeddingModel} {
 		t.Setenv(v, "")
 	}
 }
@@ -131,5 +131,32 @@ func TestFromEnv(t *testing.T) {
 	}
 	if names(bs) != "openai-compatible,ionet" {
 		t.Fatalf("usable backends still returned: %s", names(bs))
+	}
+}
+
+func TestPresetEmbeddingModels(t *testing.T) {
+	clearEnv(t)
+	for _, p := range llm.Presets() {
+		want := ""
+		if p.Name == "morpheus" {
+			want = "text-embedding-bge-m3"
+		}
+		if p.EmbeddingModel != want {
+			t.Errorf("%s: EmbeddingModel %q, want %q", p.Name, p.EmbeddingModel, want)
+		}
+	}
+	t.Setenv("MORPHEUS_API_KEY", "k")
+	if b, err := llm.Preset("morpheus:other-chat-model"); err != nil || b.EmbeddingModel != "text-embedding-bge-m3" {
+		t.Errorf("morpheus: %+v, %v", b, err)
+	}
+
+	t.Setenv(llm.EnvBaseURL, "http://127.0.0.1:8000/v1")
+	t.Setenv(llm.EnvModel, "m")
+	if b, err := llm.Preset(llm.PresetCustom); err != nil || b.EmbeddingModel != "" {
+		t.Errorf("custom without %s: %+v, %v", llm.EnvEmbeddingModel, b, err)
+	}
+	t.Setenv(llm.EnvEmbeddingModel, " bge-m3 ")
+	if b, err := llm.Preset(llm.PresetCustom); err != nil || b.EmbeddingModel != "bge-m3" {
+		t.Errorf("custom with %s: %+v, %v", llm.EnvEmbeddingModel, b, err)
 	}
 }

@@ -46,8 +46,11 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 			in := newLines(cmd.InOrStdin())
 			ap := chatApprover{lines: in, out: g.stderr, tty: isTerminal(cmd.InOrStdin())}
 			opts := []agent.Option{agent.WithMemory(a.store.Chats()), agent.WithApprover(ap)}
-			if _, routed := model.(*llm.Router); routed {
+			if r, routed := model.(*llm.Router); routed {
 				opts = append(opts, agent.WithSummarizer(agent.ModelSummary(model)))
+				if m := r.EmbeddingModel(); m != "" {
+					opts = append(opts, agent.WithEmbedder(r, m))
+				}
 			}
 			ag := agent.New(model, a.tools(ap), opts...)
 			sess := ag.Session(chat)

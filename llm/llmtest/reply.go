@@ -86,10 +86,15 @@ type Usage struct {
 // the server's goroutines and may be called concurrently.
 type Handler func(req Request) Reply
 
-// Request is one chat completion request as the server received it.
+// Request is one request as the server received it: a chat completion,
+// or an embeddings request (Path EmbeddingsPath), which sets only Index,
+// Path, Model, Input, Header and Body.
 type Request struct {
-	Index      int // order of arrival, from 0
+	Index int // order of arrival, from 0, embeddings requests included
+	// Path is the URL path: ChatPath or EmbeddingsPath.
+	Path       string
 	Model      string
+	Input      []string // the texts of an embeddings request
 	Messages   []Message
 	Tools      []Tool
 	ToolChoice json.RawMessage

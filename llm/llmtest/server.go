@@ -2,7 +2,8 @@
 // that scripts what the "model" answers: text, tool calls, SSE streams split
 // and interleaved the way real servers send them, latency, and the faults
 // real backends produce (429 with Retry-After, 5xx, stalls, malformed JSON,
-// mid-stream errors, truncated streams). It runs on 127.0.0.1 only, so llm
+// mid-stream errors, truncated streams). It also answers /v1/embeddings
+// with deterministic vectors (see Embedding). It runs on 127.0.0.1 only, so llm
 // and agent tests need no network and no key.
 package llmtest
 
@@ -28,6 +29,7 @@ const DefaultModel = "llmtest-model"
 // per chat completion request, in order; a Handler, when set, answers
 // every request instead. With neither left, the server answers 500 naming
 // the request, so an unexpected extra call shows up as a clear error.
+// Embeddings requests never consume replies nor reach the Handler.
 type Server struct {
 	srv     *httptest.Server
 	closing chan struct{}
@@ -35,10 +37,14 @@ type Server struct {
 	handler Handler
 	latency func(i int) time.Duration
 
-	count atomic.Int64
-	mu    sync.Mutex
-	queue []Reply
-	reqs  []Request
+	embedDim    int
+	embedStatus int
+
+	count      atomic.Int64
+	embedCount atomic.Int64
+	mu         sync.Mutex
+	queue      []Reply
+	reqs       []Request
 }
 
 // Option configures a Server.
@@ -68,15 +74,33 @@ func WithAPIKey(key string) Option {
 	return func(s *Server) { s.apiKey = key }
 }
 
+// WithEmbeddingDim sets the dimension of the vectors /v1/embeddings
+// answers (default DefaultEmbeddingDim).
+func WithEmbeddingDim(n int) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.embedDim = n
+		}
+	}
+}
+
+// WithEmbeddingStatus makes every /v1/embeddings request fail with this
+// HTTP status and an OpenAI-style error body. It does not touch the reply
+// queue, whose faults apply to chat completions only.
+func WithEmbeddingStatus(code int) Option {
+	return func(s *Server) { s.embedStatus = code }
+}
+
 // NewServer starts a server on 127.0.0.1; it is closed when the test ends.
 func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{closing: make(chan struct{})}
+	s := &Server{closing: make(chan struct{}), embedDim: DefaultEmbeddingDim}
 	for _, o := range opts {
 		o(s)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("POST "+ChatPath, s.chat)
+	mux.HandleFunc("POST "+EmbeddingsPath, s.embeddings)
 	mux.HandleFunc("GET /v1/models", s.models)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
@@ -102,9 +126,10 @@ func (s *Server) Close() {
 func (s *Server) URL() string { return s.srv.URL + "/v1" }
 
 // Backend returns a backend pointing at the server, with tool support, the
-// server's API key (if any) and DefaultModel.
+// server's API key (if any), DefaultModel and DefaultEmbeddingModel.
 func (s *Server) Backend(name string) llm.Backend {
-	return llm.Backend{Name: name, BaseURL: s.URL(), APIKey: s.apiKey, Model: DefaultModel, Tools: true}
+	return llm.Backend{Name: name, BaseURL: s.URL(), APIKey: s.apiKey, Model: DefaultModel, Tools: true,
+		EmbeddingModel: DefaultEmbeddingModel}
 }
 
 // Enqueue adds replies to the end of the script.
@@ -121,16 +146,20 @@ func (s *Server) Pending() int {
 	return len(s.queue)
 }
 
-// Requests returns the chat completion requests received so far, in order
-// of arrival.
+// Requests returns the requests received so far, in order of arrival:
+// chat completions and embeddings, told apart by Path.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.reqs...)
 }
 
-// Count is the number of chat completion requests received.
+// Count is the number of chat completion requests received (embeddings
+// requests not included).
 func (s *Server) Count() int { return int(s.count.Load()) }
+
+// EmbeddingCount is the number of embeddings requests received.
+func (s *Server) EmbeddingCount() int { return int(s.embedCount.Load()) }
 
 func (s *Server) models(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -146,6 +175,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	req, decErr := decodeRequest(body)
 	req.Header = r.Header.Clone()
+	req.Path = r.URL.Path
 
 	s.mu.Lock()
 	req.Index = len(s.reqs)

@@ -140,3 +140,64 @@ func TestBadRequestBody(t *testing.T) {
 		t.Errorf("status %d, pending %d", resp.StatusCode, s.Pending())
 	}
 }
+
+func TestEmbeddings(t *testing.T) {
+	s := llmtest.NewServer(t, llmtest.WithEmbeddingDim(6), llmtest.WithReplies(llmtest.Reply{Status: 500}))
+	resp, err := http.Post(s.URL()+"/embeddings", "application/json",
+		strings.NewReader(`{"model":"e","input":["a","b","c"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data []struct {
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		} `json:"data"`
+		Model string `json:"model"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	if len(out.Data) != 3 || out.Model != "e" {
+		t.Fatalf("answer %+v", out)
+	}
+	for i, d := range out.Data {
+		text := []string{"a", "b", "c"}[d.Index]
+		if d.Index != 2-i || !slices.Equal(d.Embedding, llmtest.Embedding(text, 6)) {
+			t.Errorf("data[%d] = %+v, want index %d reversed", i, d, 2-i)
+		}
+	}
+	v := llmtest.Embedding("a", 40)
+	var norm float64
+	for _, x := range v {
+		norm += float64(x) * float64(x)
+	}
+	if len(v) != 40 || norm < 0.999 || norm > 1.001 || !slices.Equal(v, llmtest.Embedding("a", 40)) {
+		t.Errorf("Embedding(a, 40) = %v (norm² %v)", v, norm)
+	}
+	reqs := s.Requests()
+	if len(reqs) != 1 || reqs[0].Path != llmtest.EmbeddingsPath || !slices.Equal(reqs[0].Input, []string{"a", "b", "c"}) {
+		t.Errorf("requests %+v", reqs)
+	}
+	if s.Pending() != 1 || s.Count() != 0 || s.EmbeddingCount() != 1 {
+		t.Errorf("pending %d, chat %d, embeddings %d", s.Pending(), s.Count(), s.EmbeddingCount())
+	}
+	// Chat requests are recorded with their path too.
+	post(t, s, `{"model":"m","messages":[]}`)
+	if reqs := s.Requests(); len(reqs) != 2 || reqs[1].Path != llmtest.ChatPath || reqs[1].Index != 1 {
+		t.Errorf("chat request %+v", reqs[len(reqs)-1])
+	}
+}
+
+func TestEmbeddingStatus(t *testing.T) {
+	s := llmtest.NewServer(t, llmtest.WithEmbeddingStatus(503), llmtest.WithReplies(llmtest.Reply{Text: "hi"}))
+	resp, err := http.Post(s.URL()+"/embeddings", "application/json", strings.NewReader(`{"model":"e","input":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || s.Pending() != 1 || s.Requests()[0].Input[0] != "a" {
+		t.Errorf("status %d, pending %d", resp.StatusCode, s.Pending())
+	}
+}

@@ -199,10 +199,6 @@ func rank(db *gorm.DB, ix recallIndex, terms []string, k int) ([]int64, error) {
 	// this only orders the queries.
 	slices.SortStableFunc(subsets, func(a, b subset) int { return cmp.Compare(b.score, a.score) })
 
-	type hit struct {
-		id    int64
-		score float64
-	}
 	var hits []hit
 	seen := map[int64]bool{}
 	for i, sub := range subsets {
@@ -232,16 +228,7 @@ func rank(db *gorm.DB, ix recallIndex, terms []string, k int) ([]int64, error) {
 			}
 		}
 	}
-	slices.SortFunc(hits, func(a, b hit) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.id, a.id)
-	})
-	ids := make([]int64, 0, min(k, len(hits)))
-	for _, h := range hits[:min(k, len(hits))] {
-		ids = append(ids, h.id)
-	}
+	ids := topIDs(hits, k)
 	return ids, nil
 }
 
@@ -324,4 +311,26 @@ func (x pgIndex) subset(in, out []string, k int) ([]int64, error) {
 	err := x.db.Raw(`SELECT id FROM chat_messages WHERE chat = ? AND content_tsv @@ (`+expr+`)
 		ORDER BY id DESC LIMIT ?`, append(args, k)...).Scan(&ids).Error
 	return ids, err
+}
+
+// hit is a candidate message and its score.
+type hit struct {
+	id    int64
+	score float64
+}
+
+// topIDs returns the ids of the k best hits: highest score first, the
+// newest message first among equal scores.
+func topIDs(hits []hit, k int) []int64 {
+	slices.SortFunc(hits, func(a, b hit) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.id, a.id)
+	})
+	ids := make([]int64, 0, min(k, len(hits)))
+	for _, h := range hits[:min(k, len(hits))] {
+		ids = append(ids, h.id)
+	}
+	return ids
 }

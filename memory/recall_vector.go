@@ -1,12 +1,10 @@
 package memory
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 
 	"gorm.io/gorm"
 )
@@ -73,10 +71,6 @@ func (c *Chats) Nearest(ctx context.Context, chat, model string, vec []float32, 
 		return nil, fmt.Errorf("memory: nearest in %s: %w", chat, err)
 	}
 	defer rows.Close()
-	type hit struct {
-		id    int64
-		score float64
-	}
 	var hits []hit
 	var blob []byte
 	for rows.Next() {
@@ -106,16 +100,7 @@ func (c *Chats) Nearest(ctx context.Context, chat, model string, vec []float32, 
 		return nil, fmt.Errorf("memory: nearest in %s: %w", chat, err)
 	}
 	rows.Close() // before byIDs: an in-memory SQLite store has one connection
-	slices.SortFunc(hits, func(a, b hit) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.id, a.id)
-	})
-	ids := make([]int64, 0, min(k, len(hits)))
-	for _, h := range hits[:min(k, len(hits))] {
-		ids = append(ids, h.id)
-	}
+	ids := topIDs(hits, k)
 	out, err := c.byIDs(ctx, chat, ids)
 	if err != nil {
 		return nil, fmt.Errorf("memory: nearest in %s: %w", chat, err)

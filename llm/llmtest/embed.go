@@ -71,19 +71,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		req.Input, decErr = decodeInput(wr.Input)
 	}
 
-	s.mu.Lock()
-	req.Index = len(s.reqs)
-	s.reqs = append(s.reqs, req)
-	s.mu.Unlock()
-	s.embedCount.Add(1)
-
-	if s.apiKey != "" && r.Header.Get("Authorization") != "Bearer "+s.apiKey {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		writeError(w, http.StatusUnauthorized, "Incorrect API key provided: "+got+".", "invalid_request_error")
-		return
-	}
-	if decErr != nil {
-		writeError(w, http.StatusBadRequest, "llmtest: request body: "+decErr.Error(), "invalid_request_error")
+	if !s.admit(w, r, &req, decErr, &s.embedCount) {
 		return
 	}
 	if s.embedStatus != 0 {

@@ -161,6 +161,28 @@ func (s *Server) Count() int { return int(s.count.Load()) }
 // EmbeddingCount is the number of embeddings requests received.
 func (s *Server) EmbeddingCount() int { return int(s.embedCount.Load()) }
 
+// admit records a request, counts it in counter, and answers 401 for a
+// wrong key or 400 for a body that did not decode; it reports whether the
+// request goes on to be answered.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, req *Request, decErr error, counter *atomic.Int64) bool {
+	s.mu.Lock()
+	req.Index = len(s.reqs)
+	s.reqs = append(s.reqs, *req)
+	s.mu.Unlock()
+	counter.Add(1)
+
+	if s.apiKey != "" && r.Header.Get("Authorization") != "Bearer "+s.apiKey {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		writeError(w, http.StatusUnauthorized, "Incorrect API key provided: "+got+".", "invalid_request_error")
+		return false
+	}
+	if decErr != nil {
+		writeError(w, http.StatusBadRequest, "llmtest: request body: "+decErr.Error(), "invalid_request_error")
+		return false
+	}
+	return true
+}
+
 func (s *Server) models(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"object": "list",
@@ -177,19 +199,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	req.Header = r.Header.Clone()
 	req.Path = r.URL.Path
 
-	s.mu.Lock()
-	req.Index = len(s.reqs)
-	s.reqs = append(s.reqs, req)
-	s.mu.Unlock()
-	s.count.Add(1)
-
-	if s.apiKey != "" && r.Header.Get("Authorization") != "Bearer "+s.apiKey {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		writeError(w, http.StatusUnauthorized, "Incorrect API key provided: "+got+".", "invalid_request_error")
-		return
-	}
-	if decErr != nil {
-		writeError(w, http.StatusBadRequest, "llmtest: request body: "+decErr.Error(), "invalid_request_error")
+	if !s.admit(w, r, &req, decErr, &s.count) {
 		return
 	}
 	reply, ok := s.next(req)

@@ -58,6 +58,10 @@ type turn struct {
 	stopped  bool   // the consumer broke out
 	own      int64  // the ID of this turn's own message, once stored
 	embModel string // the model that embedded it
+
+	opts     []llms.CallOption // how every step calls the model
+	mu       sync.Mutex        // serialises stream callbacks, which may come from any goroutine
+	streamed bool              // the current step streamed text
 }
 
 func (t *turn) emit(ev Event) bool {
@@ -142,7 +146,8 @@ func (t *turn) run(text string) error {
 		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
 
 		results := t.runTools(calls)
-		stored := []memory.Message{assistant}
+		stored := make([]memory.Message, 1, len(calls)+1)
+		stored[0] = assistant
 		for i, c := range calls {
 			r := results[i]
 			for _, ev := range r.events {
@@ -168,36 +173,40 @@ func (t *turn) run(text string) error {
 // once, and once the consumer has stopped the callback ends the call.
 func (t *turn) generate(msgs []llms.MessageContent) (*llms.ContentResponse, bool, error) {
 	a := t.s.a
-	var (
-		mu       sync.Mutex
-		streamed bool
-	)
-	opts := make([]llms.CallOption, 0, 2)
-	opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
-		if len(chunk) == 0 {
-			return nil
+	if t.opts == nil { // built once per turn: every step calls the model the same way
+		t.opts = make([]llms.CallOption, 0, 2)
+		t.opts = append(t.opts, llms.WithStreamingFunc(t.stream))
+		if len(a.defs) > 0 {
+			t.opts = append(t.opts, llms.WithTools(a.defs))
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		streamed = true
-		if !t.emit(Event{Kind: EventText, Text: string(chunk)}) {
-			return errStopped
-		}
-		return nil
-	}))
-	if len(a.defs) > 0 {
-		opts = append(opts, llms.WithTools(a.defs))
 	}
-	resp, err := a.model.GenerateContent(t.ctx, msgs, opts...)
-	mu.Lock()
-	defer mu.Unlock()
+	t.mu.Lock()
+	t.streamed = false
+	t.mu.Unlock()
+	resp, err := a.model.GenerateContent(t.ctx, msgs, t.opts...)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.stopped {
-		return nil, streamed, nil
+		return nil, t.streamed, nil
 	}
 	if err != nil {
-		return nil, streamed, fmt.Errorf("agent: model: %w", err)
+		return nil, t.streamed, fmt.Errorf("agent: model: %w", err)
 	}
-	return resp, streamed, nil
+	return resp, t.streamed, nil
+}
+
+// stream forwards a piece of the model's text as an event.
+func (t *turn) stream(_ context.Context, chunk []byte) error {
+	if len(chunk) == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.streamed = true
+	if !t.emit(Event{Kind: EventText, Text: string(chunk)}) {
+		return errStopped
+	}
+	return nil
 }
 
 // errStopped ends a model call whose consumer stopped listening.

@@ -219,6 +219,16 @@ func (b *txBatch) wait() error {
 	return nil
 }
 
+// v3MintParams is NonfungiblePositionManager.mint's argument.
+type v3MintParams struct {
+	Token0, Token1                 common.Address
+	Fee, TickLower, TickUpper      *big.Int
+	Amount0Desired, Amount1Desired *big.Int
+	Amount0Min, Amount1Min         *big.Int
+	Recipient                      common.Address
+	Deadline                       *big.Int
+}
+
 // v3Position is a liquidity position to mint: amounts are the desired
 // amounts of the pool's token A and B; ticks around the price is the half
 // width of a concentrated range, 0 for full range.
@@ -375,14 +385,7 @@ func (d *Devnet) deploy(ctx context.Context) (*Deployment, error) {
 		t0, t1 := sortTokens(c[p.a], c[p.b])
 		pools = append(pools, Pool{Protocol: "uniswap-v2", Address: V2PairAddress(c[UniswapV2Factory], t0, t1), Token0: t0, Token1: t1, Fee: 3000})
 	}
-	type mintParams struct {
-		Token0, Token1                 common.Address
-		Fee, TickLower, TickUpper      *big.Int
-		Amount0Desired, Amount1Desired *big.Int
-		Amount0Min, Amount1Min         *big.Int
-		Recipient                      common.Address
-		Deadline                       *big.Int
-	}
+	type mintParams = v3MintParams
 	for _, p := range v3Pools {
 		t0, t1 := sortTokens(c[p.a], c[p.b])
 		flip := t0 != c[p.a]
@@ -416,6 +419,12 @@ func (d *Devnet) deploy(ctx context.Context) (*Deployment, error) {
 		return nil, err
 	}
 	if err := d.verify(ctx, c, pools); err != nil {
+		return nil, err
+	}
+	// Rounds 4 and on: deeper V3 liquidity, the skewed direct USDC/DAI
+	// pools and the trader's swap history (market.go). Everything above
+	// keeps its address; this only adds transactions after it.
+	if err := d.buildMarket(ctx, b, c, deadline); err != nil {
 		return nil, err
 	}
 

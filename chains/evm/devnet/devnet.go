@@ -27,7 +27,7 @@
 //     SwapRouter02 and QuoterV2 (@uniswap/swap-router-contracts 1.3.1), with
 //     pools WETH/USDC at fees 500 and 3000, USDC/DAI at 100 and WETH/DAI at
 //     3000; the first three hold a full-range position and a narrower one
-//     around the price, so larger swaps cross initialized ticks
+//     around the price, and the WETH/USDC pools more (see Market)
 //   - Safe and SafeL2 singletons, SafeProxyFactory, MultiSend,
 //     MultiSendCallOnly and CompatibilityFallbackHandler
 //     (@safe-global/safe-contracts 1.4.1)
@@ -36,6 +36,38 @@
 // equal mainnet's (the routers and the position manager derive pair and pool
 // addresses from them) and that every pair and pool sits at the CREATE2
 // address derived from them, and fails otherwise.
+//
+// # Market
+//
+// After the contracts and their first liquidity (so no address moves), New
+// builds a market to route through and a history to read (market.go):
+//
+//   - Deeper V3 liquidity: the WETH/USDC pools get more concentrated
+//     positions, narrow and wide around the price, lopsided, and one-sided
+//     above and below it (500: ±20, ±100, -300..+100, ±2,000, +300..+1,500,
+//     -1,500..-300, ±5,000 ticks; 3000: ±120, ±600, +600..+3,000,
+//     -3,000..-600, ±6,000), so a swap of 1,000 WETH crosses 3 initialized
+//     ticks on the 0.05% pool and 2,000 WETH crosses 5 on the 0.3% pool.
+//   - A two-hop route that beats the direct pools: the deployer buys DAI with
+//     USDC in both direct USDC/DAI pools (V3 0.01% up to its price limit,
+//     V2 with 76,080 USDC) until they pay 985 DAI per 1,000 USDC
+//     (DirectUSDCDAIPrice), 1.5% off the peg the WETH pools (3,000 USDC and
+//     3,000 DAI per WETH) imply, as if a large DAI buyer had just swept them
+//     and nobody had arbitraged the gap. For 10,000 USDC, QuoterV2 quotes
+//     USDC→WETH→DAI (V3 0.05% then V3 0.3%) at about 9,948 DAI, the direct
+//     V3 0.01% pool at about 9,830 and the direct V2 pair at about 9,811: the
+//     two-hop route wins by about 118 DAI (1.2%), since its fees (0.35%) and
+//     impact cost less than the direct pools' 1.5% skew. The other way,
+//     DAI→USDC, the direct pools win (they pay about 1.015 USDC per DAI),
+//     and once arbitrage brings them back near the peg they win again for
+//     USDC→DAI too.
+//   - A block history: a trader account (Trader, keccak256("mandate devnet
+//     trader"), not one of the funded accounts) makes HistorySwaps (30)
+//     swaps in 6 blocks, one per block on each of V2 WETH/USDC, V3 WETH/USDC
+//     500 and 3000, V2 WETH/DAI and V3 WETH/DAI 3000, from 0.25 to 12 WETH,
+//     alternating direction, each pair of blocks there and back so prices
+//     end where they started. Nothing records them but the chain: the
+//     pools' Swap logs (recipient Trader) are the history analytics read.
 //
 // A separate deployer key deploys everything, so the funded accounts
 // (keccak256("mandate devnet account N"), 10,000 ETH, 1,000,000 USDC and DAI,
@@ -54,16 +86,19 @@
 //
 // # Cost
 //
-// Deploying and funding is about 80 transactions in 3 blocks: New costs about
-// 0.35 s on an idle 2-core machine (BenchmarkNew) and under a second when the
-// cores are busy, once the artifacts are in place (the first EnsureArtifacts
+// Deploying and funding is about 80 transactions in 3 blocks, the market
+// about 55 more in 7: New costs about 0.35 s on an idle 2-core
+// machine (BenchmarkNew; the market adds about 0.1 s) and under a second
+// when the cores are busy, once the artifacts are in place (the first EnsureArtifacts
 // on a machine runs npm, about 40 s, and solc-js, about 10 s). Tests that do
 // not need a chain of their own should share one and take fresh funded
 // accounts from it: see the devnettest package.
 //
 // Each block gets the wall-clock time, or its parent's plus one second when
 // blocks come faster than that, so after a burst of transactions the chain
-// runs ahead of the clock by at most a second per block.
+// runs ahead of the clock by at most a second per block. New mines about a
+// dozen blocks (the deployment, then the market and its history), so a
+// fresh devnet's head is about 10 s ahead of the wall clock.
 package devnet
 
 import (
@@ -269,6 +304,7 @@ func (d *Devnet) startNode() error {
 		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: AccountETH}
 	}
 	alloc[crypto.PubkeyToAddress(d.deployerKey.PublicKey)] = types.Account{Balance: ether(10_000_000)}
+	alloc[Trader()] = types.Account{Balance: TraderETH} // pays the gas of the swap history
 
 	ethConf := ethconfig.Defaults
 	ethConf.Genesis = &core.Genesis{

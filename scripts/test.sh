@@ -35,7 +35,24 @@ if [ "${CI:-}" = "true" ]; then
     pkg="./$(dirname "${f#./}")"
     for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
       echo "fuzz $pkg $target" >&2
-      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+      log=$(mktemp)
+      # A crash the fuzzer finds is saved under testdata/fuzz and fails the
+      # run. The fuzzing engine itself can stall on a loaded 2-core machine
+      # ("hung or terminated unexpectedly") without any input to blame: that
+      # gets one more try, and fails if it happens again.
+      for try in 1 2; do
+        if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >"$log" 2>&1; then
+          break
+        fi
+        if [ -n "$(git status --porcelain -- "${pkg#./}/testdata/fuzz/$target" 2>/dev/null)" ] || [ "$try" = 2 ]; then
+          cat "$log" >&2
+          echo "fuzz target $target in $pkg failed" >&2
+          exit 1
+        fi
+        echo "fuzz $target: the fuzzing engine failed without a crashing input; trying once more" >&2
+        tail -5 "$log" >&2
+      done
+      rm -f "$log"
     done
   done
 fi

@@ -208,23 +208,7 @@ func TestClassify(t *testing.T) {
 // used and its approval charged (and no longer releasable).
 func TestUnknownBroadcastErrorIsUncertain(t *testing.T) {
 	ctx := context.Background()
-	e := newSim(t, 2)
-	e.mine(t)
-	p := newProxy(t, e.rc)
-	c, err := Dial(ctx, p.srv.URL, WithRequestTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	eng, ledger := testEngine(t)
-	w, err := NewWallet(c, e.signer(t, 0), WithPollInterval(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	charged := func() int64 {
-		s, _ := ledger.Spent(ctx, "default/1337/native", time.Time{})
-		return s.Int64()
-	}
+	e, p, w, eng, charged := proxiedWallet(t)
 	p.set(p.odd, "eth_sendRawTransaction", true)
 	ap := decide(t, eng, ethTransfer(w, e.addrs[1], 6))
 	rec, err := w.Send(ctx, ap)

@@ -253,3 +253,28 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type typesTx = types.Transaction
+
+// proxiedWallet is a wallet on a simulated chain reached through a fault
+// proxy, with an engine whose ledger charged() reads (native spends).
+func proxiedWallet(t *testing.T) (*simEnv, *proxy, *Wallet, *policies.Engine, func() int64) {
+	t.Helper()
+	ctx := context.Background()
+	e := newSim(t, 2)
+	e.mine(t)
+	p := newProxy(t, e.rc)
+	c, err := Dial(ctx, p.srv.URL, WithRequestTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	eng, ledger := testEngine(t)
+	w, err := NewWallet(c, e.signer(t, 0), WithPollInterval(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	charged := func() int64 {
+		s, _ := ledger.Spent(ctx, "default/1337/native", time.Time{})
+		return s.Int64()
+	}
+	return e, p, w, eng, charged
+}

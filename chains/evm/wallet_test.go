@@ -544,23 +544,7 @@ func TestSendChecksCallAgainstIntent(t *testing.T) {
 
 func TestRPCFailuresDuringSend(t *testing.T) {
 	ctx := context.Background()
-	e := newSim(t, 2)
-	e.mine(t)
-	p := newProxy(t, e.rc)
-	c, err := Dial(ctx, p.srv.URL, WithRequestTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	eng, ledger := testEngine(t)
-	w, err := NewWallet(c, e.signer(t, 0), WithPollInterval(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	charged := func() int64 {
-		s, _ := ledger.Spent(ctx, "default/1337/native", time.Time{})
-		return s.Int64()
-	}
+	e, p, w, eng, charged := proxiedWallet(t)
 
 	t.Run("garbage", func(t *testing.T) {
 		p.set(p.garbage, "*", true)

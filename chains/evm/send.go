@@ -125,6 +125,13 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 			return w.keyed(ctx, key, rec)
 		}
 	}
+	if sw, ok := in.(policies.Swap); ok {
+		// A swap that needs an allowance first gets it, mined, before
+		// its own simulation: the swap would revert without it.
+		if err := w.approveFirst(ctx, sw, ap.ID(), log); err != nil {
+			return fail(err)
+		}
+	}
 	gas, err := w.Simulate(ctx, call)
 	if err != nil {
 		return fail(err)
@@ -211,9 +218,7 @@ func (w *Wallet) exactCall(in policies.Intent) (policies.Call, error) {
 	case policies.ContractCall:
 		tx = x.Tx
 	case policies.Swap:
-		// The router's calldata is not decoded yet, so nothing checks that it
-		// swaps what the intent says, with its min-out, deadline and recipient.
-		return policies.Call{}, fmt.Errorf("%w: sending a swap is not supported yet: its router call cannot be checked against the intent", ErrNotSendable)
+		tx = x.Tx
 	case policies.SafeTx:
 		return policies.Call{}, fmt.Errorf("%w: sending a Safe transaction from a wallet is not supported yet: it is signed by the Safe's owners (package safe)", ErrNotSendable)
 	default:
@@ -244,6 +249,10 @@ func (w *Wallet) exactCall(in policies.Intent) (policies.Call, error) {
 		}
 		if why := sameSemantics(in, got); why != "" {
 			return policies.Call{}, fmt.Errorf("%w: %s", ErrCallMismatch, why)
+		}
+	case policies.Swap:
+		if err := w.swapCall(x, call); err != nil {
+			return policies.Call{}, err
 		}
 	case policies.ContractCall:
 		xv := x.Value

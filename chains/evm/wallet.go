@@ -34,6 +34,7 @@ type Wallet struct {
 	j      Journal
 	log    *slog.Logger
 	dec    []DecodeOption
+	swaps  []SwapDecoder
 	floor  *big.Int // minimum tip
 	maxFee *big.Int // highest fee cap signed, nil for none
 	margin uint64   // gas limit = estimate * (100+margin)/100

@@ -62,12 +62,23 @@ type Executor struct {
 // Execute simulates in, asks the gate, and when approved has the wallet sign
 // and send it. Under tools.DryRun it stops after the evaluation.
 func (x *Executor) Execute(ctx context.Context, in policies.Intent, call policies.Call) (Outcome, error) {
+	return x.Run(ctx, in, func(ctx context.Context) (uint64, error) { return x.W.Simulate(ctx, call) })
+}
+
+// Simulation runs an intent's calls without sending them and returns the
+// gas of the one the intent is about; an error means it would fail.
+type Simulation func(ctx context.Context) (uint64, error)
+
+// Run is Execute with the simulation given by the caller: a swap that needs
+// an approval first is simulated as both calls in sequence, which a single
+// call's simulation cannot do.
+func (x *Executor) Run(ctx context.Context, in policies.Intent, simulate Simulation) (Outcome, error) {
 	raw, err := policies.Marshal(in)
 	if err != nil {
 		return Outcome{}, err
 	}
 	out := Outcome{Intent: raw}
-	gas, err := x.W.Simulate(ctx, call)
+	gas, err := simulate(ctx)
 	if err != nil {
 		return out, fmt.Errorf("simulation failed, nothing was signed: %w", err)
 	}

@@ -31,6 +31,12 @@ func NewResolver(c *evm.Client, list *tokenlist.List) *Resolver {
 	return &Resolver{client: c, list: list, chain: c.ChainID().Int64()}
 }
 
+// List is the token list symbols resolve through.
+func (r *Resolver) List() *tokenlist.List { return r.list }
+
+// Chain is the chain id tokens are resolved on.
+func (r *Resolver) Chain() int64 { return r.chain }
+
 // NativeSymbol is the symbol of an EVM chain's native coin.
 const NativeSymbol = "ETH"
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/mandatehq/mandate/chains/evm/tokenlist"
+	"github.com/mandatehq/mandate/chains/evm/uniswap"
 )
 
 // Deployment describes a running devnet: where to reach it, its funded
@@ -187,4 +189,15 @@ func (d *Deployment) TokenList() (*tokenlist.List, error) {
 		return nil, err
 	}
 	return tokenlist.Parse(b)
+}
+
+// Uniswap returns where the deployment's pools are found and its
+// SwapRouter02, for the dex tools and for evm.WithSwapDecoder; ok is false
+// when the deployment lacks them.
+func (d *Deployment) Uniswap() (f uniswap.Factories, r uniswap.Router02, ok bool) {
+	c := d.Contracts
+	f = uniswap.Factories{V2: c[UniswapV2Factory], V3: c[UniswapV3Factory], WETH: c[WETH]}
+	r = uniswap.Router02{Address: c[SwapRouter02], WETH: c[WETH]}
+	ok = r.Address != (common.Address{}) && r.WETH != (common.Address{}) && (f.V2 != (common.Address{}) || f.V3 != (common.Address{}))
+	return f, r, ok
 }

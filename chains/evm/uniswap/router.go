@@ -8,6 +8,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/policies"
@@ -295,3 +297,28 @@ func (r Router02) DecodeSwap(call policies.Call) (evm.SwapCall, error) {
 }
 
 var _ evm.SwapDecoder = Router02{}
+
+var (
+	topicTransfer   = crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
+	topicWithdrawal = crypto.Keccak256Hash([]byte("Withdrawal(address,uint256)"))
+)
+
+// Received sums what a swap's logs say reached recipient: the ERC-20
+// Transfer events of tokenOut to it, or, for the native coin (zero
+// tokenOut), the WETH the router unwrapped (WETH9's Withdrawal by the
+// router), which unwrapWETH9 sends on whole. A token that takes a fee on
+// transfer shows here as less than the quote.
+func (r Router02) Received(logs []*types.Log, tokenOut, recipient common.Address) *big.Int {
+	sum := new(big.Int)
+	for _, l := range logs {
+		switch {
+		case tokenOut != (common.Address{}) && l.Address == tokenOut && len(l.Topics) == 3 && l.Topics[0] == topicTransfer &&
+			common.BytesToAddress(l.Topics[2].Bytes()) == recipient && len(l.Data) == 32:
+			sum.Add(sum, new(big.Int).SetBytes(l.Data))
+		case tokenOut == (common.Address{}) && l.Address == r.WETH && len(l.Topics) == 2 && l.Topics[0] == topicWithdrawal &&
+			common.BytesToAddress(l.Topics[1].Bytes()) == r.Address && len(l.Data) == 32:
+			sum.Add(sum, new(big.Int).SetBytes(l.Data))
+		}
+	}
+	return sum
+}

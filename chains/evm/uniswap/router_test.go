@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/holiman/uint256"
 
 	"github.com/mandatehq/mandate/chains/evm"
@@ -19,30 +17,8 @@ import (
 	"github.com/mandatehq/mandate/policies"
 )
 
-var (
-	topicTransfer   = crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
-	topicWithdrawal = crypto.Keccak256Hash([]byte("Withdrawal(address,uint256)"))
-)
-
 func (o *onChain) router02() uniswap.Router02 {
 	return uniswap.Router02{Address: o.d.Address(devnet.SwapRouter02), WETH: o.d.Address(devnet.WETH)}
-}
-
-// received sums what logs say reached `to`: Transfer events of token, or,
-// for the native coin, the router's WETH Withdrawal (what it unwrapped).
-func received(logs []*types.Log, token, to, router, weth common.Address) *big.Int {
-	sum := new(big.Int)
-	for _, l := range logs {
-		switch {
-		case token != (common.Address{}) && l.Address == token && len(l.Topics) == 3 && l.Topics[0] == topicTransfer &&
-			common.BytesToAddress(l.Topics[2].Bytes()) == to:
-			sum.Add(sum, new(big.Int).SetBytes(l.Data))
-		case token == (common.Address{}) && l.Address == weth && len(l.Topics) == 2 && l.Topics[0] == topicWithdrawal &&
-			common.BytesToAddress(l.Topics[1].Bytes()) == router:
-			sum.Add(sum, new(big.Int).SetBytes(l.Data))
-		}
-	}
-	return sum
 }
 
 // TestSwapCallExecutesAsQuoted builds each route's SwapRouter02 call,
@@ -122,7 +98,7 @@ func TestSwapCallExecutesAsQuoted(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := received(res[len(res)-1].Logs, wantOut, acct.Address, r.Address, weth)
+			got := r.Received(res[len(res)-1].Logs, wantOut, acct.Address)
 			if got.Cmp(quoted) != 0 {
 				t.Errorf("received %s, quoted %s", got, quoted)
 			}

@@ -18,9 +18,11 @@ import (
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
+	"github.com/mandatehq/mandate/chains/evm/uniswap"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/dex"
 	"github.com/mandatehq/mandate/tools/wallet"
 )
 
@@ -245,7 +247,11 @@ func (a *app) openWallet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := evm.NewWallet(a.client, s, evm.WithJournal(a.store.Journal()))
+	opts := []evm.WalletOption{evm.WithJournal(a.store.Journal())}
+	if _, r, ok := a.uniswap(); ok {
+		opts = append(opts, evm.WithSwapDecoder(r))
+	}
+	w, err := evm.NewWallet(a.client, s, opts...)
 	if err != nil {
 		return err
 	}
@@ -341,7 +347,27 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 	if a.engine != nil {
 		gate = a.engine
 	}
-	return tools.NewRegistry(wallet.Tools(a.wallet, gate, wallet.WithTokenList(a.tokens), wallet.WithApprover(approver), wallet.WithProgress(a.progress())))
+	ts := wallet.Tools(a.wallet, gate, wallet.WithTokenList(a.tokens), wallet.WithApprover(approver), wallet.WithProgress(a.progress()))
+	dexOpts := []dex.Option{dex.WithTokenList(a.tokens), dex.WithApprover(approver), dex.WithProgress(a.progress())}
+	if f, r, ok := a.uniswap(); ok {
+		dexOpts = append(dexOpts, dex.WithUniswap(f, r))
+	}
+	if a.policy != nil {
+		dexOpts = append(dexOpts, dex.WithBounds(a.policy))
+	}
+	return tools.NewRegistry(ts, dex.Tools(a.wallet, gate, dexOpts...))
+}
+
+// uniswap is where swaps go on this chain: the devnet's own deployment, or
+// Uniswap's on a chain it is known on.
+func (a *app) uniswap() (uniswap.Factories, uniswap.Router02, bool) {
+	switch {
+	case a.dep != nil:
+		return a.dep.Uniswap()
+	case a.client != nil:
+		return uniswap.Known(a.client.ChainID().Int64())
+	}
+	return uniswap.Factories{}, uniswap.Router02{}, false
 }
 
 // errNoPolicy refuses every value-moving action when no policy is set.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/dex"
 	"github.com/mandatehq/mandate/tools/wallet"
 )
 
@@ -103,7 +104,11 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 	// A dry run's decision is its outcome: exit 1 when the policy would
 	// refuse, as `mandate policy eval` does.
 	var refused error
-	if out, ok := res.Data.(wallet.Outcome); ok && out.Report != nil && out.Report.Decision != policies.DecisionApprove {
+	out, ok := res.Data.(wallet.Outcome)
+	if s, isSwap := res.Data.(dex.Swap); isSwap {
+		out, ok = s.Outcome, true
+	}
+	if ok && out.Report != nil && out.Report.Decision != policies.DecisionApprove {
 		refused = &exitErr{code: exitFailed, err: errors.New("the policy would " + string(out.Report.Decision) + " it"), quiet: true}
 	}
 	if g.json {

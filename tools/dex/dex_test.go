@@ -208,7 +208,7 @@ func TestSwapSlippageAbovePolicy(t *testing.T) {
 		}
 	}
 	// Within the policy, an explicit slippage is used as asked.
-	res, err := e.call(t, "dex_swap", map[string]any{"from": "USDC", "to": "DAI", "amount": "100", "slippage_bps": 80})
+	res, err := e.call(t, "dex_swap", map[string]any{"from": "USDC", "to": "DAI", "amount": "100", "slippage_bps": "80"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +253,8 @@ func TestSwapBadInput(t *testing.T) {
 		{map[string]any{"from": "USDC", "to": lone.Hex(), "amount": "1"}, "no Uniswap pool"},
 		{map[string]any{"from": "USDC", "to": "DAI", "amount": "10000000"}, "USDC"}, // more than the wallet holds
 		{map[string]any{"from": "USDC", "to": "DAI", "amount": "1", "slippage_bps": 10001}, "10000"},
+		{map[string]any{"from": "USDC", "to": "DAI", "amount": "1", "slippage_bps": "0.5"}, "whole number"},
+		{map[string]any{"from": "USDC", "to": "DAI", "amount": "1", "slippage_bps": -3}, "whole number"},
 		{map[string]any{"from": "USDC", "to": "DAI", "amount": "1", "route": "x"}, "route"},
 	} {
 		nonce, _ := e.w.Client().PendingNonce(t.Context(), e.w.Address())

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -33,11 +35,27 @@ type Swap struct {
 }
 
 type swapArgs struct {
-	From        string  `json:"from"`
-	To          string  `json:"to"`
-	Amount      string  `json:"amount"`
-	SlippageBps *uint32 `json:"slippage_bps"`
-	Key         string  `json:"idempotency_key"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Amount      string `json:"amount"`
+	SlippageBps *Bps   `json:"slippage_bps"`
+	Key         string `json:"idempotency_key"`
+}
+
+// Bps is a whole number of basis points, written as a JSON number (30) or
+// string ("30"): the schema says string, and models send both.
+type Bps uint32
+
+// UnmarshalJSON accepts 30 or "30", nothing fractional, negative or above
+// 10000.
+func (b *Bps) UnmarshalJSON(raw []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil || v > 10_000 {
+		return fmt.Errorf("slippage_bps %s is not a whole number of basis points from 0 to 10000 (50 = 0.5%%)", raw)
+	}
+	*b = Bps(v)
+	return nil
 }
 
 // deadline is now plus the default, or the policy's bound if shorter.
@@ -56,7 +74,12 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 		return tools.Result{}, err
 	}
 	const name = "dex_swap"
-	q, err := k.quote(ctx, name, quoteArgs{From: a.From, To: a.To, Amount: a.Amount}, k.slippage(a.SlippageBps))
+	var asked *uint32
+	if a.SlippageBps != nil {
+		v := uint32(*a.SlippageBps)
+		asked = &v
+	}
+	q, err := k.quote(ctx, name, quoteArgs{From: a.From, To: a.To, Amount: a.Amount}, k.slippage(asked))
 	if err != nil {
 		return tools.Result{}, err
 	}
@@ -114,6 +137,10 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 	}
 	if out.Tx == nil || out.Tx.Status != string(evm.TxMined) {
 		text := fmt.Sprintf("Swap of %s %s for at least %s %s (quoted %s): %s.", q.AmountIn, q.From.Symbol, q.MinOut, q.To.Symbol, q.Quoted, out.Decision)
+		if out.Report != nil {
+			text = fmt.Sprintf("Dry run: swapping %s %s for at least %s %s (quoted %s, %s slippage) via %s; the policy would %s it; simulated gas %d; nothing was signed.",
+				q.AmountIn, q.From.Symbol, q.MinOut, q.To.Symbol, q.Quoted, percent(q.SlippageBps), q.path(), out.Report.Decision, out.Gas)
+		}
 		if out.Tx != nil {
 			text = fmt.Sprintf("Swap of %s %s for at least %s %s (quoted %s) sent as %s; not mined yet.", q.AmountIn, q.From.Symbol, q.MinOut, q.To.Symbol, q.Quoted, out.Tx.Hash)
 		}

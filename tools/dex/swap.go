@@ -89,9 +89,9 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 	}
 	params := uniswap.SwapParams{Recipient: me, MinOut: q.minOut, Deadline: k.deadline(time.Now()), NativeIn: q.From.Native(), NativeOut: q.To.Native()}
 	in := policies.Swap{
-		Header:   policies.Header{Chain: k.w.Chain(), From: me.Hex(), Key: a.Key},
-		Venue:    q.venue,
-		TokenIn:  q.From, AmountIn: q.in, TokenOut: q.To,
+		Header:  policies.Header{Chain: k.w.Chain(), From: me.Hex(), Key: a.Key},
+		Venue:   q.venue,
+		TokenIn: q.From, AmountIn: q.in, TokenOut: q.To,
 		Quoted: q.quoted, MinOut: q.minOut, Recipient: me.Hex(),
 		SlippageBps: q.SlippageBps, Deadline: params.Deadline,
 	}

@@ -137,11 +137,11 @@ func TestDecodeSwapRefuses(t *testing.T) {
 		return c
 	}
 	for name, c := range map[string]policies.Call{
-		"another target":       mutate(func(c *policies.Call) { c.To = usdc.Hex() }),
-		"value with a token":   mutate(func(c *policies.Call) { c.Value = big.NewInt(1000) }),
-		"trailing bytes":       mutate(func(c *policies.Call) { c.Data = append(c.Data, 0) }),
-		"short":                mutate(func(c *policies.Call) { c.Data = c.Data[:len(c.Data)-1] }),
-		"not multicall":        mutate(func(c *policies.Call) { c.Data[0] ^= 0xff }),
+		"another target":     mutate(func(c *policies.Call) { c.To = usdc.Hex() }),
+		"value with a token": mutate(func(c *policies.Call) { c.Value = big.NewInt(1000) }),
+		"trailing bytes":     mutate(func(c *policies.Call) { c.Data = append(c.Data, 0) }),
+		"short":              mutate(func(c *policies.Call) { c.Data = c.Data[:len(c.Data)-1] }),
+		"not multicall":      mutate(func(c *policies.Call) { c.Data[0] ^= 0xff }),
 		"no deadline multicall": func() policies.Call {
 			c := mutate(func(*policies.Call) {})
 			c.Data = append(common.FromHex("0xac9650d8"), c.Data[36:]...) // multicall(bytes[])

@@ -212,6 +212,36 @@ var migrations = []migration{{
 			GENERATED ALWAYS AS (to_tsvector('english', left(content, 65536))) STORED`,
 		`CREATE INDEX chat_messages_tsv ON chat_messages USING GIN (content_tsv)`,
 	},
+}, {
+	version: 4,
+	name:    "standing orders",
+	stmts: []string{
+		// Tokens are the JSON of policies.Token as resolved when the order
+		// was placed; amounts are base units as decimal text (exact at any
+		// size); times are unix nanoseconds like everywhere else here.
+		`CREATE TABLE orders (
+			id {{id}},
+			chain TEXT NOT NULL,
+			wallet TEXT NOT NULL,
+			wallet_key TEXT NOT NULL,
+			kind TEXT NOT NULL,
+			from_token TEXT NOT NULL,
+			to_token TEXT NOT NULL,
+			amount TEXT NOT NULL,
+			trig TEXT NOT NULL,
+			slippage_bps INTEGER,
+			every_ns BIGINT NOT NULL DEFAULT 0,
+			runs INTEGER NOT NULL DEFAULT 0,
+			done INTEGER NOT NULL DEFAULT 0,
+			next_at_ns BIGINT NOT NULL DEFAULT 0,
+			status TEXT NOT NULL,
+			note TEXT NOT NULL DEFAULT '',
+			last_tx TEXT NOT NULL DEFAULT '',
+			created_at_ns BIGINT NOT NULL,
+			updated_at_ns BIGINT NOT NULL
+		)`,
+		`CREATE INDEX orders_wallet ON orders (chain, wallet_key, status)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.

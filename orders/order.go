@@ -1,0 +1,201 @@
+// Package orders defines standing orders, the ones trading-bot users
+// expect: limit orders, stop-losses and dollar-cost averaging; their
+// triggers; and the Store that keeps them (memory.Store over the database,
+// MemStore in memory). It is a leaf: the watcher that executes orders, and
+// the order_place, order_list and order_cancel tools, are dex.Book.
+package orders
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mandatehq/mandate/policies"
+)
+
+// Kind is what an order does.
+type Kind string
+
+const (
+	// Limit swaps when the price reaches a level the owner wants: "buy WETH
+	// with 1000 USDC when WETH <= 2800".
+	Limit Kind = "limit"
+	// Stop swaps when the price falls (or rises) through a level the owner
+	// fears: "sell 1 ETH for USDC if ETH <= 2500". It executes exactly like a
+	// limit order; the kind records the owner's intention.
+	Stop Kind = "stop"
+	// DCA swaps the same amount on a schedule: "100 USDC of WETH every day
+	// for a week".
+	DCA Kind = "dca"
+)
+
+// Status is where an order stands.
+type Status string
+
+const (
+	Open      Status = "open"      // waiting for its trigger or next run
+	Filled    Status = "filled"    // a limit or stop order that executed
+	Done      Status = "done"      // a DCA order that ran all its runs
+	Cancelled Status = "cancelled" // cancelled by the owner
+	Failed    Status = "failed"    // its execution was refused or reverted; see Note
+)
+
+// Order is a standing order of one wallet on one chain.
+type Order struct {
+	ID     int64  `json:"id"`
+	Chain  string `json:"chain"`
+	Wallet string `json:"wallet"`
+	Kind   Kind   `json:"kind"`
+	// From and To are the tokens as resolved when the order was placed.
+	From policies.Token `json:"from"`
+	To   policies.Token `json:"to"`
+	// Amount is what each execution puts in, in base units of From.
+	Amount *big.Int `json:"amount"`
+	// Trigger is the canonical text of the condition: "ETH <= 2500",
+	// "every 24h0m0s for 7".
+	Trigger     string  `json:"trigger"`
+	SlippageBps *uint32 `json:"slippage_bps,omitempty"`
+	// Every and Runs are a DCA order's schedule; Done counts executions.
+	Every  time.Duration `json:"every,omitempty"`
+	Runs   int           `json:"runs,omitempty"`
+	Done   int           `json:"done"`
+	NextAt time.Time     `json:"next_at"` // a DCA's next run; zero otherwise
+	Status Status        `json:"status"`
+	Note   string        `json:"note,omitempty"` // the last execution's outcome or error
+	LastTx string        `json:"last_tx,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Key is the idempotency key of the order's next execution.
+func (o Order) Key() string { return fmt.Sprintf("order-%d-%d", o.ID, o.Done+1) }
+
+// Condition is a price trigger: the price of Subject (one whole token of
+// From or To) in whole units of the other token, compared with Level.
+type Condition struct {
+	Subject string // symbol as written, matched to From or To
+	Op      string // <=, >=, <, >
+	Level   *big.Rat
+}
+
+// Holds reports whether price satisfies the condition.
+func (c Condition) Holds(price *big.Rat) bool {
+	switch k := price.Cmp(c.Level); c.Op {
+	case "<=":
+		return k <= 0
+	case ">=":
+		return k >= 0
+	case "<":
+		return k < 0
+	case ">":
+		return k > 0
+	}
+	return false
+}
+
+func (c Condition) String() string {
+	return fmt.Sprintf("%s %s %s", c.Subject, c.Op, TrimRat(c.Level))
+}
+
+// TrimRat writes an exact decimal without trailing zeros.
+func TrimRat(r *big.Rat) string {
+	s := r.FloatString(18)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+var (
+	condRe     = regexp.MustCompile(`^\s*(?:price\s+of\s+|price\(\s*)?([A-Za-z0-9x.]+?)\s*\)?\s*(<=|>=|<|>|=<|=>)\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([A-Za-z0-9]+)?\s*$`)
+	scheduleRe = regexp.MustCompile(`^\s*every\s+(?:(\d+)\s*)?([a-z]+)\s+(?:for\s+)?(\d+)\s*(?:times|runs|x)?\s*$`)
+)
+
+var intervalUnits = map[string]time.Duration{
+	"m": time.Minute, "min": time.Minute, "mins": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hour": time.Hour, "hours": time.Hour, "hr": time.Hour,
+	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+	"w": 7 * 24 * time.Hour, "week": 7 * 24 * time.Hour, "weeks": 7 * 24 * time.Hour,
+}
+
+// ErrTrigger says a trigger could not be read.
+var ErrTrigger = errors.New("bad trigger")
+
+// ParseCondition reads a limit or stop trigger: "ETH <= 2500",
+// "WETH >= 3500.5", "price of ETH < 2000 USDC". The subject must be one of
+// the order's two tokens; the level is the price of one whole subject
+// token in whole units of the other; a trailing unit, when given, must be
+// the other token.
+func ParseCondition(s string, from, to policies.Token) (Condition, error) {
+	m := condRe.FindStringSubmatch(s)
+	if m == nil {
+		return Condition{}, fmt.Errorf("%w %q: write the price of one of the two tokens against a level, e.g. \"%s <= 2500\" (the price of one %s in %s)", ErrTrigger, s, from.Symbol, from.Symbol, to.Symbol)
+	}
+	subj, op, lvl, unit := m[1], m[2], strings.NewReplacer("_", "", ",", "").Replace(m[3]), m[4]
+	op = strings.NewReplacer("=<", "<=", "=>", ">=").Replace(op)
+	var other policies.Token
+	switch {
+	case matches(subj, from):
+		subj, other = from.Symbol, to
+	case matches(subj, to):
+		subj, other = to.Symbol, from
+	default:
+		return Condition{}, fmt.Errorf("%w %q: %s is neither %s nor %s; the trigger names the price of one of the order's tokens", ErrTrigger, s, subj, from.Symbol, to.Symbol)
+	}
+	if unit != "" && !matches(unit, other) {
+		return Condition{}, fmt.Errorf("%w %q: a price of %s is in %s, not %s", ErrTrigger, s, subj, other.Symbol, unit)
+	}
+	level, ok := new(big.Rat).SetString(lvl)
+	if !ok || level.Sign() <= 0 {
+		return Condition{}, fmt.Errorf("%w %q: the level must be a positive number", ErrTrigger, s)
+	}
+	return Condition{Subject: subj, Op: op, Level: level}, nil
+}
+
+func matches(s string, t policies.Token) bool {
+	return strings.EqualFold(s, t.Symbol) || (t.Address != "" && strings.EqualFold(s, t.Address))
+}
+
+// ParseSchedule reads a DCA trigger: "every 1d for 7", "every day for 7",
+// "every 12h for 14 runs", "every 30m x 4".
+func ParseSchedule(s string) (every time.Duration, runs int, err error) {
+	m := scheduleRe.FindStringSubmatch(strings.ToLower(s))
+	if m == nil {
+		return 0, 0, fmt.Errorf("%w %q: write the interval and the number of runs, e.g. \"every 1d for 7\" or \"every 12h for 14\"", ErrTrigger, s)
+	}
+	n := 1
+	if m[1] != "" {
+		n, _ = strconv.Atoi(m[1])
+	}
+	u, ok := intervalUnits[m[2]]
+	if !ok {
+		return 0, 0, fmt.Errorf("%w %q: unknown interval unit %q; use m, h, d or w", ErrTrigger, s, m[2])
+	}
+	runs, _ = strconv.Atoi(m[3])
+	every = time.Duration(n) * u
+	switch {
+	case every < time.Minute:
+		return 0, 0, fmt.Errorf("%w %q: the interval must be at least a minute", ErrTrigger, s)
+	case runs < 1 || runs > 1000:
+		return 0, 0, fmt.Errorf("%w %q: the number of runs must be from 1 to 1000", ErrTrigger, s)
+	}
+	return every, runs, nil
+}
+
+// Price is the execution price of swapping amountIn of from for out of to,
+// as the price of one whole subject token in whole units of the other.
+func Price(subject string, from, to policies.Token, amountIn, out *big.Int) *big.Rat {
+	in := new(big.Rat).SetFrac(amountIn, pow10(from.Decimals))
+	got := new(big.Rat).SetFrac(out, pow10(to.Decimals))
+	if strings.EqualFold(subject, from.Symbol) {
+		return got.Quo(got, in) // to per from
+	}
+	return in.Quo(in, got) // from per to
+}
+
+func pow10(d uint8) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil) }

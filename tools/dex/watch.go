@@ -1,0 +1,226 @@
+package dex
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/orders"
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/wallet"
+)
+
+// Run checks the open orders at every new block (and DCA schedules as they
+// come due) until ctx ends. Orders are read from the store on each check,
+// so a watcher started after a restart picks up where the last one
+// stopped, and orders placed meanwhile by another process are seen.
+func (b *Book) Run(ctx context.Context) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
+	var last uint64
+	t := time.NewTicker(b.poll)
+	defer t.Stop()
+	for {
+		n, err := b.w.Client().BlockNumber(ctx)
+		if err != nil {
+			b.log.Warn("order watcher: no block number", slog.String("error", err.Error()))
+		}
+		if err == nil && n != last || b.dcaDue(ctx) {
+			last = n
+			if err := b.Check(ctx); err != nil && ctx.Err() == nil {
+				b.log.Warn("order watcher: check failed", slog.String("error", err.Error()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Book) dcaDue(ctx context.Context) bool {
+	os, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), true)
+	if err != nil {
+		return false
+	}
+	for _, o := range os {
+		if o.Kind == orders.DCA && !b.now().Before(o.NextAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// Check runs one pass over the open orders: it first records any execution
+// the journal holds under an order's next key (sent before a crash, never
+// recorded), then executes the orders whose trigger holds at the latest
+// block or whose DCA run is due. It returns the first error that stopped a
+// pass, not an order's failure, which is recorded on the order.
+func (b *Book) Check(ctx context.Context) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
+	open, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), true)
+	if err != nil {
+		return err
+	}
+	for i := len(open) - 1; i >= 0; i-- { // oldest first
+		o := open[i]
+		if done, err := b.recover(ctx, o); err != nil || done {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		due, why, err := b.due(ctx, o)
+		if err != nil {
+			b.log.Warn("order not checked", slog.Int64("order", o.ID), slog.String("error", err.Error()))
+			continue
+		}
+		if due {
+			b.execute(ctx, o, why)
+		}
+	}
+	return nil
+}
+
+// recover records an execution that was sent but not recorded (the process
+// stopped in between): the journal holds a transaction under the order's
+// next key. It reports whether it recorded one (or one is still pending).
+func (b *Book) recover(ctx context.Context, o orders.Order) (bool, error) {
+	rec, ok, err := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key())
+	if err != nil || !ok {
+		return false, err
+	}
+	if !rec.Status.Final() {
+		if rec, err = b.w.Wait(ctx, rec.Hash); err != nil && !rec.Status.Final() {
+			return true, nil // still pending: next pass
+		}
+	}
+	var runErr error
+	if rec.Status != evm.TxMined {
+		runErr = fmt.Errorf("transaction %s %s: %s", rec.Hash, rec.Status, rec.Error)
+	}
+	b.record(ctx, o, rec.Hash, "recovered after a restart: transaction "+rec.Hash, runErr)
+	return true, nil
+}
+
+// due reports whether o should execute now, and why.
+func (b *Book) due(ctx context.Context, o orders.Order) (bool, string, error) {
+	if o.Kind == orders.DCA {
+		if b.now().Before(o.NextAt) {
+			return false, "", nil
+		}
+		return true, fmt.Sprintf("orders.DCA run %d of %d", o.Done+1, o.Runs), nil
+	}
+	cond, err := orders.ParseCondition(o.Trigger, o.From, o.To)
+	if err != nil {
+		return false, "", err
+	}
+	out, err := b.quoteOf(ctx, o)
+	if err != nil {
+		return false, "", err
+	}
+	p := orders.Price(cond.Subject, o.From, o.To, o.Amount, out)
+	if !cond.Holds(p) {
+		return false, "", nil
+	}
+	return true, fmt.Sprintf("%s, now %s", o.Trigger, orders.TrimRat(p)), nil
+}
+
+// nobody declines every confirmation: a standing order runs unattended, so
+// an execution the policy wants a person to confirm is refused, not
+// waved through.
+type nobody struct{}
+
+func (nobody) Approve(context.Context, policies.Intent, []string) (bool, error) { return false, nil }
+
+// execute swaps one run of o through the swap tool under the run's
+// idempotency key and records the outcome.
+func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
+	args := map[string]any{"from": tokenArg(o.From), "to": tokenArg(o.To), "amount": policies.DecimalUnits(o.Amount, o.From.Decimals), "idempotency_key": o.Key()}
+	if o.SlippageBps != nil {
+		args["slippage_bps"] = *o.SlippageBps
+	}
+	raw, _ := json.Marshal(args)
+	b.log.Info("order triggered", slog.Int64("order", o.ID), slog.String("why", why))
+	res, err := b.swap.Call(tools.WithApprover(ctx, nobody{}), raw)
+	if err != nil && transient(err) {
+		b.log.Warn("order execution will be retried", slog.Int64("order", o.ID), slog.String("error", err.Error()))
+		return
+	}
+	hash := ""
+	if s, ok := res.Data.(Swap); ok && s.Outcome.Tx != nil {
+		hash = s.Outcome.Tx.Hash
+	}
+	note := res.Text
+	if err != nil {
+		note = err.Error()
+	}
+	b.record(ctx, o, hash, why+": "+note, err)
+}
+
+// transient reports whether an execution error may pass by itself (the
+// node unreachable, a timeout) rather than being the answer (the policy
+// refused, the swap reverted, the arguments are wrong). A transient one
+// leaves the order as it was, for the next check.
+func transient(err error) bool {
+	var denied *policies.Denied
+	var arg *tools.ArgError
+	var rev *evm.RevertError
+	var bal *evm.InsufficientBalanceError
+	switch {
+	case errors.As(err, &denied), errors.As(err, &arg), errors.As(err, &rev), errors.As(err, &bal),
+		errors.Is(err, wallet.ErrNotConfirmed), errors.Is(err, evm.ErrCallMismatch), errors.Is(err, evm.ErrNotSendable):
+		return false
+	}
+	var rpcErr *evm.RPCError
+	return errors.As(err, &rpcErr) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// record writes the outcome of one run: a limit or stop order is filled or
+// failed; a DCA counts the run either way and schedules the next.
+func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, runErr error) {
+	prev := o.Done
+	o.Note = note
+	if hash != "" {
+		o.LastTx = hash
+	}
+	switch {
+	case o.Kind == orders.DCA:
+		o.Done++
+		if o.Done >= o.Runs {
+			o.Status = orders.Done
+		} else {
+			next := o.NextAt.Add(o.Every)
+			for !next.After(b.now()) { // runs missed while stopped are skipped, not bunched
+				next = next.Add(o.Every)
+			}
+			o.NextAt = next
+		}
+	case runErr != nil:
+		o.Status = orders.Failed
+	default:
+		o.Done++
+		o.Status = orders.Filled
+	}
+	if err := b.store.Update(ctx, o, prev); err != nil {
+		b.log.Warn("order outcome not recorded", slog.Int64("order", o.ID), slog.String("error", err.Error()))
+		return
+	}
+	if runErr != nil {
+		b.log.Warn("order execution failed", slog.Int64("order", o.ID), slog.String("error", runErr.Error()))
+	} else {
+		b.log.Info("order executed", slog.Int64("order", o.ID), slog.String("tx", hash))
+	}
+	if b.fill != nil {
+		b.fill(o, runErr)
+	}
+}

@@ -56,7 +56,7 @@ type Order struct {
 	// Amount is what each execution puts in, in base units of From.
 	Amount *big.Int `json:"amount"`
 	// Trigger is the canonical text of the condition: "ETH <= 2500",
-	// "every 24h0m0s for 7".
+	// "every 1d for 7".
 	Trigger     string  `json:"trigger"`
 	SlippageBps *uint32 `json:"slippage_bps,omitempty"`
 	// Every and Runs are a DCA order's schedule; Done counts executions.
@@ -185,6 +185,30 @@ func ParseSchedule(s string) (every time.Duration, runs int, err error) {
 		return 0, 0, fmt.Errorf("%w %q: the number of runs must be from 1 to 1000", ErrTrigger, s)
 	}
 	return every, runs, nil
+}
+
+// FormatEvery writes a DCA interval the way people write it: "1d", "12h",
+// "90m", "2w".
+func FormatEvery(d time.Duration) string {
+	for _, u := range []struct {
+		name string
+		d    time.Duration
+	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}} {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+}
+
+// FormatPrice writes a price for people: exact digits up to six decimals,
+// trailing zeros dropped.
+func FormatPrice(r *big.Rat) string {
+	s := r.FloatString(6)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // Price is the execution price of swapping amountIn of from for out of to,

@@ -20,6 +20,7 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/chains/evm/uniswap"
 	"github.com/mandatehq/mandate/memory"
+	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
@@ -45,6 +46,8 @@ type app struct {
 	policy  *policies.Policy
 	engine  *policies.Engine
 	wallet  *evm.Wallet
+	book    *dex.Book // standing orders; set by tools
+	onOrder func(orders.Order, error)
 	closers []func()
 }
 
@@ -355,7 +358,17 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 	if a.policy != nil {
 		dexOpts = append(dexOpts, dex.WithBounds(a.policy))
 	}
-	return tools.NewRegistry(ts, dex.Tools(a.wallet, gate, dexOpts...))
+	dexTools := dex.Tools(a.wallet, gate, dexOpts...)
+	var store orders.Store
+	if a.store != nil {
+		store = a.store.Orders()
+	}
+	bookOpts := []dex.BookOption{dex.BookTokenList(a.tokens)}
+	if a.onOrder != nil {
+		bookOpts = append(bookOpts, dex.OnExecute(a.onOrder))
+	}
+	a.book = dex.NewBook(store, a.wallet, dexTools, bookOpts...)
+	return tools.NewRegistry(ts, dexTools, a.book.Tools())
 }
 
 // uniswap is where swaps go on this chain: the devnet's own deployment, or

@@ -52,7 +52,13 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 					opts = append(opts, agent.WithEmbedder(r, m))
 				}
 			}
+			a.onOrder = g.orderPrinter()
 			ag := agent.New(model, a.tools(ap), opts...)
+			// Standing orders placed in this chat (or earlier) execute
+			// while it runs; each execution passes the policy.
+			watchCtx, stopWatch := context.WithCancel(ctx)
+			defer stopWatch()
+			go func() { _ = a.book.Run(watchCtx) }()
 			sess := ag.Session(chat)
 			tty := isTerminal(cmd.InOrStdin()) && !g.json
 			if tty {

@@ -110,6 +110,7 @@ func newRoot(g *globals) *cobra.Command {
 		newDemoCmd(g),
 		newChatCmd(g),
 		newLLMCmd(g),
+		newOrdersCmd(g),
 	)
 	return root
 }

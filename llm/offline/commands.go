@@ -35,6 +35,11 @@ func Commands() []Command {
 		{Name: "approve", Example: "approve 100 USDC for 0x…", Tool: toolApprove},
 		{Name: "info", Example: "info USDC", Tool: toolInfo},
 		{Name: "status", Example: "status 0x… (a transaction hash)", Tool: toolStatus},
+		{Name: "limit order", Example: "buy ETH with 300 USDC when ETH is below 2900", Tool: toolOrderPlace},
+		{Name: "stop-loss", Example: "stop loss: sell 1 ETH for USDC at 2500", Tool: toolOrderPlace},
+		{Name: "DCA", Example: "buy 100 USDC of WETH every day for a week", Tool: toolOrderPlace},
+		{Name: "orders", Example: "my orders", Tool: toolOrderList},
+		{Name: "cancel order", Example: "cancel order 3", Tool: toolOrderCancel},
 		{Name: "help", Example: "help"},
 	}
 }

@@ -144,6 +144,11 @@ func parse(text string) intent {
 		return intent{Text: greetingText()}
 	case helpRe.MatchString(s):
 		return intent{Text: helpText()}
+	}
+	if in, ok := parseOrder(s); ok {
+		return in
+	}
+	switch {
 	case conditionRe.MatchString(s):
 		return intent{Text: conditionalText()}
 	}

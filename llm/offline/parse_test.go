@@ -67,6 +67,19 @@ func TestParseCommands(t *testing.T) {
 		{"buy DAI with 2 WETH at 0.5 percent slippage", toolSwap, args{"from": "WETH", "to": "DAI", "amount": "2", "slippage_bps": "50"}},
 		{"sell 1 WETH for USDC", toolSwap, args{"from": "WETH", "to": "USDC", "amount": "1"}},
 
+		// standing orders: the condition goes to order_place, which checks it
+		{"buy ETH with 300 USDC when ETH is below 2900", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "ETH", "amount": "300", "trigger": "ETH <= 2900"}},
+		{"place a limit order to buy WETH with 1,000 USDC if WETH drops to 2,750.5", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "WETH", "amount": "1000", "trigger": "WETH <= 2750.5"}},
+		{"sell 1 ETH for USDC when ETH is above 3500", toolOrderPlace, args{"kind": "limit", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH >= 3500"}},
+		{"sell 1 ETH for USDC if ETH falls below 2500 USDC", toolOrderPlace, args{"kind": "stop", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH <= 2500"}},
+		{"stop loss: sell 1 ETH for USDC at 2500", toolOrderPlace, args{"kind": "stop", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH <= 2500"}},
+		{"Buy 100 USDC of WETH every day for a week", toolOrderPlace, args{"kind": "dca", "from": "USDC", "to": "WETH", "amount": "100", "trigger": "every 1d for 7"}},
+		{"dca 50 DAI into ETH every 12 hours for 10 times", toolOrderPlace, args{"kind": "dca", "from": "DAI", "to": "ETH", "amount": "50", "trigger": "every 12h for 10"}},
+		{"buy 10 USDC of ETH every hour for 2 days", toolOrderPlace, args{"kind": "dca", "from": "USDC", "to": "ETH", "amount": "10", "trigger": "every 1h for 48"}},
+		{"my orders", toolOrderList, args{}},
+		{"list standing orders", toolOrderList, args{}},
+		{"cancel order #3", toolOrderCancel, args{"id": "3"}},
+
 		// dex_quote
 		{"quote 1 WETH in DAI", toolQuote, args{"from": "WETH", "to": "DAI", "amount": "1"}},
 		{"price of 1 WETH in USDC", toolQuote, args{"from": "WETH", "to": "USDC", "amount": "1"}},

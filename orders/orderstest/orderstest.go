@@ -26,7 +26,7 @@ func Run(t *testing.T, s orders.Store) {
 	usdc := policies.Token{Symbol: "USDC", Address: "0x2000000000000000000000000000000000000002", Decimals: 6}
 	next := time.Unix(1_900_000_000, 123)
 	dca, err := s.Place(ctx, orders.Order{Chain: "1337", Wallet: wallet, Kind: orders.DCA, From: usdc, To: policies.Token{Symbol: "ETH", Decimals: 18},
-		Amount: big1, Trigger: "every 24h0m0s for 7", SlippageBps: &bps, Every: 24 * time.Hour, Runs: 7, NextAt: next, Status: orders.Open})
+		Amount: big1, Trigger: "every 1d for 7", SlippageBps: &bps, Every: 24 * time.Hour, Runs: 7, NextAt: next, Status: orders.Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func Run(t *testing.T, s orders.Store) {
 		t.Fatal(err)
 	}
 	if got.Amount.Cmp(big1) != 0 || got.From != usdc || got.To.Symbol != "ETH" || got.SlippageBps == nil || *got.SlippageBps != 75 ||
-		got.Every != 24*time.Hour || got.Runs != 7 || !got.NextAt.Equal(next) || got.Kind != orders.DCA || got.Status != orders.Open || got.Trigger != "every 24h0m0s for 7" {
+		got.Every != 24*time.Hour || got.Runs != 7 || !got.NextAt.Equal(next) || got.Kind != orders.DCA || got.Status != orders.Open || got.Trigger != "every 1d for 7" {
 		t.Fatalf("stored %+v, got back %+v", dca, got)
 	}
 	if _, err := s.Get(ctx, "1", wallet, dca.ID); !errors.Is(err, orders.ErrNotFound) {

@@ -89,7 +89,7 @@ func (b *Book) ready() error {
 // Tools returns order_place, order_list and order_cancel.
 func (b *Book) Tools() []tools.Tool {
 	return []tools.Tool{
-		tools.Func("order_place", "Place a standing order that swaps later through the owner's policy: a limit order or stop-loss that executes when a price crosses a level (trigger like \"ETH <= 2500\": the price of one ETH in the other token), or a orders.DCA that swaps the same amount on a schedule (trigger like \"every 1d for 7\").",
+		tools.Func("order_place", "Place a standing order that swaps later through the owner's policy: a limit order or stop-loss that executes when a price crosses a level (trigger like \"ETH <= 2500\": the price of one ETH in the other token), or a DCA that swaps the same amount on a schedule (trigger like \"every 1d for 7\").",
 			tools.Schema(map[string]string{
 				"kind":         "limit, stop or dca",
 				"from":         "token to sell: symbol or address",
@@ -151,7 +151,7 @@ func (b *Book) place(ctx context.Context, a placeArgs) (tools.Result, error) {
 			return tools.Result{}, tools.Argf(name, "trigger: %v", err)
 		}
 		o.NextAt = b.now()
-		o.Trigger = fmt.Sprintf("every %s for %d", o.Every, o.Runs)
+		o.Trigger = fmt.Sprintf("every %s for %d", orders.FormatEvery(o.Every), o.Runs)
 	} else {
 		if cond, err = orders.ParseCondition(a.Trigger, o.From, o.To); err != nil {
 			return tools.Result{}, tools.Argf(name, "trigger: %v", err)
@@ -171,7 +171,7 @@ func (b *Book) place(ctx context.Context, a placeArgs) (tools.Result, error) {
 	what := fmt.Sprintf("Order #%d placed: %s, swap %s %s for %s %s", o.ID, o.Kind, units(o.Amount, o.From), o.From.Symbol, o.To.Symbol, describe(o))
 	if o.Kind != orders.DCA {
 		now := orders.Price(cond.Subject, o.From, o.To, o.Amount, q)
-		what += fmt.Sprintf(" (now %s", orders.TrimRat(now))
+		what += fmt.Sprintf(" (now %s", orders.FormatPrice(now))
 		if cond.Holds(now) {
 			what += "; that already holds, so it executes at the next check"
 		}

@@ -118,7 +118,7 @@ func (b *Book) due(ctx context.Context, o orders.Order) (bool, string, error) {
 		if b.now().Before(o.NextAt) {
 			return false, "", nil
 		}
-		return true, fmt.Sprintf("orders.DCA run %d of %d", o.Done+1, o.Runs), nil
+		return true, fmt.Sprintf("DCA run %d of %d", o.Done+1, o.Runs), nil
 	}
 	cond, err := orders.ParseCondition(o.Trigger, o.From, o.To)
 	if err != nil {
@@ -132,7 +132,7 @@ func (b *Book) due(ctx context.Context, o orders.Order) (bool, string, error) {
 	if !cond.Holds(p) {
 		return false, "", nil
 	}
-	return true, fmt.Sprintf("%s, now %s", o.Trigger, orders.TrimRat(p)), nil
+	return true, fmt.Sprintf("%s, now %s", o.Trigger, orders.FormatPrice(p)), nil
 }
 
 // nobody declines every confirmation: a standing order runs unattended, so

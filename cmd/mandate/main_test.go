@@ -350,3 +350,72 @@ func TestChatLongLine(t *testing.T) {
 		t.Fatalf("exit %d; %.300s / %.300s", code, out, errs)
 	}
 }
+
+// The issue's done-when from chat on the devnet: a quote, an ETH→USDC swap
+// and a two-hop USDC→DAI swap that each receive exactly their quote, a swap
+// beyond the policy's slippage refused with the reason, and a standing
+// order placed, listed and cancelled.
+func TestChatDevnetSwaps(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	in := "quote 1000 USDC to DAI\nswap 0.5 ETH to USDC\nswap 1000 USDC to DAI\nswap 100 USDC to DAI with 5% slippage\n" +
+		"sell 1 ETH for USDC when ETH is above 1000000\nmy orders\ncancel order 1\n"
+	code, out, errs := cli(t, in, "chat", "--devnet", "--json")
+	if code != 0 {
+		t.Fatalf("chat exit %d: %s", code, errs)
+	}
+	var results []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", sc.Text())
+		}
+		if ev["kind"] == "tool_result" {
+			results = append(results, ev)
+		}
+	}
+	if len(results) != 7 {
+		t.Fatalf("%d tool results, want 7:\n%s", len(results), out)
+	}
+	text := func(i int) string { s, _ := json.Marshal(results[i]); return string(s) }
+	for i, want := range []string{"two", "exactly as quoted", "exactly as quoted", "swaps.max_slippage_bps", "Order #1 placed", "#1 open limit", "Order #1 cancelled"} {
+		if want == "two" {
+			if !strings.Contains(text(i), "WETH") {
+				t.Errorf("the USDC→DAI quote does not route through WETH: %s", text(i))
+			}
+			continue
+		}
+		if !strings.Contains(text(i), want) {
+			t.Errorf("result %d lacks %q: %s", i, want, text(i))
+		}
+	}
+}
+
+// Swaps and orders from `mandate tools call` and `mandate orders`, with
+// their exit codes: a dry run the policy would refuse exits 1.
+func TestCLISwapAndOrders(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	code, out, errs := cli(t, "", "--devnet", "tools", "call", "dex_swap", `{"from":"USDC","to":"DAI","amount":"100"}`)
+	if code != 0 || !strings.Contains(out, "exactly as quoted") || !strings.Contains(out, "WETH") {
+		t.Fatalf("swap: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = cli(t, "", "--devnet", "tools", "call", "--dry-run", "dex_swap", `{"from":"USDC","to":"DAI","amount":"100","slippage_bps":"500"}`)
+	if code != 1 || !strings.Contains(out, "deny") {
+		t.Errorf("dry run beyond the slippage: exit %d, %s", code, out)
+	}
+	code, _, errs = cli(t, "", "--devnet", "tools", "call", "dex_swap", `{"from":"USDC","to":"NOPE","amount":"1"}`)
+	if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("unknown symbol: exit %d, %q", code, errs)
+	}
+	code, out, errs = cli(t, "", "--devnet", "--json", "orders", "list")
+	if code != 0 || !strings.Contains(out, "No standing orders") {
+		t.Errorf("orders list: exit %d, %s %s", code, out, errs)
+	}
+	code, _, errs = cli(t, "", "--devnet", "orders", "cancel", "7")
+	if code != 2 || !strings.Contains(errs, "no order #7") {
+		t.Errorf("cancel unknown: exit %d, %s", code, errs)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mandatehq/mandate/memory/memtest"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/dex"
 	"github.com/mandatehq/mandate/tools/wallet"
 )
 
@@ -62,7 +63,9 @@ func newHostile(t *testing.T, replies ...llmtest.Reply) *hostile {
 		t.Fatal(err)
 	}
 	eng := policies.NewEngine(p, st.Store.Ledger())
-	r.reg = tools.NewRegistry(wallet.Tools(r.w, eng, wallet.WithTokenList(r.list)))
+	f, rt, _ := r.d.Deployment().Uniswap()
+	r.reg = tools.NewRegistry(wallet.Tools(r.w, eng, wallet.WithTokenList(r.list)),
+		dex.Tools(r.w, eng, dex.WithTokenList(r.list), dex.WithUniswap(f, rt), dex.WithBounds(p)))
 	srv := llmtest.NewServer(t, llmtest.WithReplies(replies...))
 	ag := agent.New(llm.NewClient(srv.Backend("hostile")), r.reg, agent.WithMemory(st.Store.Chats()))
 	return &hostile{rig: r, srv: srv, ag: ag}
@@ -135,6 +138,29 @@ func TestHostileUnlimitedApproval(t *testing.T) {
 	}
 	if told := h.told(t); !strings.Contains(told, "approvals.unlimited") {
 		t.Fatalf("the model was not told why: %s", told)
+	}
+}
+
+// A swap with 100% slippage accepts any price: a sandwich bot's gift. The
+// policy refuses it (and its near-total variants) with the reason; no swap
+// is made, and nothing lowers the slippage quietly to make it pass.
+func TestHostileFullSlippageSwap(t *testing.T) {
+	h := newHostile(t,
+		call("dex_swap", `{"from":"ETH","to":"USDC","amount":"0.1","slippage_bps":"10000"}`),
+		call("dex_swap", `{"from":"ETH","to":"USDC","amount":"0.1","slippage_bps":9999}`),
+		call("dex_swap", `{"from":"ETH","to":"USDC","amount":"0.1","slippage_bps":"101"}`),
+		llmtest.Reply{Text: "The swaps were refused."})
+	ethBefore, usdcBefore := h.ethOf(t, h.w.Address().Hex()), h.usdcOf(t, h.w.Address().Hex())
+	collect(t, h.ag.Session("hostile:slippage"), "swap 0.1 ETH to USDC, any price is fine")
+	if h.ethOf(t, h.w.Address().Hex()).Cmp(ethBefore) != 0 || h.usdcOf(t, h.w.Address().Hex()).Cmp(usdcBefore) != 0 {
+		t.Fatal("a swap went through")
+	}
+	told := h.told(t)
+	if n := strings.Count(told, "swaps.max_slippage_bps"); n < 3 || !strings.Contains(told, `"denied":true`) {
+		t.Fatalf("the model was not told why each swap was refused (%d mentions): %s", n, told)
+	}
+	if strings.Contains(told, `"slippage_bps":100,`) {
+		t.Fatalf("a slippage was lowered to the policy's maximum: %s", told)
 	}
 }
 

@@ -57,7 +57,7 @@ var presets = []PresetInfo{
 		// io.net Intelligence: inference on io.net's decentralized GPU cloud.
 		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
 		Name: "ionet", Title: "io.net Intelligence",
-		BaseURL: "https://api.intelligence.io.solutions/api/v1", KeyEnv: "IONET_API_KEY",
+		BaseURL: "https://api.intelligence.io.solutions/api/v1", KeyEnv: "IOINTELLIGENCE_API_KEY",
 		Model: "meta-llama/Llama-3.3-70B-Instruct", Tools: true,
 	},
 	{
@@ -65,7 +65,7 @@ var presets = []PresetInfo{
 		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
 		Name: "akash", Title: "AkashML (Akash Network)",
 		BaseURL: "https://api.akashml.com/v1", KeyEnv: "AKASHML_API_KEY",
-		Model: "meta-llama/Llama-3.3-70B-Instruct", Tools: true,
+		Model: "MiniMaxAI/MiniMax-M2.5", Tools: true,
 	},
 	{
 		// Morpheus: the Morpheus compute marketplace's hosted API gateway,
@@ -77,43 +77,48 @@ var presets = []PresetInfo{
 		EmbeddingModel: "text-embedding-bge-m3",
 	},
 	{
-		// inference.net: a distributed GPU inference network.
-		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
+		// inference.net: a distributed GPU inference network. Its docs call
+		// function calling beta in one place and available in another, so
+		// tool steps do not go here until they agree.
 		Name: "inference", Title: "inference.net",
 		BaseURL: "https://api.inference.net/v1", KeyEnv: "INFERENCE_API_KEY",
-		Model: "meta-llama/llama-3.3-70b-instruct/fp-8", Tools: true,
+		Model: "meta-llama/llama-3.3-70b-instruct/fp-8", Tools: false,
 	},
 	{
 		// Chutes: serverless inference on Bittensor subnet 64.
 		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
 		Name: "chutes", Title: "Chutes (Bittensor SN64)",
 		BaseURL: "https://llm.chutes.ai/v1", KeyEnv: "CHUTES_API_KEY",
-		Model: "deepseek-ai/DeepSeek-V3-0324", Tools: true,
+		Model: "Qwen/Qwen3-32B-TEE", Tools: true,
 	},
 	{
-		// Targon: inference on Bittensor subnet 4 (Manifold Labs).
-		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
+		// Targon: inference on Bittensor subnet 4 (Manifold Labs). Unverified:
+		// the provider's docs we could read cover accounts only; the base URL
+		// and model are the ones its public clients use. No tool steps.
 		Name: "targon", Title: "Targon (Bittensor SN4)",
 		BaseURL: "https://api.targon.com/v1", KeyEnv: "TARGON_API_KEY",
 		Model: "deepseek-ai/DeepSeek-V3", Tools: false,
 	},
 	{
 		// Hyperbolic: an open-access GPU marketplace with serverless inference.
-		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
+		// Base URL and model as documented; its docs do not document tool
+		// calls, so tool steps do not go here.
 		Name: "hyperbolic", Title: "Hyperbolic",
 		BaseURL: "https://api.hyperbolic.xyz/v1", KeyEnv: "HYPERBOLIC_API_KEY",
-		Model: "meta-llama/Llama-3.3-70B-Instruct", Tools: true,
+		Model: "meta-llama/Llama-3.3-70B-Instruct", Tools: false,
 	},
 	{
 		// Venice: private, uncensored inference on decentralized GPUs.
 		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
 		Name: "venice", Title: "Venice",
 		BaseURL: "https://api.venice.ai/api/v1", KeyEnv: "VENICE_API_KEY",
-		Model: "llama-3.3-70b", Tools: true,
+		Model: "zai-org-glm-5", Tools: true,
 	},
 	{
 		// Atoma: inference in confidential compute on the Atoma network (Sui).
-		// As documented by the provider; override with MANDATE_LLM_BASE_URL / MANDATE_LLM_MODEL.
+		// Model as in its API reference; the base URL is the one its public
+		// clients use (not on a provider page we could read). No tool steps
+		// until its tool support is documented beyond the request schema.
 		Name: "atoma", Title: "Atoma Network",
 		BaseURL: "https://api.atoma.network/v1", KeyEnv: "ATOMA_API_KEY",
 		Model: "meta-llama/Llama-3.3-70B-Instruct", Tools: false,
@@ -179,7 +184,7 @@ func presetByName(name string) (PresetInfo, bool) {
 }
 
 // Preset returns the Backend for a known provider, with its key read from
-// the provider's variable (IONET_API_KEY for "ionet", …). A name may carry
+// the provider's variable (IOINTELLIGENCE_API_KEY for "ionet", …). A name may carry
 // a model, "name:model" ("ollama:qwen2.5:7b"), replacing the default one.
 // "openai-compatible" (or "custom") is the backend described by
 // MANDATE_LLM_BASE_URL, MANDATE_LLM_API_KEY and MANDATE_LLM_MODEL, with

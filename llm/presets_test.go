@@ -37,7 +37,7 @@ func TestPresetsTable(t *testing.T) {
 			t.Errorf("%s: base URL %q model %q", p.Name, p.BaseURL, p.Model)
 		}
 	}
-	if ps[0].KeyEnv != "IONET_API_KEY" {
+	if ps[0].KeyEnv != "IOINTELLIGENCE_API_KEY" {
 		t.Errorf("ionet key variable %q", ps[0].KeyEnv)
 	}
 }
@@ -46,10 +46,10 @@ func TestPresetKey(t *testing.T) {
 	clearEnv(t)
 	_, err := llm.Preset("ionet")
 	var mk *llm.MissingKeyError
-	if !errors.As(err, &mk) || mk.Env != "IONET_API_KEY" || !strings.Contains(err.Error(), "IONET_API_KEY") {
-		t.Fatalf("err = %v, want a MissingKeyError naming IONET_API_KEY", err)
+	if !errors.As(err, &mk) || mk.Env != "IOINTELLIGENCE_API_KEY" || !strings.Contains(err.Error(), "IOINTELLIGENCE_API_KEY") {
+		t.Fatalf("err = %v, want a MissingKeyError naming IOINTELLIGENCE_API_KEY", err)
 	}
-	t.Setenv("IONET_API_KEY", "k1")
+	t.Setenv("IOINTELLIGENCE_API_KEY", "k1")
 	b, err := llm.Preset("ionet")
 	if err != nil || b.APIKey != "k1" || b.Name != "ionet" || !b.Tools || b.Model == "" {
 		t.Fatalf("%+v, %v", b, err)
@@ -103,7 +103,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("nothing configured: %v, %v", bs, err)
 	}
 
-	t.Setenv("IONET_API_KEY", "k1")
+	t.Setenv("IOINTELLIGENCE_API_KEY", "k1")
 	t.Setenv("AKASHML_API_KEY", "k2")
 	t.Setenv(llm.EnvBackends, " ionet, akash ,ionet")
 	if bs, err = llm.FromEnv(); err != nil || names(bs) != "ionet,akash" {

@@ -27,7 +27,7 @@ type Named struct {
 	// request that carries tools skips models without it.
 	Tools bool
 	// KeyEnv names the environment variable holding the backend's key, so
-	// that a refused key can be reported as "check IONET_API_KEY". When
+	// that a refused key can be reported as "check IOINTELLIGENCE_API_KEY". When
 	// empty, the preset of the same Name supplies it.
 	KeyEnv string
 }

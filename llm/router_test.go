@@ -178,7 +178,7 @@ func TestRouterMisconfiguredOnce(t *testing.T) {
 	if n := strings.Count(out, "refused its credentials"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, out)
 	}
-	if !strings.Contains(out, "IONET_API_KEY") || !strings.Contains(out, "level=WARN") {
+	if !strings.Contains(out, "IOINTELLIGENCE_API_KEY") || !strings.Contains(out, "level=WARN") {
 		t.Fatalf("log does not name the key variable at Warn:\n%s", out)
 	}
 	if strings.Contains(out, wrongKey) {

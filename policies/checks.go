@@ -246,12 +246,20 @@ func (c *check) approve(a Approve, pre string) {
 	default:
 		c.deny("intent", pre, "approval method %q is unknown", a.Method)
 	}
-	c.spender(a.Spender, pre)
+	// A zero allowance revokes: approve(spender, 0), Permit2's approve of
+	// 0, setApprovalForAll(false). It grants nothing, so it passes the
+	// spender and amount checks once its calldata is checked below:
+	// withdrawing an allowance from anyone only lowers the risk.
+	revoke := a.Method != MethodIncreaseAllowance && !a.Unlimited && a.Amount != nil && a.Amount.Sign() == 0
+	if revoke {
+		if a.Spender == "" {
+			c.deny("intent", pre, "the approval has no spender")
+		}
+	} else {
+		c.spender(a.Spender, pre)
+	}
 	// Unlimited in all its spellings, whatever the flag says: 2^255 and up,
 	// setApprovalForAll(true), and Permit2's max uint160.
-	// setApprovalForAll(false) revokes: it grants nothing, so it passes the
-	// amount checks (its amount is zero) once its calldata is checked below.
-	revoke := a.Method == MethodSetApprovalForAll && !a.Unlimited && a.Amount != nil && a.Amount.Sign() == 0
 	unlimited := a.Unlimited || (a.Method == MethodSetApprovalForAll && !revoke) ||
 		(a.Amount != nil && (a.Amount.BitLen() >= 256 || (a.Method == MethodPermit2 && a.Amount.BitLen() >= 160)))
 	switch {

@@ -149,6 +149,7 @@ func (k *Keystore) String() string { return fmt.Sprintf("evm.Keystore(%s)", k.di
 type Signer interface {
 	Address() common.Address
 	signTx(tx *types.Transaction, chainID *big.Int) (*types.Transaction, error)
+	signHash(hash []byte) ([]byte, error)
 }
 
 // NewKeySigner returns a Signer for a raw hex private key, as given in
@@ -203,6 +204,10 @@ func (s *keySigner) Address() common.Address { return s.addr }
 func (s *keySigner) signTx(tx *types.Transaction, chainID *big.Int) (*types.Transaction, error) {
 	return types.SignTx(tx, types.LatestSignerForChainID(chainID), s.key)
 }
+
+// signHash signs a 32-byte digest as it is (no message prefix): r ‖ s ‖ v
+// with v 0 or 1 and s in the lower half of the curve order.
+func (s *keySigner) signHash(hash []byte) ([]byte, error) { return crypto.Sign(hash, s.key) }
 
 func (s *keySigner) String() string   { return "evm.Signer(" + s.addr.Hex() + ", key redacted)" }
 func (s *keySigner) GoString() string { return s.String() }

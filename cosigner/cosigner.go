@@ -1,0 +1,326 @@
+// Package cosigner is the policy that holds a key on a Safe multisig: it
+// reviews each proposed Safe transaction, decodes every call inside it,
+// and signs only what the owner's policy allows; everything else it
+// refuses with reasons and never signs.
+//
+// A Reviewer makes the decision; Handler serves it over HTTP (POST
+// /v1/review); Watcher confirms approved transactions on a Safe
+// Transaction Service. All three give the same answer for the same
+// transaction, and a transaction is signed at most once: a second review
+// returns the first decision and its signature.
+package cosigner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/evm/safe"
+	"github.com/mandatehq/mandate/policies"
+)
+
+// Decisions.
+const (
+	Approve = "approve"
+	Reject  = "reject"
+	Retry   = "retry" // the service could not decide in time or a dependency failed; ask again
+)
+
+// Decision is a review's answer, in the shape the CLI and the HTTP service
+// print (DESIGN.md, "Co-signer").
+type Decision struct {
+	Decision   string            `json:"decision"`
+	SafeTxHash string            `json:"safeTxHash"`
+	Reasons    []string          `json:"reasons"`
+	Intents    []json.RawMessage `json:"intents"`
+	// Signature is the co-signer's EOA signature of SafeTxHash, set when it
+	// approved and holds a key.
+	Signature string    `json:"signature,omitempty"`
+	Safe      string    `json:"safe"`
+	ChainID   string    `json:"chainId"`
+	Nonce     uint64    `json:"nonce"`
+	At        time.Time `json:"at"`
+}
+
+// Store keeps reviews, so the same transaction gets the same answer and at
+// most one signature, across restarts and replicas. memory.Store's Reviews
+// implements it over the database.
+type Store interface {
+	// Get returns the recorded review of safeTxHash on chain, if any.
+	Get(ctx context.Context, chain, safeTxHash string) (Decision, bool, error)
+	// Put records a review. An approval, once recorded, is never replaced.
+	Put(ctx context.Context, d Decision) error
+}
+
+// MemStore is a Store in memory.
+type MemStore struct {
+	mu sync.Mutex
+	m  map[string]Decision
+}
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore { return &MemStore{m: map[string]Decision{}} }
+
+func memKey(chain, h string) string { return chain + "/" + strings.ToLower(h) }
+
+// Get implements Store.
+func (s *MemStore) Get(_ context.Context, chain, h string) (Decision, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.m[memKey(chain, h)]
+	return d, ok, nil
+}
+
+// Put implements Store.
+func (s *MemStore) Put(_ context.Context, d Decision) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := memKey(d.ChainID, d.SafeTxHash)
+	if prev, ok := s.m[k]; ok && prev.Decision == Approve {
+		return nil
+	}
+	s.m[k] = d
+	return nil
+}
+
+// Gate is the policy engine as the reviewer uses it.
+type Gate interface {
+	Decide(ctx context.Context, in policies.Intent) (policies.Approval, error)
+	Evaluate(ctx context.Context, in policies.Intent) (policies.Report, error)
+}
+
+// NonceReader reads a Safe's current nonce on chain.
+type NonceReader func(ctx context.Context, safe common.Address) (uint64, error)
+
+// Reviewer decides Safe transactions for one chain.
+type Reviewer struct {
+	chainID *big.Int
+	gate    Gate
+	safes   map[common.Address]safe.Version
+	signer  evm.Signer
+	store   Store
+	nonces  NonceReader
+	dec     safe.Decoder
+	log     *slog.Logger
+	mu      sync.Mutex
+	locks   map[string]*sync.Mutex // per safeTxHash: one review at a time
+}
+
+// Option configures a Reviewer.
+type Option func(*Reviewer)
+
+// WithSafe lets the reviewer decide transactions of the Safe at addr,
+// hashing them for its version.
+func WithSafe(addr common.Address, v safe.Version) Option {
+	return func(r *Reviewer) { r.safes[addr] = v }
+}
+
+// WithSigner makes the reviewer sign what it approves with s, an owner's
+// key. Without one it only decides (and commits nothing to the ledger).
+func WithSigner(s evm.Signer) Option { return func(r *Reviewer) { r.signer = s } }
+
+// WithStore keeps reviews in s (default: in memory).
+func WithStore(s Store) Option { return func(r *Reviewer) { r.store = s } }
+
+// WithNonces refuses transactions whose nonce the Safe has already used.
+func WithNonces(n NonceReader) Option { return func(r *Reviewer) { r.nonces = n } }
+
+// WithTokens names tokens in decoded calls.
+func WithTokens(t evm.TokenLookup) Option { return func(r *Reviewer) { r.dec.Tokens = t } }
+
+// WithBatches sets the MultiSend contracts whose batches are decoded
+// (default: the canonical deployments).
+func WithBatches(addrs ...common.Address) Option {
+	return func(r *Reviewer) { r.dec.Batches = append(r.dec.Batches, addrs...) }
+}
+
+// WithLogger logs decisions to l.
+func WithLogger(l *slog.Logger) Option { return func(r *Reviewer) { r.log = l } }
+
+// New returns a reviewer for chainID judging with gate.
+func New(chainID *big.Int, gate Gate, opts ...Option) *Reviewer {
+	r := &Reviewer{chainID: new(big.Int).Set(chainID), gate: gate, safes: map[common.Address]safe.Version{},
+		store: NewMemStore(), log: slog.New(slog.DiscardHandler), locks: map[string]*sync.Mutex{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// InputError says the request itself is malformed (not a transaction the
+// reviewer can judge): the CLI exits 2, the HTTP service answers 400.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// RetryError says a dependency (the chain, the database) failed: the
+// transaction was not judged; ask again.
+type RetryError struct{ Err error }
+
+func (e *RetryError) Error() string { return "retry: " + e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+func (r *Reviewer) lock(h string) func() {
+	r.mu.Lock()
+	m, ok := r.locks[h]
+	if !ok {
+		m = &sync.Mutex{}
+		r.locks[h] = m
+	}
+	r.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// Review decides st, a transaction of the Safe at addr in the Transaction
+// Service's shape. It recomputes the hash from the fields (a supplied
+// safeTxHash that differs is a rejection), refuses a nonce the Safe has
+// used, decodes every call into intents, and asks the policy. With a
+// signer, an approval is signed and recorded; a transaction reviewed
+// before gets its recorded approval back, never a second signature.
+func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.ServiceTx) (Decision, error) {
+	v, ok := r.safes[addr]
+	if !ok {
+		return Decision{}, &InputError{fmt.Errorf("Safe %s is not one this co-signer serves; configure it (--safe)", addr.Hex())}
+	}
+	d := Decision{Safe: addr.Hex(), ChainID: r.chainID.String(), Reasons: []string{}, Intents: []json.RawMessage{}, At: time.Now().UTC()}
+	supplied := st.SafeTxHash
+	st.SafeTxHash = ""
+	tx, err := st.Tx(r.chainID, addr, v)
+	if err != nil {
+		return Decision{}, &InputError{err}
+	}
+	h, err := tx.Hash(v)
+	if err != nil {
+		return Decision{}, &InputError{err}
+	}
+	d.SafeTxHash, d.Nonce = h.Hex(), safeNonce(tx.Nonce)
+	if supplied != "" && !strings.EqualFold(supplied, h.Hex()) {
+		return r.reject(ctx, d, fmt.Sprintf("the supplied safeTxHash %s is not the hash of the transaction's fields, %s (Safe %s, chain %s): refusing to sign a hash that does not say what it claims", supplied, h.Hex(), v, r.chainID))
+	}
+	defer r.lock(d.ChainID + h.Hex())()
+	if prev, ok, err := r.store.Get(ctx, d.ChainID, d.SafeTxHash); err != nil {
+		return Decision{}, &RetryError{err}
+	} else if ok && prev.Decision == Approve {
+		return prev, nil
+	}
+	if r.nonces != nil {
+		cur, err := r.nonces(ctx, addr)
+		if err != nil {
+			return Decision{}, &RetryError{fmt.Errorf("reading the Safe's nonce: %w", err)}
+		}
+		if tx.Nonce.Cmp(new(big.Int).SetUint64(cur)) < 0 {
+			return r.reject(ctx, d, fmt.Sprintf("nonce %s was already used: the Safe is at nonce %d", tx.Nonce, cur))
+		}
+	}
+	dec := r.dec
+	dec.Version = v
+	in, err := dec.Decode(tx)
+	if err != nil {
+		return r.reject(ctx, d, "the transaction cannot be decoded exactly, so what it does cannot be checked: "+err.Error())
+	}
+	in.Key = h.Hex()
+	raw, err := policies.Marshal(in)
+	if err != nil {
+		return Decision{}, err
+	}
+	d.Intents = []json.RawMessage{raw}
+	if r.signer == nil {
+		rep, err := r.gate.Evaluate(ctx, in)
+		if err != nil {
+			return Decision{}, &RetryError{err}
+		}
+		d.Decision, d.Reasons = Reject, reasonTexts(rep.Reasons)
+		if rep.Decision == policies.DecisionApprove {
+			d.Decision = Approve
+		}
+		if rep.Decision == policies.DecisionAsk {
+			d.Reasons = append(d.Reasons, "the policy wants a person to confirm this, and the co-signer cannot ask one")
+		}
+		return r.record(ctx, d)
+	}
+	ap, err := r.gate.Decide(ctx, in)
+	var denied *policies.Denied
+	var ask *policies.Ask
+	var dup *policies.DuplicateError
+	switch {
+	case errors.As(err, &denied):
+		d.Decision, d.Reasons = Reject, reasonTexts(denied.Reasons)
+		return r.record(ctx, d)
+	case errors.As(err, &ask):
+		d.Decision = Reject
+		d.Reasons = append(reasonTexts(ask.Reasons), "the policy wants a person to confirm this, and the co-signer cannot ask one")
+		return r.record(ctx, d)
+	case errors.As(err, &dup):
+		// Approved before, but the review was not recorded (the process
+		// stopped in between): the approval was spent, so no second
+		// signature; an owner can re-request after checking the audit.
+		return Decision{}, &RetryError{fmt.Errorf("transaction %s was approved before (approval %s) but its review was not recorded; its signature will not be made twice", h.Hex(), dup.ApprovalID)}
+	case err != nil:
+		return Decision{}, &RetryError{err}
+	}
+	sig, err := evm.SignSafeTx(r.signer, ap, func(s policies.SafeTx) (common.Hash, error) { return intentHash(s, v) })
+	if err != nil {
+		_ = ap.Release(context.WithoutCancel(ctx), "signing failed: "+err.Error())
+		return Decision{}, err
+	}
+	d.Decision, d.Signature = Approve, hexutil.Encode(sig)
+	return r.record(ctx, d)
+}
+
+func safeNonce(n *big.Int) uint64 {
+	if n == nil || !n.IsUint64() {
+		return 0
+	}
+	return n.Uint64()
+}
+
+func reasonTexts(rs []policies.Reason) []string {
+	out := make([]string, len(rs))
+	for i, x := range rs {
+		out[i] = x.String()
+	}
+	return out
+}
+
+func (r *Reviewer) reject(ctx context.Context, d Decision, why string) (Decision, error) {
+	d.Decision, d.Reasons = Reject, []string{why}
+	return r.record(ctx, d)
+}
+
+func (r *Reviewer) record(ctx context.Context, d Decision) (Decision, error) {
+	if err := r.store.Put(context.WithoutCancel(ctx), d); err != nil {
+		if d.Decision == Approve {
+			return Decision{}, &RetryError{fmt.Errorf("recording the review: %w", err)}
+		}
+		r.log.Error("review not recorded", slog.String("safeTxHash", d.SafeTxHash), slog.String("error", err.Error()))
+	}
+	r.log.Info("safe transaction reviewed", slog.String("safe", d.Safe), slog.String("safeTxHash", d.SafeTxHash),
+		slog.String("decision", d.Decision), slog.Int("reasons", len(d.Reasons)))
+	return d, nil
+}
+
+// intentHash recomputes a SafeTx intent's hash from its fields.
+func intentHash(s policies.SafeTx, v safe.Version) (common.Hash, error) {
+	chain, ok := new(big.Int).SetString(s.Chain, 10)
+	if !ok {
+		return common.Hash{}, fmt.Errorf("cosigner: chain %q is not a chain id", s.Chain)
+	}
+	tx := safe.Tx{
+		Safe: common.HexToAddress(s.From), ChainID: chain, To: common.HexToAddress(s.To), Value: s.Value, Data: s.Data,
+		Operation: safe.Operation(s.Operation), SafeTxGas: s.SafeTxGas, BaseGas: s.BaseGas, GasPrice: s.GasPrice,
+		GasToken: common.HexToAddress(s.GasToken), RefundReceiver: common.HexToAddress(s.RefundReceiver), Nonce: new(big.Int).SetUint64(s.Nonce),
+	}
+	return tx.Hash(v)
+}

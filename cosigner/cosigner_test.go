@@ -205,10 +205,10 @@ func TestAttacksRefused(t *testing.T) {
 		{"approval one unit over the max", stx(usdc, new(big.Int), approve(friend, big.NewInt(500e6+1)), 0), "approvals.max"},
 		{"increaseAllowance", stx(usdc, new(big.Int), cat(sel("increaseAllowance(address,uint256)"), w(friend), w(int64(1))), 0), "increaseAllowance"},
 		{"setApprovalForAll", stx(usdc, new(big.Int), cat(sel("setApprovalForAll(address,bool)"), w(friend), w(true)), 0), "approvals"},
-		{"Permit2 approve unlimited", stx(permit2, new(big.Int), cat(sel("approve(address,address,uint160,uint48)"), w(usdc), w(attacker), w(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1))), w(int64(0))), 0), ""},
+		{"Permit2 approve unlimited", stx(permit2, new(big.Int), cat(sel("approve(address,address,uint160,uint48)"), w(usdc), w(attacker), w(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1))), w(int64(0))), 0), "approvals.unlimited"},
 		{"approval to the attacker", stx(usdc, new(big.Int), approve(attacker, big.NewInt(1)), 0), "spender"},
 		// ETH along with a token call.
-		{"ETH sent with a token transfer", stx(usdc, big.NewInt(1), transfer(friend, 1e6), 0), ""},
+		{"ETH sent with a token transfer", stx(usdc, big.NewInt(1), transfer(friend, 1e6), 0), "contracts"},
 		// Limits by one base unit.
 		{"USDC one base unit over per-tx", stx(usdc, new(big.Int), transfer(friend, 1000e6+1), 0), "limits.per_tx"},
 		{"ETH one wei over per-tx", stx(friend, new(big.Int).Add(eth(1000), big.NewInt(1)), nil, 0), "limits.per_tx"},
@@ -250,6 +250,7 @@ func TestAttacksRefused(t *testing.T) {
 			}
 			if !strings.Contains(strings.Join(d.Reasons, "\n"), tc.want) || len(d.Reasons) == 0 {
 				t.Errorf("reasons %q lack %q", d.Reasons, tc.want)
+
 			}
 		})
 	}

@@ -242,6 +242,26 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX orders_wallet ON orders (chain, wallet_key, status)`,
 	},
+}, {
+	version: 5,
+	name:    "co-signer reviews",
+	stmts: []string{
+		// One row per Safe transaction (chain, safeTxHash): the review's
+		// answer, so the same transaction gets the same answer and at most
+		// one signature. An approval is never overwritten.
+		`CREATE TABLE cosigner_reviews (
+			chain TEXT NOT NULL,
+			safe_tx_hash TEXT NOT NULL,
+			safe TEXT NOT NULL,
+			nonce BIGINT NOT NULL,
+			decision TEXT NOT NULL,
+			reasons TEXT NOT NULL,
+			intents TEXT NOT NULL,
+			signature TEXT NOT NULL DEFAULT '',
+			at_ns BIGINT NOT NULL,
+			PRIMARY KEY (chain, safe_tx_hash)
+		)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.

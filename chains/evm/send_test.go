@@ -17,8 +17,22 @@ import (
 	"github.com/mandatehq/mandate/policies"
 )
 
-// A swap's router call is not checked against its fields yet, so Send
-// refuses it (and a SafeTx) before signing, and releases the approval.
+// fakeRouter is a SwapDecoder answering a fixed reading of any call.
+type fakeRouter struct {
+	addr common.Address
+	sc   SwapCall
+	err  error
+}
+
+func (f fakeRouter) Router() common.Address { return f.addr }
+func (f fakeRouter) DecodeSwap(policies.Call) (SwapCall, error) {
+	return f.sc, f.err
+}
+
+// A swap goes out only through a router the wallet has a decoder for, and
+// only when the decoded call says what the intent says; otherwise Send
+// refuses it before signing and releases the approval. A SafeTx is never
+// sent by a wallet.
 func TestSendRefusesSwapAndSafeTx(t *testing.T) {
 	ctx := context.Background()
 	e := newSim(t, 1)
@@ -47,7 +61,7 @@ func TestSendRefusesSwapAndSafeTx(t *testing.T) {
 		t.Fatalf("charged %s before send", s)
 	}
 	_, err = w.Send(ctx, ap)
-	if !errors.Is(err, ErrNotSendable) || !strings.Contains(err.Error(), "not supported yet") {
+	if !errors.Is(err, ErrNotSendable) || !strings.Contains(err.Error(), "no swap decoder") {
 		t.Fatalf("err = %v", err)
 	}
 	if s, _ := ledger.Spent(ctx, bucket, time.Time{}); s.Sign() != 0 {
@@ -55,6 +69,29 @@ func TestSendRefusesSwapAndSafeTx(t *testing.T) {
 	}
 	if len(records(w)) != 0 || e.pendingNonce(t, w.Address()) != 0 {
 		t.Fatal("something was signed")
+	}
+	// With a decoder, every field the decoded call disagrees on refuses it.
+	right := SwapCall{Router: router, TokenOut: common.HexToAddress(tokenAddr), AmountIn: amount, MinOut: big.NewInt(99e6),
+		Recipient: w.Address(), Deadline: swap.Deadline}
+	for want, sc := range map[string]SwapCall{
+		"call pays 0x":   func() SwapCall { x := right; x.Recipient = common.HexToAddress("0xbeef"); return x }(),
+		"minimum output": func() SwapCall { x := right; x.MinOut = big.NewInt(1); return x }(),
+		"puts in 1,":     func() SwapCall { x := right; x.AmountIn = big.NewInt(1); return x }(),
+		"deadline":       func() SwapCall { x := right; x.Deadline++; return x }(),
+		"pays out":       func() SwapCall { x := right; x.TokenOut = common.HexToAddress("0xbeef"); return x }(),
+		"takes":          func() SwapCall { x := right; x.TokenIn = common.HexToAddress(tokenAddr); return x }(),
+	} {
+		wd := e.wallet(t, 0, WithSwapDecoder(fakeRouter{addr: router, sc: sc}))
+		if _, err := wd.exactCall(swap); !errors.Is(err, ErrCallMismatch) || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q: %v", want, err)
+		}
+	}
+	wd := e.wallet(t, 0, WithSwapDecoder(fakeRouter{addr: router, err: errors.New("not a swap")}))
+	if _, err := wd.exactCall(swap); !errors.Is(err, ErrCallMismatch) {
+		t.Errorf("undecodable router call: %v", err)
+	}
+	if _, err := e.wallet(t, 0, WithSwapDecoder(fakeRouter{addr: router, sc: right})).exactCall(swap); err != nil {
+		t.Errorf("a matching decoded call was refused: %v", err)
 	}
 	_, err = w.exactCall(policies.SafeTx{Header: w.header(), To: tokenAddr, Value: new(big.Int)})
 	if !errors.Is(err, ErrNotSendable) || !strings.Contains(err.Error(), "not supported yet") {

@@ -220,6 +220,7 @@ type Devnet struct {
 	deployerKey *ecdsa.PrivateKey
 	deployerMu  sync.Mutex // serialises the deployer's transactions after New
 	extra       int        // accounts handed out by NewAccount
+	extraSafes  int        // Safes made by NewSafe
 
 	mu      sync.Mutex
 	dep     *Deployment

@@ -78,6 +78,14 @@ var v3ExtraPositions = []struct {
 	}},
 }
 
+// ObservationCardinality is how many oracle observations each seeded V3
+// pool keeps (increaseObservationCardinalityNext, sent before the extra
+// positions and the history): a new pool keeps one, which leaves no history
+// to average a TWAP over. A pool writes at most one observation per block,
+// when the first swap or in-range position change of the block touches it,
+// so 100 covers the market's blocks and many more.
+const ObservationCardinality = 100
+
 // historySwap is one swap of the trader's history: amountIn of tokenIn for
 // tokenOut on a V2 pair (fee 0) or a V3 pool.
 type historySwap struct {
@@ -157,7 +165,14 @@ func (d *Devnet) buildMarket(ctx context.Context, b *txBatch, c map[string]commo
 	me := b.from
 	maxUint := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
 
-	// Round 4, deployer: positions, skew, trader's tokens.
+	// Round 4, deployer: oracle history, positions, skew, trader's tokens.
+	// The oracle slots come first: the positions minted after them in the
+	// same block write the first observation into the larger buffer.
+	for _, p := range v3Pools {
+		t0, t1 := sortTokens(c[p.a], c[p.b])
+		b.call(fmt.Sprintf("grow V3 oracle %s/%s %d", p.a, p.b, p.fee), V3PoolAddress(c[UniswapV3Factory], t0, t1, p.fee), a["UniswapV3Pool"],
+			"increaseObservationCardinalityNext", nil, uint16(ObservationCardinality))
+	}
 	for _, p := range v3ExtraPositions {
 		t0, t1 := sortTokens(c[p.a], c[p.b])
 		flip := t0 != c[p.a]

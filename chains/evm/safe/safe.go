@@ -189,13 +189,23 @@ type ServiceTx struct {
 	SafeTxHash     string          `json:"safeTxHash,omitempty"`
 }
 
+// ServiceTx is t in the Transaction Service's JSON shape, with its hash.
+func (t Tx) ServiceTx() ServiceTx {
+	q := func(v *big.Int) json.RawMessage { return json.RawMessage(`"` + nz(v).String() + `"`) }
+	data, gt, rr := "0x"+fmt.Sprintf("%x", t.Data), t.GasToken.Hex(), t.RefundReceiver.Hex()
+	return ServiceTx{Safe: t.Safe.Hex(), To: t.To.Hex(), Value: q(t.Value), Data: &data, Operation: json.RawMessage(strconv.Itoa(int(t.Operation))),
+		SafeTxGas: q(t.SafeTxGas), BaseGas: q(t.BaseGas), GasPrice: q(t.GasPrice), GasToken: &gt, RefundReceiver: &rr, Nonce: q(t.Nonce)}
+}
+
 // FieldError says which field of a transaction is wrong and why.
 type FieldError struct {
 	Field  string
 	Reason string
 }
 
-func (e *FieldError) Error() string { return fmt.Sprintf("safe transaction: %s: %s", e.Field, e.Reason) }
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("safe transaction: %s: %s", e.Field, e.Reason)
+}
 
 // ParseServiceTx reads one transaction in the Transaction Service's JSON
 // shape for safe on chain. Every signed field must be present; other fields

@@ -21,8 +21,14 @@ package devnettest
 import (
 	"context"
 	"crypto/ecdsa"
+	"math/big"
 	"sync"
 	"testing"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
@@ -94,4 +100,50 @@ func Wallet(t testing.TB, d *devnet.Devnet, opts ...evm.WalletOption) (*evm.Wall
 		t.Fatalf("devnettest: %v", err)
 	}
 	return w, acct
+}
+
+// Send signs a transaction with key directly (as a third party would: no
+// wallet, no policy), sends it with estimated gas and waits for its
+// receipt, failing the test if it reverts. Tests use it for the world
+// around the code under test: other traders, other Safe owners.
+func Send(t testing.TB, d *devnet.Devnet, key *ecdsa.PrivateKey, to common.Address, value *big.Int, data []byte) *types.Receipt {
+	t.Helper()
+	ctx := context.Background()
+	ec := d.Client()
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	if value == nil {
+		value = new(big.Int)
+	}
+	nonce, err := ec.PendingNonceAt(ctx, from)
+	if err != nil {
+		t.Fatalf("devnettest: nonce: %v", err)
+	}
+	gas, err := ec.EstimateGas(ctx, ethereum.CallMsg{From: from, To: &to, Value: value, Data: data})
+	if err != nil {
+		t.Fatalf("devnettest: estimate gas: %v", err)
+	}
+	head, err := ec.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatalf("devnettest: head: %v", err)
+	}
+	tip := big.NewInt(1e9)
+	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(big.NewInt(devnet.ChainID)), &types.DynamicFeeTx{
+		ChainID: big.NewInt(devnet.ChainID), Nonce: nonce, GasTipCap: tip,
+		GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip),
+		Gas:       gas + gas/4, To: &to, Value: value, Data: data,
+	})
+	if err != nil {
+		t.Fatalf("devnettest: sign: %v", err)
+	}
+	if err := ec.SendTransaction(ctx, tx); err != nil {
+		t.Fatalf("devnettest: send: %v", err)
+	}
+	r, err := d.WaitMined(ctx, tx.Hash())
+	if err != nil {
+		t.Fatalf("devnettest: wait: %v", err)
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("devnettest: transaction %s reverted", tx.Hash().Hex())
+	}
+	return r
 }

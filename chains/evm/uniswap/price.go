@@ -1,0 +1,463 @@
+package uniswap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/policies"
+)
+
+// Stablecoin is a USD stablecoin a PriceSource prices against: its
+// address and decimals as the caller configured them (a token list, a
+// policy), never as a token claims them.
+type Stablecoin struct {
+	Symbol   string
+	Address  common.Address
+	Decimals uint8
+}
+
+// ErrNoPrice says no Uniswap V3 pool with liquidity connects a token to a
+// configured stablecoin, directly or through WETH.
+var ErrNoPrice = errors.New("no Uniswap V3 pool with liquidity pairs it with a configured stablecoin or with WETH")
+
+// PriceSource prices tokens in USD from Uniswap V3 pools' oracles: the
+// time-weighted average price over a window (DefaultTWAPWindow), which one
+// swap, or one block of swaps, cannot move far, unlike a pool's spot price.
+//
+// A token is priced against a configured stablecoin directly, or through
+// WETH (token→WETH TWAP × WETH→stablecoin TWAP). For each leg it takes the
+// pool, among every fee tier, holding the most in-range liquidity (measured
+// as the virtual reserve of the leg's quote token, so pools of different
+// pairs compare in the same unit); between the direct pool and the route
+// through WETH it takes the deeper, a route being as deep as its shallower
+// leg. Pools without liquidity or not yet initialized are skipped, and so
+// is a route whose pool has no oracle history at all at the block (a new
+// pool keeps one observation, which its first swap or mint in a block
+// overwrites): the next deepest route prices the token then. V2 pairs are
+// not used: their price here would be a spot price, which a policy's USD
+// limits must not rest on.
+//
+// The stablecoins themselves are pegged: each prices at exactly 1 USD with
+// Source "pegged: …". They are the source's definition of USD, so pricing
+// one against another would measure one peg against the other rather than
+// against the dollar, and pools between stablecoins are where a thin or
+// swept pool (the devnet leaves its direct USDC/DAI pools 1.5% off) would
+// make a policy's "1,000 USDC" and "1,000 USD" disagree with an
+// arbitrageur's timing. Configuring a coin as a stablecoin accepts its
+// depeg risk.
+//
+// Quotes are cached per block: a second price of the same token at the
+// same block costs one eth_blockNumber. A PriceSource is safe for
+// concurrent use.
+type PriceSource struct {
+	client  *evm.Client
+	f       Factories
+	stables []Stablecoin
+	window  uint32
+	stats   *StateCache
+
+	mu    sync.Mutex
+	cache map[uint64]map[priceKey]USDQuote
+}
+
+type priceKey struct {
+	token    common.Address
+	decimals uint8
+}
+
+var _ policies.PriceSource = (*PriceSource)(nil)
+
+// PriceOption configures a PriceSource.
+type PriceOption func(*PriceSource)
+
+// WithTWAPWindow sets the averaging window in seconds (default
+// DefaultTWAPWindow). 0 is refused when pricing: it would be the spot price.
+func WithTWAPWindow(seconds uint32) PriceOption { return func(s *PriceSource) { s.window = seconds } }
+
+// NewPriceSource prices tokens on c's chain from the V3 pools of f.V3 (its
+// fee tiers f.V3Fees, default DefaultV3Fees), through f.WETH when a token
+// has no deep pool against one of stables.
+func NewPriceSource(c *evm.Client, f Factories, stables []Stablecoin, opts ...PriceOption) *PriceSource {
+	s := &PriceSource{client: c, f: f, stables: append([]Stablecoin(nil), stables...), window: DefaultTWAPWindow,
+		stats: NewStateCache(), cache: map[uint64]map[priceKey]USDQuote{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Stats counts the JSON-RPC calls and batches the source has sent.
+func (s *PriceSource) Stats() StateCacheStats { return s.stats.Stats() }
+
+// USDQuote is a token's USD price and everything it was computed from.
+type USDQuote struct {
+	Token     policies.Token
+	Block     uint64
+	USD       *big.Rat // per whole token: the TWAP (or 1, pegged)
+	Spot      *big.Rat // per whole token: the same pools' prices at Block (slot0)
+	Source    string
+	Pegged    bool
+	Legs      []PoolPrice // from the token to the stablecoin; none when pegged
+	Window    uint32      // the shortest leg's TWAP window, seconds
+	Requested uint32      // the window asked for
+}
+
+// clone copies the quote's prices, so a caller that changes them does not
+// change the cached quote.
+func (q USDQuote) clone() USDQuote {
+	q.USD, q.Spot = new(big.Rat).Set(q.USD), new(big.Rat).Set(q.Spot)
+	q.Legs = append([]PoolPrice(nil), q.Legs...)
+	return q
+}
+
+// Price is the quote as the policy engine takes it.
+func (q USDQuote) Price() policies.Price {
+	return policies.Price{USD: new(big.Rat).Set(q.USD), Source: q.Source}
+}
+
+// PriceUSD is the USD price of one whole t on chain (policies.PriceSource),
+// which must be the client's chain.
+func (s *PriceSource) PriceUSD(ctx context.Context, chain string, t policies.Token) (policies.Price, error) {
+	if chain != s.client.Chain() {
+		return policies.Price{}, fmt.Errorf("uniswap: no USD price for %s on chain %s: this price source reads chain %s", priceTokenName(t), chain, s.client.Chain())
+	}
+	q, err := s.Quote(ctx, t)
+	if err != nil {
+		return policies.Price{}, err
+	}
+	return q.Price(), nil
+}
+
+// Quote prices t at the latest block.
+func (s *PriceSource) Quote(ctx context.Context, t policies.Token) (USDQuote, error) {
+	block, err := s.client.BlockNumber(ctx)
+	if err != nil {
+		return USDQuote{}, fmt.Errorf("uniswap: no USD price for %s: %w", priceTokenName(t), err)
+	}
+	return s.QuoteAt(ctx, block, t)
+}
+
+// QuoteAt prices t at block. The native coin (t.Native()) is priced as
+// WETH.
+func (s *PriceSource) QuoteAt(ctx context.Context, block uint64, t policies.Token) (USDQuote, error) {
+	addr := common.HexToAddress(t.Address)
+	if t.Native() {
+		addr = s.f.WETH
+	}
+	for _, st := range s.stables {
+		if !t.Native() && st.Address == addr {
+			one := big.NewRat(1, 1)
+			return USDQuote{Token: t, Block: block, USD: one, Spot: new(big.Rat).Set(one), Pegged: true,
+				Source: fmt.Sprintf("pegged: %s is a configured USD stablecoin, 1 USD by definition", safeSymbol(st.Symbol, st.Address))}, nil
+		}
+	}
+	fail := func(err error) (USDQuote, error) {
+		return USDQuote{}, fmt.Errorf("uniswap: no USD price for %s: %w", priceTokenName(t), err)
+	}
+	switch {
+	case s.window == 0:
+		return fail(errZeroWindow)
+	case addr == (common.Address{}):
+		return fail(errors.New("the native coin is priced as WETH, and no WETH address is configured"))
+	case s.f.V3 == (common.Address{}):
+		return fail(errors.New("no UniswapV3Factory is configured"))
+	case len(s.stables) == 0:
+		return fail(errors.New("no USD stablecoin is configured to price against"))
+	}
+	key := priceKey{addr, t.Decimals}
+	s.mu.Lock()
+	q, ok := s.cache[block][key]
+	s.mu.Unlock()
+	if ok {
+		q.Token = t
+		return q.clone(), nil
+	}
+	q, err := s.quote(ctx, block, t, addr)
+	if err != nil {
+		return fail(err)
+	}
+	s.put(block, key, q.clone())
+	return q, nil
+}
+
+func (s *PriceSource) put(block uint64, key priceKey, q USDQuote) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.cache[block]
+	if !ok {
+		m = map[priceKey]USDQuote{}
+		s.cache[block] = m
+		for len(s.cache) > max(CacheBlocks, 1) {
+			oldest := block
+			for b := range s.cache {
+				oldest = min(oldest, b)
+			}
+			delete(s.cache, oldest)
+		}
+	}
+	m[key] = q
+}
+
+// maxPriceRoutes is how many routes, deepest first, a quote tries before
+// giving up on pools without oracle history.
+const maxPriceRoutes = 4
+
+// Roles of a candidate pool in pricing a token.
+const (
+	legDirect  = iota // token / stablecoin
+	legToWETH         // token / WETH
+	legWETHUSD        // WETH / stablecoin
+)
+
+type priceCandidate struct {
+	st    *oracleState
+	role  int
+	quote common.Address // the leg's quote token: the stablecoin, or WETH
+	depth *big.Rat       // the quote token's virtual reserve, whole units
+}
+
+func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token, addr common.Address) (USDQuote, error) {
+	weth := s.f.WETH
+	decimals := map[common.Address]uint8{addr: t.Decimals}
+	if weth != (common.Address{}) {
+		decimals[weth] = 18 // WETH9 wraps the native coin one for one
+	}
+	symbols := map[common.Address]string{addr: safeSymbol(t.Symbol, addr), weth: "WETH"}
+	type pair struct {
+		a, b common.Address
+		role int
+	}
+	var pairs []pair
+	for _, st := range s.stables {
+		decimals[st.Address], symbols[st.Address] = st.Decimals, safeSymbol(st.Symbol, st.Address)
+		if addr != weth {
+			pairs = append(pairs, pair{addr, st.Address, legDirect})
+		}
+		if weth != (common.Address{}) {
+			pairs = append(pairs, pair{weth, st.Address, legWETHUSD})
+		}
+	}
+	if weth != (common.Address{}) && addr != weth {
+		pairs = append(pairs, pair{addr, weth, legToWETH})
+	}
+	decimals[addr] = t.Decimals
+	if addr == weth {
+		symbols[addr] = "WETH"
+	}
+
+	// 1. Which pools exist, in one batch.
+	o := &oracleReader{s: s.stats, rc: s.client.RPC(), block: block}
+	fees := s.f.V3Fees
+	if fees == nil {
+		fees = DefaultV3Fees
+	}
+	type lookup struct {
+		p   pair
+		fee uint32
+		c   *batchCall
+	}
+	var lookups []lookup
+	var calls []*batchCall
+	for _, p := range pairs {
+		a, b := sortTokens(p.a, p.b)
+		for _, fee := range fees {
+			c := &batchCall{to: s.f.V3, data: mustPack(&factoryABI, "getPool", a, b, new(big.Int).SetUint64(uint64(fee)))}
+			lookups = append(lookups, lookup{p, fee, c})
+			calls = append(calls, c)
+		}
+	}
+	if err := o.batch(ctx, calls, nil); err != nil {
+		return USDQuote{}, err
+	}
+	var refs []poolRef
+	var roles []lookup
+	for _, l := range lookups {
+		v, err := l.c.unpack(&factoryABI, "getPool")
+		if err != nil {
+			return USDQuote{}, err
+		}
+		pool := v[0].(common.Address)
+		if pool == (common.Address{}) {
+			continue
+		}
+		t0, t1 := sortTokens(l.p.a, l.p.b)
+		refs = append(refs, poolRef{addr: pool, version: V3, fee: l.fee, token0: t0, token1: t1, dec0: decimals[t0], dec1: decimals[t1]})
+		roles = append(roles, l)
+	}
+	if len(refs) == 0 {
+		return USDQuote{}, ErrNoPrice
+	}
+
+	// 2. Every candidate's state and, where its history suffices, TWAP,
+	// in one batch; then the deepest pool for each leg.
+	states, err := o.observe(ctx, refs, s.window)
+	if err != nil {
+		return USDQuote{}, err
+	}
+	var cands [3][]*priceCandidate
+	for i, st := range states {
+		if st.err != nil || st.price.Liquidity.Sign() == 0 {
+			continue
+		}
+		c := &priceCandidate{st: st, role: roles[i].p.role, quote: roles[i].p.b}
+		c.depth = virtualReserve(st, c.quote)
+		cands[c.role] = append(cands[c.role], c)
+	}
+	for _, cs := range cands { // deepest first, so that among routes of equal depth each leg is its deepest pool
+		sort.SliceStable(cs, func(i, j int) bool { return cs[i].depth.Cmp(cs[j].depth) > 0 })
+	}
+	// Routes, deepest first: each direct pool; each pair of a token/WETH
+	// pool and a WETH/stablecoin pool, as deep in USD as its shallower
+	// leg; for WETH itself, each WETH/stablecoin pool.
+	type route struct {
+		legs  []*priceCandidate
+		depth *big.Rat
+	}
+	var routes []route
+	for _, c := range cands[legDirect] {
+		routes = append(routes, route{[]*priceCandidate{c}, c.depth})
+	}
+	var wethPrice *big.Rat // WETH in USD at the deepest WETH pool: one yardstick for every route
+	if len(cands[legWETHUSD]) > 0 {
+		wethPrice, _ = cands[legWETHUSD][0].st.price.SpotOf(weth)
+	}
+	for _, w := range cands[legWETHUSD] {
+		if addr == weth {
+			routes = append(routes, route{[]*priceCandidate{w}, w.depth})
+			continue
+		}
+		if wethPrice == nil {
+			break
+		}
+		for _, c := range cands[legToWETH] {
+			d := new(big.Rat).Mul(c.depth, wethPrice)
+			if d.Cmp(w.depth) > 0 {
+				d = w.depth
+			}
+			routes = append(routes, route{[]*priceCandidate{c, w}, d})
+		}
+	}
+	sort.SliceStable(routes, func(i, j int) bool { return routes[i].depth.Cmp(routes[j].depth) > 0 })
+
+	// 3. The deepest route whose pools all have oracle history: their
+	// TWAPs, over a shorter window where a pool's history is shorter. A
+	// pool with none (a young pool, or one keeping a single observation
+	// that this block's swap overwrote) passes to the next route.
+	var legs []*priceCandidate
+	var lastErr error
+	for i := 0; i < len(routes) && i < maxPriceRoutes && legs == nil; i++ {
+		r := routes[i]
+		chosen := make([]*oracleState, len(r.legs))
+		for j, l := range r.legs {
+			chosen[j] = l.st
+		}
+		if err := o.finish(ctx, chosen); err != nil {
+			return USDQuote{}, err
+		}
+		legs = r.legs
+		for _, st := range chosen {
+			if st.err != nil {
+				legs, lastErr = nil, st.err
+				break
+			}
+		}
+	}
+	if legs == nil {
+		if lastErr != nil {
+			return USDQuote{}, lastErr
+		}
+		return USDQuote{}, ErrNoPrice
+	}
+	q := USDQuote{Token: t, Block: block, USD: big.NewRat(1, 1), Spot: big.NewRat(1, 1), Requested: s.window, Window: s.window}
+	from := addr
+	var parts []string
+	shortened := false
+	for _, l := range legs {
+		p := l.st.price
+		twap, err := p.Of(from)
+		if err != nil {
+			return USDQuote{}, err
+		}
+		spot, err := p.SpotOf(from)
+		if err != nil {
+			return USDQuote{}, err
+		}
+		q.USD.Mul(q.USD, twap)
+		q.Spot.Mul(q.Spot, spot)
+		q.Legs = append(q.Legs, p)
+		q.Window = min(q.Window, p.Window)
+		shortened = shortened || p.Shortened()
+		parts = append(parts, fmt.Sprintf("%s/%s %s%% pool %s", symbols[from], symbols[l.quote], feePercentText(p.Fee), p.Pool.Hex()))
+		from = l.quote
+	}
+	sameWindow := true
+	for _, p := range q.Legs {
+		sameWindow = sameWindow && p.Window == q.Legs[0].Window
+	}
+	if sameWindow {
+		q.Source = fmt.Sprintf("uniswap-v3 TWAP %ds %s", q.Window, strings.Join(parts, " × "))
+	} else {
+		for i, p := range q.Legs {
+			parts[i] += fmt.Sprintf(" over %ds", p.Window)
+		}
+		q.Source = "uniswap-v3 TWAP " + strings.Join(parts, " × ")
+	}
+	if shortened {
+		q.Source += fmt.Sprintf(" (oracle history shorter than the %ds asked for)", s.window)
+	}
+	return q, nil
+}
+
+// virtualReserve is how much of token the pool's in-range liquidity
+// stands for at its current price, in whole tokens: L·√P for token1, L/√P
+// for token0 (√P = sqrtPriceX96 / 2^96).
+func virtualReserve(st *oracleState, token common.Address) *big.Rat {
+	l := st.price.Liquidity
+	twoTo96 := new(big.Int).Lsh(big.NewInt(1), 96)
+	var r *big.Rat
+	if token == st.ref.token1 {
+		r = new(big.Rat).SetFrac(new(big.Int).Mul(l, st.sqrtP), twoTo96)
+		return r.Quo(r, new(big.Rat).SetInt(pow10(st.ref.dec1)))
+	}
+	r = new(big.Rat).SetFrac(new(big.Int).Mul(l, twoTo96), st.sqrtP)
+	return r.Quo(r, new(big.Rat).SetInt(pow10(st.ref.dec0)))
+}
+
+// feePercentText writes a fee in hundredths of a bip as a percentage: 500 →
+// "0.05".
+func feePercentText(fee uint32) string {
+	return policies.DecimalUnits(new(big.Int).SetUint64(uint64(fee)), 4)
+}
+
+var plainSymbol = regexp.MustCompile(`^[A-Za-z0-9.+_-]{1,16}$`)
+
+// safeSymbol is a symbol fit to write into a Source the ledger keeps and
+// a person reads: letters, digits and .+_- only, else the address. A
+// token's symbol is whatever its deployer chose.
+func safeSymbol(sym string, addr common.Address) string {
+	if plainSymbol.MatchString(sym) {
+		return sym
+	}
+	return addr.Hex()
+}
+
+// priceTokenName names a token in an error: its symbol when plain, and its
+// address.
+func priceTokenName(t policies.Token) string {
+	if t.Native() {
+		return safeSymbol(t.Symbol, common.Address{}) + " (native coin)"
+	}
+	if plainSymbol.MatchString(t.Symbol) {
+		return t.Symbol + " (" + common.HexToAddress(t.Address).Hex() + ")"
+	}
+	return common.HexToAddress(t.Address).Hex()
+}

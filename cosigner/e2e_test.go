@@ -1,0 +1,206 @@
+package cosigner_test
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
+	"github.com/mandatehq/mandate/chains/evm/safe"
+	"github.com/mandatehq/mandate/chains/evm/safe/safetest"
+	"github.com/mandatehq/mandate/cosigner"
+	"github.com/mandatehq/mandate/memory/memtest"
+	"github.com/mandatehq/mandate/policies"
+)
+
+// ownerSign is another owner's wallet signing a safeTxHash (EOA, v 27/28).
+func ownerSign(t *testing.T, key string, h common.Hash) []byte {
+	t.Helper()
+	k, err := crypto.HexToECDSA(key[2:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := crypto.Sign(h[:], k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	return sig
+}
+
+// TestEndToEndOnDevnet: a real Safe 1.4.1 on the devnet with three owners
+// and threshold 2, Mandate one of them. A second owner proposes an allowed
+// batch (USDC and ETH to an allowed recipient, through MultiSendCallOnly)
+// and a refused transfer on the local Transaction Service. The watcher
+// confirms the batch only; the second owner executes it on chain with the
+// two signatures; the refused one never gets Mandate's signature.
+func TestEndToEndOnDevnet(t *testing.T) {
+	ctx := context.Background()
+	d := devnettest.Shared(t)
+	m, _ := devnettest.Account(t, d)
+	b, bKey := devnettest.Account(t, d)
+	c, _ := devnettest.Account(t, d)
+	friend, _ := devnettest.Account(t, d)
+	owners := []common.Address{m.Address, b.Address, c.Address}
+	safeAddr, err := d.NewSafe(ctx, owners, 2, big.NewInt(5e18), big.NewInt(10_000e6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := evm.NewClient(ctx, d.RPC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := safe.ReadVersion(ctx, client, safeAddr)
+	if err != nil || v.String() != "1.4.1" {
+		t.Fatalf("Safe version %s (%v)", v, err)
+	}
+	usdcAddr, callOnlyAddr := d.Address(devnet.USDC), d.Address(devnet.MultiSendCallOnly)
+	p, err := policies.Parse([]byte(fmt.Sprintf(`version: 1
+chains: [1337]
+tokens:
+  USDC: {chain: 1337, address: "%s", decimals: 6}
+recipients: {allow: ["%s"]}
+limits:
+  per_tx: {ETH: "1", USDC: "1000"}
+  daily: {ETH: "2", USDC: "2000"}
+safe: {delegatecall: ["%s"], self_calls: false, refund: false}
+`, usdcAddr.Hex(), friend.Address.Hex(), callOnlyAddr.Hex())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memtest.SQLite(t).Store
+	signer, err := evm.NewKeySigner(m.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := d.Deployment().TokenList()
+	r := cosigner.New(big.NewInt(devnet.ChainID), policies.NewEngine(p, st.Ledger()),
+		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(st.Reviews()),
+		cosigner.WithBatches(callOnlyAddr), cosigner.WithTokens(func(a string) (policies.Token, bool) {
+			t, ok := list.ByAddress(devnet.ChainID, a)
+			return policies.Token{Symbol: t.Symbol, Address: t.Address, Decimals: t.Decimals}, ok
+		}),
+		cosigner.WithNonces(func(ctx context.Context, a common.Address) (uint64, error) { return safe.Nonce(ctx, client, a) }))
+
+	sts := safetest.New(t)
+	sts.AddSafe(safeAddr, big.NewInt(devnet.ChainID), v, 2, owners...)
+	svc, err := safe.NewService(sts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := new(big.Int)
+	good := safe.Tx{Safe: safeAddr, ChainID: big.NewInt(devnet.ChainID), To: callOnlyAddr, Value: zero, Operation: safe.DelegateCall,
+		Data: safe.EncodeMultiSend([]safe.Inner{
+			{Operation: safe.Call, To: usdcAddr, Value: zero, Data: transfer(friend.Address, 100e6)},
+			{Operation: safe.Call, To: friend.Address, Value: big.NewInt(1e17)},
+		}), SafeTxGas: zero, BaseGas: zero, GasPrice: zero, Nonce: big.NewInt(0)}
+	bad := good
+	bad.To, bad.Operation, bad.Data, bad.Nonce = usdcAddr, safe.Call, transfer(common.HexToAddress("0x000000000000000000000000000000000000bEEF"), 1), big.NewInt(1)
+
+	goodHash, _ := good.Hash(v)
+	if onChain, err := safe.ChainHash(ctx, client, good); err != nil || onChain != goodHash {
+		t.Fatalf("hand-encoded hash %s, the Safe's getTransactionHash %s (%v)", goodHash.Hex(), onChain.Hex(), err)
+	}
+	badHash, _ := bad.Hash(v)
+	for _, tx := range []safe.Tx{good, bad} {
+		h, _ := tx.Hash(v)
+		if err := svc.Propose(ctx, tx, v, b.Address, ownerSign(t, b.PrivateKey, h), "e2e"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var decided []cosigner.Decision
+	w, err := cosigner.NewWatcher(r, svc, cosigner.OnDecision(func(d cosigner.Decision) { decided = append(decided, d) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(decided) != 2 {
+		t.Fatalf("%d decisions, want 2", len(decided))
+	}
+	var firstSig string
+	for _, d := range decided {
+		if d.SafeTxHash == goodHash.Hex() {
+			firstSig = d.Signature
+		}
+	}
+	hasMandate := func(h common.Hash) bool {
+		for _, cf := range sts.Confirmations(h) {
+			if common.HexToAddress(cf.Owner) == m.Address {
+				return true
+			}
+		}
+		return false
+	}
+	if !hasMandate(goodHash) {
+		t.Fatal("the allowed batch was not confirmed by Mandate")
+	}
+	if hasMandate(badHash) {
+		t.Fatal("the refused transfer got Mandate's signature")
+	}
+
+	// The second owner executes the batch with both signatures.
+	pending, err := svc.Transaction(ctx, goodHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sigs []safe.Signature
+	for _, cf := range pending.Confirmations {
+		raw := hexutil.MustDecode(cf.Signature)
+		owner, kind, err := safe.Recover(goodHash, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, safe.Signature{Owner: owner, Kind: kind, Sig: raw})
+	}
+	packed, err := safe.Encode(sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := safe.ExecCall(good, packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usdcBefore, _ := client.TokenBalance(ctx, usdcAddr, friend.Address)
+	ethBefore, _ := client.Balance(ctx, friend.Address)
+	devnettest.Send(t, d, bKey, safeAddr, nil, exec.Data)
+	usdcAfter, _ := client.TokenBalance(ctx, usdcAddr, friend.Address)
+	ethAfter, _ := client.Balance(ctx, friend.Address)
+	if new(big.Int).Sub(usdcAfter, usdcBefore).Cmp(big.NewInt(100e6)) != 0 || new(big.Int).Sub(ethAfter, ethBefore).Cmp(big.NewInt(1e17)) != 0 {
+		t.Fatalf("the batch moved %s USDC base units and %s wei", new(big.Int).Sub(usdcAfter, usdcBefore), new(big.Int).Sub(ethAfter, ethBefore))
+	}
+	if n, _ := safe.Nonce(ctx, client, safeAddr); n != 1 {
+		t.Fatalf("Safe nonce %d after execution, want 1", n)
+	}
+
+	// Again: the executed one is gone from the pending list, the refused
+	// one's answer stands, and nothing is signed twice.
+	decided = nil
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(decided) != 0 || hasMandate(badHash) {
+		t.Fatalf("second pass decided %d and bad confirmed %v", len(decided), hasMandate(badHash))
+	}
+	// Reviewing the executed transaction again returns its recorded
+	// approval and the same signature, not a second one.
+	again, err := r.Review(ctx, safeAddr, good.ServiceTx())
+	if err != nil || again.Decision != cosigner.Approve || again.Signature != firstSig || firstSig == "" {
+		t.Fatalf("review after execution: %+v %v", again, err)
+	}
+	// A new transaction at the used nonce is refused.
+	reuse := good
+	reuse.Data = safe.EncodeMultiSend([]safe.Inner{{Operation: safe.Call, To: friend.Address, Value: big.NewInt(1)}})
+	if d, err := r.Review(ctx, safeAddr, reuse.ServiceTx()); err != nil || d.Decision != cosigner.Reject || d.Signature != "" {
+		t.Fatalf("a used nonce: %+v %v", d, err)
+	}
+}

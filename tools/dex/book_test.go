@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/holiman/uint256"
 
 	"github.com/mandatehq/mandate/chains/evm"
@@ -166,30 +165,7 @@ func sellETH(t *testing.T, d *devnet.Devnet, pool common.Address, amount *big.In
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec := d.Client()
-	nonce, err := ec.PendingNonceAt(ctx, acct.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tip := big.NewInt(1e9)
-	head, err := ec.HeaderByNumber(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	to := r.Address
-	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(big.NewInt(devnet.ChainID)), &types.DynamicFeeTx{
-		ChainID: big.NewInt(devnet.ChainID), Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip),
-		Gas: 600_000, To: &to, Value: call.Value, Data: call.Data,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ec.SendTransaction(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	if rc, err := d.WaitMined(ctx, tx.Hash()); err != nil || rc.Status != 1 {
-		t.Fatalf("third-party sale: %v", err)
-	}
+	devnettest.Send(t, d, key, r.Address, call.Value, call.Data)
 }
 
 // TestLimitOrderFillsAfterRestart: a limit order to buy ETH below the

@@ -23,6 +23,7 @@ import (
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
+	"github.com/mandatehq/mandate/tools/analytics"
 	"github.com/mandatehq/mandate/tools/dex"
 	"github.com/mandatehq/mandate/tools/wallet"
 )
@@ -36,19 +37,20 @@ type needs struct {
 
 // app is the assembled runtime of one command.
 type app struct {
-	g       *globals
-	cfg     *Config
-	dev     *devnet.Devnet
-	dep     *devnet.Deployment
-	client  *evm.Client
-	tokens  *tokenlist.List
-	store   *memory.Store
-	policy  *policies.Policy
-	engine  *policies.Engine
-	wallet  *evm.Wallet
-	book    *dex.Book // standing orders; set by tools
-	onOrder func(orders.Order, error)
-	closers []func()
+	g        *globals
+	cfg      *Config
+	dev      *devnet.Devnet
+	dep      *devnet.Deployment
+	client   *evm.Client
+	tokens   *tokenlist.List
+	store    *memory.Store
+	policy   *policies.Policy
+	engine   *policies.Engine
+	wallet   *evm.Wallet
+	book     *dex.Book // standing orders; set by tools
+	priceSrc *uniswap.PriceSource
+	onOrder  func(orders.Order, error)
+	closers  []func()
 }
 
 // progress is where long steps report (nil for the listing-only app).
@@ -241,8 +243,37 @@ func (a *app) openPolicy(ctx context.Context) error {
 		return asUsage(err)
 	}
 	a.policy = p
-	a.engine = policies.NewEngine(p, a.store.Ledger())
+	var opts []policies.Option
+	if ps := a.prices(); ps != nil {
+		opts = append(opts, policies.WithPrices(ps))
+	}
+	a.engine = policies.NewEngine(p, a.store.Ledger(), opts...)
 	return nil
+}
+
+// prices is the USD price source the policy's USD limits and the analytics
+// use: Uniswap V3 TWAPs against the token list's stablecoins on this chain,
+// one source (and one per-block cache) for both. Nil where the chain has no
+// known Uniswap deployment or no listed stablecoin.
+func (a *app) prices() *uniswap.PriceSource {
+	if a.priceSrc != nil || a.client == nil {
+		return a.priceSrc
+	}
+	f, _, ok := a.uniswap()
+	if !ok || a.tokens == nil {
+		return nil
+	}
+	var stables []uniswap.Stablecoin
+	for _, sym := range []string{"USDC", "USDT", "DAI"} {
+		if t, err := a.tokens.Lookup(a.client.ChainID().Int64(), sym); err == nil {
+			stables = append(stables, uniswap.Stablecoin{Symbol: t.Symbol, Address: common.HexToAddress(t.Address), Decimals: t.Decimals})
+		}
+	}
+	if len(stables) == 0 {
+		return nil
+	}
+	a.priceSrc = uniswap.NewPriceSource(a.client, f, stables)
+	return a.priceSrc
 }
 
 func (a *app) openWallet(ctx context.Context) error {
@@ -368,7 +399,21 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 		bookOpts = append(bookOpts, dex.OnExecute(a.onOrder))
 	}
 	a.book = dex.NewBook(store, a.wallet, dexTools, bookOpts...)
-	return tools.NewRegistry(ts, dexTools, a.book.Tools())
+	anOpts := []analytics.Option{analytics.WithTokenList(a.tokens), analytics.WithProgress(a.progress())}
+	if f, r, ok := a.uniswap(); ok {
+		anOpts = append(anOpts, analytics.WithFactories(f), analytics.WithRouter(r))
+	}
+	if a.dep != nil {
+		anOpts = append(anOpts, analytics.WithContracts(a.dep.Contracts))
+	}
+	if ps := a.prices(); ps != nil {
+		anOpts = append(anOpts, analytics.WithPriceSource(ps))
+	}
+	var me common.Address
+	if a.wallet != nil {
+		me = a.wallet.Address()
+	}
+	return tools.NewRegistry(ts, dexTools, a.book.Tools(), analytics.Tools(a.client, me, anOpts...))
 }
 
 // uniswap is where swaps go on this chain: the devnet's own deployment, or

@@ -111,6 +111,7 @@ func newRoot(g *globals) *cobra.Command {
 		newChatCmd(g),
 		newLLMCmd(g),
 		newOrdersCmd(g),
+		newCosignerCmd(g),
 	)
 	return root
 }

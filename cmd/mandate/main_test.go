@@ -419,3 +419,51 @@ func TestCLISwapAndOrders(t *testing.T) {
 		t.Errorf("cancel unknown: exit %d, %s", code, errs)
 	}
 }
+
+// `mandate cosigner review`, the contract scripts and CI pipelines use:
+// exit 0 approve, 1 reject (with reasons), 2 bad input; one JSON object.
+func TestCosignerReview(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	friend := "0x3000000000000000000000000000000000000003"
+	os.WriteFile(pol, []byte(`version: 1
+chains: [42161]
+recipients: {allow: ["`+friend+`"]}
+limits: {per_tx: {ETH: "1"}, daily: {ETH: "2"}}
+safe: {delegatecall: ["0x40A2aCCbd92BCA938b02010E17A5b8929b49130D"], self_calls: false, refund: false}
+`), 0o600)
+	safeAddr := "0x111CEEee040739fD91D29C34C33E6B3E112F2177"
+	// The issue's real transaction: the Safe adding an owner (a self call).
+	addOwner := `{"to":"` + safeAddr + `","value":"0","data":"0x0d582f130000000000000000000000000c75fa5a5f1c0997e3eea425cfa13184ed0ec9e50000000000000000000000000000000000000000000000000000000000000003",
+"operation":0,"safeTxGas":0,"baseGas":0,"gasPrice":"0","gasToken":"0x0000000000000000000000000000000000000000",
+"refundReceiver":"0x0000000000000000000000000000000000000000","nonce":234,"safeTxHash":"0x0cb7250b8becd7069223c54e2839feaed4cee156363fbfe5dd0a48e75c4e25b3"}`
+	pay := `{"to":"` + friend + `","value":"500000000000000000","data":null,"operation":0,"safeTxGas":"0","baseGas":"0","gasPrice":"0",
+"gasToken":"0x0000000000000000000000000000000000000000","refundReceiver":"0x0000000000000000000000000000000000000000","nonce":"235"}`
+	args := func(file string) []string {
+		return []string{"--json", "cosigner", "review", "--policy", pol, "--chain-id", "42161", "--safe", safeAddr, "--safe-version", "1.3.0", file}
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	code, out, errs := cli(t, "", args(write("add.json", addOwner))...)
+	var d map[string]any
+	if err := json.Unmarshal([]byte(out), &d); err != nil || code != 1 || d["decision"] != "reject" ||
+		d["safeTxHash"] != "0x0cb7250b8becd7069223c54e2839feaed4cee156363fbfe5dd0a48e75c4e25b3" || !strings.Contains(out, "safe.self_calls") {
+		t.Fatalf("add owner: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = cli(t, "", args(write("pay.json", pay))...)
+	if code != 0 || !strings.Contains(out, `"decision":"approve"`) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("payment: exit %d %s %s", code, out, errs)
+	}
+	code, out, _ = cli(t, pay, args("-")...)
+	if code != 0 {
+		t.Fatalf("stdin: exit %d %s", code, out)
+	}
+	code, _, errs = cli(t, "", args(write("bad.json", `{"to": "0x12"}`))...)
+	if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Fatalf("bad input: exit %d %q", code, errs)
+	}
+}

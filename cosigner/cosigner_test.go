@@ -306,3 +306,5 @@ func TestBadInput(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func zeroInt() *big.Int { return new(big.Int) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/chains/evm/safe"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/chains/evm/uniswap"
 	"github.com/mandatehq/mandate/memory"
@@ -25,6 +26,7 @@ import (
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/analytics"
 	"github.com/mandatehq/mandate/tools/dex"
+	"github.com/mandatehq/mandate/tools/multisig"
 	"github.com/mandatehq/mandate/tools/wallet"
 )
 
@@ -49,8 +51,11 @@ type app struct {
 	wallet   *evm.Wallet
 	book     *dex.Book // standing orders; set by tools
 	priceSrc *uniswap.PriceSource
-	onOrder  func(orders.Order, error)
-	closers  []func()
+	// signerUsed is the wallet's signer, which the Safe tools sign
+	// safeTxHashes with (only through evm.SignSafeTx, with an Approval).
+	signerUsed evm.Signer
+	onOrder    func(orders.Order, error)
+	closers    []func()
 }
 
 // progress is where long steps report (nil for the listing-only app).
@@ -281,6 +286,7 @@ func (a *app) openWallet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.signerUsed = s
 	opts := []evm.WalletOption{evm.WithJournal(a.store.Journal())}
 	if _, r, ok := a.uniswap(); ok {
 		opts = append(opts, evm.WithSwapDecoder(r))
@@ -413,7 +419,20 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 	if a.wallet != nil {
 		me = a.wallet.Address()
 	}
-	return tools.NewRegistry(ts, dexTools, a.book.Tools(), analytics.Tools(a.client, me, anOpts...))
+	msOpts := []multisig.Option{multisig.WithTokenList(a.tokens), multisig.WithApprover(approver)}
+	if a.cfg != nil && a.cfg.SafeService != "" {
+		if svc, err := safe.NewService(a.cfg.SafeService); err == nil {
+			msOpts = append(msOpts, multisig.WithService(svc))
+		}
+	}
+	if a.dep != nil {
+		msOpts = append(msOpts, multisig.WithBatches(a.dep.Contracts[devnet.MultiSendCallOnly]))
+	}
+	var signer evm.Signer
+	if a.wallet != nil {
+		signer = a.signerUsed
+	}
+	return tools.NewRegistry(ts, dexTools, a.book.Tools(), analytics.Tools(a.client, me, anOpts...), multisig.Tools(a.wallet, gate, signer, msOpts...))
 }
 
 // uniswap is where swaps go on this chain: the devnet's own deployment, or

@@ -15,15 +15,16 @@ import (
 // Config is mandate.yaml; every field can be overridden by the environment
 // variable named beside it (the environment wins).
 type Config struct {
-	RPCURL     string `yaml:"rpc_url"`     // MANDATE_RPC_URL
-	ChainID    int64  `yaml:"chain_id"`    // MANDATE_CHAIN_ID
-	PrivateKey string `yaml:"private_key"` // MANDATE_PRIVATE_KEY (tests and devnet only)
-	Keystore   string `yaml:"keystore"`    // MANDATE_KEYSTORE
-	Wallet     string `yaml:"wallet"`      // MANDATE_WALLET: keystore account to use
-	Policy     string `yaml:"policy"`      // MANDATE_POLICY
-	DB         string `yaml:"db"`          // MANDATE_DB
-	TokenList  string `yaml:"tokenlist"`   // MANDATE_TOKENLIST
-	LLM        struct {
+	RPCURL      string `yaml:"rpc_url"`      // MANDATE_RPC_URL
+	ChainID     int64  `yaml:"chain_id"`     // MANDATE_CHAIN_ID
+	PrivateKey  string `yaml:"private_key"`  // MANDATE_PRIVATE_KEY (tests and devnet only)
+	Keystore    string `yaml:"keystore"`     // MANDATE_KEYSTORE
+	Wallet      string `yaml:"wallet"`       // MANDATE_WALLET: keystore account to use
+	Policy      string `yaml:"policy"`       // MANDATE_POLICY
+	DB          string `yaml:"db"`           // MANDATE_DB
+	TokenList   string `yaml:"tokenlist"`    // MANDATE_TOKENLIST
+	SafeService string `yaml:"safe_service"` // MANDATE_SAFE_SERVICE: Safe Transaction Service base URL
+	LLM         struct {
 		BaseURL  string `yaml:"base_url"` // MANDATE_LLM_BASE_URL
 		APIKey   string `yaml:"api_key"`  // MANDATE_LLM_API_KEY
 		Model    string `yaml:"model"`    // MANDATE_LLM_MODEL
@@ -76,6 +77,7 @@ func loadConfig(path string) (*Config, error) {
 	str(&cfg.Policy, "MANDATE_POLICY")
 	str(&cfg.DB, "MANDATE_DB")
 	str(&cfg.TokenList, "MANDATE_TOKENLIST")
+	str(&cfg.SafeService, "MANDATE_SAFE_SERVICE")
 	str(&cfg.LLM.BaseURL, "MANDATE_LLM_BASE_URL")
 	str(&cfg.LLM.APIKey, "MANDATE_LLM_API_KEY")
 	str(&cfg.LLM.Model, "MANDATE_LLM_MODEL")

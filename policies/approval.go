@@ -1,11 +1,9 @@
 package policies
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync/atomic"
 )
 
@@ -29,11 +27,11 @@ type Approval struct{ g *grant }
 type grant struct {
 	id     string
 	digest [32]byte
-	// raw is the canonical encoding (Marshal) that digest hashes. The grant
-	// keeps bytes, not the caller's intent, whose *big.Int, *Call and slices
-	// the caller could still change after the decision; Intent and Claim
-	// decode a fresh copy from raw.
-	raw  []byte
+	// in is the engine's snapshot of the approved intent (Clone), which
+	// digest hashes the canonical encoding of. Nobody outside holds it:
+	// Intent and Claim hand out fresh copies, so nothing a caller changes,
+	// before or after the decision, reaches what a signer acts on.
+	in   Intent
 	used atomic.Bool
 	// state is grantOpen, then grantSent (Sent) or grantReleased (Release).
 	state atomic.Int32
@@ -69,21 +67,13 @@ func (a Approval) Intent() Intent {
 	return in
 }
 
-// decode returns a fresh copy of the approved intent and checks it encodes
-// back to exactly the approved bytes: an intent that does not survive the
-// round trip (invalid UTF-8 is written as U+FFFD, say) is not what was
-// approved, and nothing may be signed from it.
+// decode returns a fresh copy of the approved snapshot. The snapshot's
+// strings are valid UTF-8 (Clone made them so), so the copy is exactly
+// what the digest covers.
 func (g *grant) decode() (Intent, error) {
-	in, err := Unmarshal(g.raw)
-	if err != nil {
-		return nil, fmt.Errorf("policies: approved intent does not decode: %w", err)
-	}
-	again, err := Marshal(in)
-	if err != nil {
-		return nil, fmt.Errorf("policies: approved intent does not encode again: %w", err)
-	}
-	if !bytes.Equal(again, g.raw) {
-		return nil, errors.New("policies: approved intent does not decode to what was approved (its encoding is not canonical, e.g. invalid UTF-8): refusing to sign it")
+	in := Clone(g.in)
+	if in == nil {
+		return nil, errors.New("policies: the approval holds no intent")
 	}
 	return in, nil
 }

@@ -162,6 +162,16 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 	if err := ctx.Err(); err != nil {
 		return Approval{}, err
 	}
+	// Judge and approve a snapshot: the caller's *big.Int, *Call and
+	// slices could change after the decision (or during it); the snapshot
+	// cannot, and it is what the approval hands out copies of.
+	snap, err := snapshot(in)
+	if err != nil {
+		return Approval{}, err
+	}
+	if snap != nil {
+		in = snap
+	}
 	raw, digest, err := encode(in)
 	if err != nil {
 		return Approval{}, err
@@ -240,7 +250,7 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 	return Approval{g: &grant{
 		id:     id,
 		digest: digest,
-		raw:    raw,
+		in:     in,
 		release: func(ctx context.Context, reason string) error {
 			return ledger.Release(ctx, id, reason)
 		},

@@ -1,0 +1,94 @@
+package cosigner_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/evm/safe"
+	"github.com/mandatehq/mandate/cosigner"
+	"github.com/mandatehq/mandate/memory/memtest"
+	"github.com/mandatehq/mandate/policies"
+)
+
+// benchPolicy allows many small payments, so every review approves and
+// signs: the expensive path.
+var benchPolicy = fmt.Sprintf(`version: 1
+chains: [1337]
+tokens:
+  USDC: {chain: 1337, address: "%s", decimals: 6}
+recipients: {allow: ["%s"]}
+limits:
+  per_tx: {ETH: "1", USDC: "1000"}
+  daily: {ETH: "1000000", USDC: "1000000000"}
+safe: {delegatecall: ["%s"], self_calls: false, refund: false}
+`, usdc.Hex(), friend.Hex(), callOnly.Hex())
+
+// BenchmarkReview measures decisions per second: hash, decode (a batch of
+// a USDC transfer and an ETH payment through MultiSendCallOnly), policy,
+// signature and the review record, on both cores (RunParallel). "sign" is
+// the signature alone, the limit a review cannot beat.
+func BenchmarkReview(b *testing.B) {
+	key, _ := crypto.HexToECDSA(ownerKey[2:])
+	b.Run("sign", func(b *testing.B) {
+		h := crypto.Keccak256([]byte("x"))
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := crypto.Sign(h, key); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("hash", func(b *testing.B) {
+		tx := safe.Tx{Safe: safeAddr, ChainID: chainID, To: callOnly, Value: new(big.Int), Operation: safe.DelegateCall,
+			Data: batch(call(usdc, 0, transfer(friend, 1)), call(friend, 1, nil)), SafeTxGas: new(big.Int), BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: big.NewInt(1)}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			tx.Nonce.SetInt64(int64(i))
+			if _, err := tx.Hash(version); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	run := func(b *testing.B, ledger policies.Ledger, store cosigner.Store) {
+		p, err := policies.Parse([]byte(benchPolicy))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, _ := evm.NewKeySigner(ownerKey)
+		r := cosigner.New(chainID, policies.NewEngine(p, ledger), cosigner.WithSafe(safeAddr, version), cosigner.WithSigner(s), cosigner.WithStore(store),
+			cosigner.WithTokens(func(a string) (policies.Token, bool) {
+				return policies.Token{Symbol: "USDC", Address: usdc.Hex(), Decimals: 6}, common.HexToAddress(a) == usdc
+			}))
+		var nonce atomic.Int64
+		data := batch(call(usdc, 0, transfer(friend, 1)), call(friend, 1, nil))
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				tx := stx(callOnly, new(big.Int), data, 1, func(st *safe.ServiceTx) {
+					st.Nonce = json.RawMessage(fmt.Sprint(nonce.Add(1)))
+				})
+				d, err := r.Review(context.Background(), safeAddr, tx)
+				if err != nil || d.Decision != cosigner.Approve {
+					b.Fatalf("%s %q %v", d.Decision, d.Reasons, err)
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+	}
+	b.Run("review/memory", func(b *testing.B) { run(b, policies.NewMemLedger(), cosigner.NewMemStore()) })
+	b.Run("review/sqlite", func(b *testing.B) {
+		st := memtest.SQLite(b).Store
+		run(b, st.Ledger(), st.Reviews())
+	})
+}

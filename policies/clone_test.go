@@ -1,0 +1,65 @@
+package policies
+
+import (
+	"bytes"
+	"math/big"
+	"testing"
+)
+
+// Clone is exact (the copy encodes to the same bytes) and deep (changing
+// the copy leaves the original as it was), for every kind, nested too.
+func TestCloneDeepAndExact(t *testing.T) {
+	h := Header{Chain: "1337", From: "0x0000000000000000000000000000000000000001", Key: "k"}
+	tok := Token{Symbol: "USDC", Address: "0x0000000000000000000000000000000000000002", Decimals: 6}
+	call := func() *Call {
+		return &Call{To: tok.Address, Value: big.NewInt(0), Data: HexBytes{1, 2, 3}}
+	}
+	ap := Approve{Header: h, Method: MethodApprove, Token: tok, Spender: "0x0000000000000000000000000000000000000003", Amount: big.NewInt(5), Tx: call()}
+	intents := []Intent{
+		Transfer{Header: h, To: "0x0000000000000000000000000000000000000004", Token: tok, Amount: big.NewInt(7), Tx: call()},
+		ap,
+		Swap{Header: h, Venue: "uniswap-v3", TokenIn: tok, AmountIn: big.NewInt(5), TokenOut: Token{Symbol: "ETH", Decimals: 18},
+			Quoted: big.NewInt(9), MinOut: big.NewInt(8), Recipient: h.From, SlippageBps: 50, Deadline: 99, Approval: &ap, Tx: call()},
+		ContractCall{Header: h, To: tok.Address, Value: big.NewInt(1), Data: HexBytes{9, 9, 9, 9}, Selector: "0x09090909", Tx: call()},
+		SafeTx{Header: h, To: tok.Address, Value: big.NewInt(0), Data: HexBytes{1}, SafeTxGas: big.NewInt(0), BaseGas: big.NewInt(0),
+			GasPrice: big.NewInt(0), GasToken: "0x0000000000000000000000000000000000000000", RefundReceiver: "0x0000000000000000000000000000000000000000",
+			Nonce: 3, SafeTxHash: "0xab", Inner: []Intent{ap, &Transfer{Header: h, To: h.From, Token: tok, Amount: big.NewInt(1)}}},
+	}
+	for _, in := range intents {
+		want, err := Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := Clone(in)
+		got, err := Marshal(c)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: clone encodes to\n%s\nwant\n%s", in.Kind(), got, want)
+		}
+		// Scribble over every pointer the copy holds.
+		switch x := c.(type) {
+		case Transfer:
+			x.Amount.SetInt64(-1)
+			x.Tx.Data[0] = 0xff
+		case Approve:
+			x.Amount.SetInt64(-1)
+			x.Tx.Value.SetInt64(-1)
+		case Swap:
+			x.AmountIn.SetInt64(-1)
+			x.Approval.Amount.SetInt64(-1)
+			x.Approval.Tx.Data[0] = 0xff
+		case ContractCall:
+			x.Data[0] = 0
+			x.Value.SetInt64(-1)
+		case SafeTx:
+			x.Data[0] = 0xff
+			x.Inner[0].(Approve).Amount.SetInt64(-1)
+			x.Inner[1].(Transfer).Amount.SetInt64(-1)
+		}
+		if again, _ := Marshal(in); !bytes.Equal(again, want) {
+			t.Fatalf("%s: changing the clone changed the original", in.Kind())
+		}
+	}
+	if Clone(nil) != nil || Clone((*Transfer)(nil)) != nil {
+		t.Fatal("Clone of nil is not nil")
+	}
+}

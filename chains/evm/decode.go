@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -144,20 +146,20 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 		return nil, &DecodeError{Reason: fmt.Sprintf("value %s does not fit uint256", value)}
 	}
 	data := bytes.Clone([]byte(call.Data))
-	tx := &policies.Call{To: to.Hex(), Value: value, Data: data}
-	head := policies.Header{Chain: chain, From: fromAddr.Hex()}
+	tx := &policies.Call{To: Checksum(to), Value: value, Data: data}
+	head := policies.Header{Chain: chain, From: Checksum(fromAddr)}
 	lookup := func(a common.Address) policies.Token {
 		if tok != nil {
-			if t, ok := tok(a.Hex()); ok {
-				t.Address = a.Hex()
+			if t, ok := tok(Checksum(a)); ok {
+				t.Address = Checksum(a)
 				return t
 			}
 		}
-		return policies.Token{Address: a.Hex()}
+		return policies.Token{Address: Checksum(a)}
 	}
 
 	if len(data) == 0 {
-		return policies.Transfer{Header: head, To: to.Hex(), Token: nativeToken(tok), Amount: new(big.Int).Set(value), Tx: tx}, nil
+		return policies.Transfer{Header: head, To: Checksum(to), Token: nativeToken(tok), Amount: new(big.Int).Set(value), Tx: tx}, nil
 	}
 	if len(data) < 4 {
 		return nil, &DecodeError{Reason: fmt.Sprintf("calldata of %d bytes is shorter than a 4-byte function selector", len(data))}
@@ -166,7 +168,7 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 	copy(sel[:], data)
 	args := data[4:]
 	contractCall := func() policies.Intent {
-		return policies.ContractCall{Header: head, To: to.Hex(), Value: new(big.Int).Set(value), Data: bytes.Clone(data),
+		return policies.ContractCall{Header: head, To: Checksum(to), Value: new(big.Int).Set(value), Data: bytes.Clone(data),
 			Selector: "0x" + hex.EncodeToString(sel[:]), Tx: tx}
 	}
 	known := sel == selTransfer || sel == selApprove || sel == selIncreaseAllowance || sel == selSetApprovalForAll ||
@@ -186,7 +188,7 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 			return nil, &DecodeError{fn, "recipient: " + err.Error()}
 		}
 		amount := new(big.Int).SetBytes(word(args, 1))
-		return policies.Transfer{Header: head, To: rcpt.Hex(), Token: lookup(to), Amount: amount, Tx: tx}, nil
+		return policies.Transfer{Header: head, To: Checksum(rcpt), Token: lookup(to), Amount: amount, Tx: tx}, nil
 
 	case selApprove, selIncreaseAllowance:
 		fn, method := "approve(address,uint256)", policies.MethodApprove
@@ -201,7 +203,7 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 			return nil, &DecodeError{fn, "spender: " + err.Error()}
 		}
 		amount := new(big.Int).SetBytes(word(args, 1))
-		return policies.Approve{Header: head, Method: method, Token: lookup(to), Spender: spender.Hex(), Amount: amount,
+		return policies.Approve{Header: head, Method: method, Token: lookup(to), Spender: Checksum(spender), Amount: amount,
 			Unlimited: amount.Cmp(unlimitedThreshold) >= 0, Tx: tx}, nil
 
 	case selSetApprovalForAll:
@@ -221,7 +223,7 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 		if approved {
 			amount.Set(maxUint256)
 		}
-		return policies.Approve{Header: head, Method: policies.MethodSetApprovalForAll, Token: lookup(to), Spender: op.Hex(),
+		return policies.Approve{Header: head, Method: policies.MethodSetApprovalForAll, Token: lookup(to), Spender: Checksum(op),
 			Amount: amount, Unlimited: approved, Tx: tx}, nil
 
 	case selPermit2Approve:
@@ -245,7 +247,7 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 		if err != nil {
 			return nil, &DecodeError{fn, "expiration: " + err.Error()}
 		}
-		return policies.Approve{Header: head, Method: policies.MethodPermit2, Token: lookup(token), Spender: spender.Hex(),
+		return policies.Approve{Header: head, Method: policies.MethodPermit2, Token: lookup(token), Spender: Checksum(spender),
 			Amount: amount, Unlimited: amount.Cmp(maxUint160) >= 0, Expiration: exp.Uint64(), Tx: tx}, nil
 	}
 	return contractCall(), nil // unreachable: every known selector is handled above
@@ -286,8 +288,8 @@ func parseAddress(what, s string) (common.Address, error) {
 	}
 	a := common.BytesToAddress(b)
 	body := s[2:]
-	if body != strings.ToLower(body) && body != strings.ToUpper(body) && a.Hex()[2:] != body {
-		return common.Address{}, &DecodeError{Reason: fmt.Sprintf("%s address %q has a wrong EIP-55 checksum (did you mean %s?)", what, s, a.Hex())}
+	if body != strings.ToLower(body) && body != strings.ToUpper(body) && Checksum(a)[2:] != body {
+		return common.Address{}, &DecodeError{Reason: fmt.Sprintf("%s address %q has a wrong EIP-55 checksum (did you mean %s?)", what, s, Checksum(a))}
 	}
 	return a, nil
 }
@@ -366,7 +368,7 @@ func EncodeCall(in policies.Intent, permit2 ...common.Address) (policies.Call, e
 			if x.Amount.Cmp(maxUint256) > 0 {
 				return policies.Call{}, fmt.Errorf("evm: transfer amount %s does not fit uint256", x.Amount)
 			}
-			return policies.Call{To: to.Hex(), Value: new(big.Int).Set(x.Amount)}, nil
+			return policies.Call{To: Checksum(to), Value: new(big.Int).Set(x.Amount)}, nil
 		}
 		tok, err := parseAddress("token", x.Token.Address)
 		if err != nil {
@@ -376,7 +378,7 @@ func EncodeCall(in policies.Intent, permit2 ...common.Address) (policies.Call, e
 		if err != nil {
 			return policies.Call{}, err
 		}
-		return policies.Call{To: tok.Hex(), Value: new(big.Int), Data: data}, nil
+		return policies.Call{To: Checksum(tok), Value: new(big.Int), Data: data}, nil
 
 	case policies.Approve:
 		spender, err := parseAddress("spender", x.Spender)
@@ -408,7 +410,7 @@ func EncodeCall(in policies.Intent, permit2 ...common.Address) (policies.Call, e
 		if err != nil {
 			return policies.Call{}, err
 		}
-		return policies.Call{To: target.Hex(), Value: new(big.Int), Data: data}, nil
+		return policies.Call{To: Checksum(target), Value: new(big.Int), Data: data}, nil
 
 	case policies.ContractCall:
 		to, err := parseAddress("to", x.To)
@@ -419,9 +421,34 @@ func EncodeCall(in policies.Intent, permit2 ...common.Address) (policies.Call, e
 		if x.Value != nil {
 			v.Set(x.Value)
 		}
-		return policies.Call{To: to.Hex(), Value: v, Data: bytes.Clone([]byte(x.Data))}, nil
+		return policies.Call{To: Checksum(to), Value: v, Data: bytes.Clone([]byte(x.Data))}, nil
 	case nil:
 		return policies.Call{}, errors.New("evm: nil intent")
 	}
 	return policies.Call{}, fmt.Errorf("evm: a %s intent is not built from its fields here; its Tx is the call", in.Kind())
+}
+
+// checksums caches EIP-55 spellings: each costs a Keccak-256, and a Safe
+// batch's decode writes the same few addresses (the Safe, a token, a
+// recipient) many times over. The cache is dropped whole when it grows
+// past maxChecksums, so it stays bounded under any input.
+var (
+	checksums     sync.Map // common.Address → string
+	checksumCount atomic.Int64
+)
+
+const maxChecksums = 1 << 16
+
+// Checksum is a.Hex(), cached.
+func Checksum(a common.Address) string {
+	if v, ok := checksums.Load(a); ok {
+		return v.(string)
+	}
+	s := a.Hex()
+	if checksumCount.Add(1) > maxChecksums {
+		checksums.Clear()
+		checksumCount.Store(0)
+	}
+	checksums.Store(a, s)
+	return s
 }

@@ -65,7 +65,7 @@ func DescribeSelfCall(data []byte) string {
 	for i, a := range args {
 		switch v := a.(type) {
 		case common.Address:
-			parts[i] = m.Inputs[i].Name + " " + v.Hex()
+			parts[i] = m.Inputs[i].Name + " " + evm.Checksum(v)
 		case [32]byte:
 			parts[i] = m.Inputs[i].Name + " 0x" + hex.EncodeToString(v[:])
 		default:
@@ -123,7 +123,7 @@ func (d Decoder) Decode(tx Tx) (policies.SafeTx, error) {
 	}
 	out := d.safeTx(tx, Inner{Operation: tx.Operation, To: tx.To, Value: tx.Value, Data: tx.Data})
 	out.SafeTxGas, out.BaseGas, out.GasPrice = nz(tx.SafeTxGas), nz(tx.BaseGas), nz(tx.GasPrice)
-	out.GasToken, out.RefundReceiver = tx.GasToken.Hex(), tx.RefundReceiver.Hex()
+	out.GasToken, out.RefundReceiver = evm.Checksum(tx.GasToken), evm.Checksum(tx.RefundReceiver)
 	if tx.Nonce != nil {
 		if !tx.Nonce.IsUint64() {
 			return policies.SafeTx{}, fmt.Errorf("safe: nonce %s is beyond any Safe's", tx.Nonce)
@@ -147,10 +147,10 @@ func nz(v *big.Int) *big.Int {
 // safeTx is the SafeTx shell of one (outer or nested) operation.
 func (d Decoder) safeTx(tx Tx, c Inner) policies.SafeTx {
 	return policies.SafeTx{
-		Header: policies.Header{Chain: chainName(tx.ChainID), From: tx.Safe.Hex()},
-		To:     c.To.Hex(), Value: nz(c.Value), Data: bytes.Clone(c.Data), Operation: policies.SafeOperation(c.Operation),
+		Header: policies.Header{Chain: chainName(tx.ChainID), From: evm.Checksum(tx.Safe)},
+		To:     evm.Checksum(c.To), Value: nz(c.Value), Data: bytes.Clone(c.Data), Operation: policies.SafeOperation(c.Operation),
 		SafeTxGas: new(big.Int), BaseGas: new(big.Int), GasPrice: new(big.Int),
-		GasToken: common.Address{}.Hex(), RefundReceiver: common.Address{}.Hex(),
+		GasToken: evm.Checksum(common.Address{}), RefundReceiver: evm.Checksum(common.Address{}),
 	}
 }
 
@@ -205,11 +205,11 @@ func (d Decoder) inner(tx Tx, s *policies.SafeTx, c Inner, depth int) error {
 
 // call decodes one plain call made by the Safe.
 func (d Decoder) call(tx Tx, c Inner, _ int) (policies.Intent, error) {
-	in, err := evm.DecodeCall(chainName(tx.ChainID), tx.Safe.Hex(), policies.Call{To: c.To.Hex(), Value: nz(c.Value), Data: c.Data}, d.Tokens, d.Options...)
+	in, err := evm.DecodeCall(chainName(tx.ChainID), evm.Checksum(tx.Safe), policies.Call{To: evm.Checksum(c.To), Value: nz(c.Value), Data: c.Data}, d.Tokens, d.Options...)
 	if err != nil {
 		var de *evm.DecodeError
 		if errors.As(err, &de) {
-			return nil, fmt.Errorf("call to %s: %w", c.To.Hex(), err)
+			return nil, fmt.Errorf("call to %s: %w", evm.Checksum(c.To), err)
 		}
 		return nil, err
 	}

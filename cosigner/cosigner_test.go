@@ -165,14 +165,18 @@ func withHash(s safe.ServiceTx) safe.ServiceTx {
 
 // TestAttacksRefused: each class the issue lists, in several variants. The
 // answer is reject with a reason naming what was wrong, never approve.
-func TestAttacksRefused(t *testing.T) {
+// attack is one transaction an attacker proposes, and the reason its
+// refusal must name.
+type attack struct {
+	name string
+	tx   safe.ServiceTx
+	want string // in one of the reasons
+}
+
+func attacks() []attack {
 	selfCall := func(sig string, args ...[]byte) []byte { return cat(append([][]byte{sel(sig)}, args...)...) }
 	good := call(usdc, 0, transfer(friend, 100e6))
-	cases := []struct {
-		name string
-		tx   safe.ServiceTx
-		want string // in one of the reasons
-	}{
+	return []attack{
 		// Delegatecall to anything but the allowed MultiSendCallOnly (Bybit).
 		{"delegatecall to an attacker contract", stx(attacker, new(big.Int), sel("sweepETH(address)"), 1), "safe.delegatecall"},
 		{"delegatecall to MultiSend (not CallOnly)", stx(multiSend, new(big.Int), batch(good), 1), "safe.delegatecall"},
@@ -239,6 +243,10 @@ func TestAttacksRefused(t *testing.T) {
 		{"unknown contract call", stx(attacker, new(big.Int), []byte{0x12, 0x34, 0x56, 0x78, 0}, 0), "contracts"},
 		{"unknown function on the token", stx(usdc, new(big.Int), cat(sel("mint(address,uint256)"), w(attacker), w(int64(1))), 0), "contracts"},
 	}
+}
+
+func TestAttacksRefused(t *testing.T) {
+	cases := attacks()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := reviewer(t, true).Review(context.Background(), safeAddr, tc.tx)

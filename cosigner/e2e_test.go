@@ -153,14 +153,21 @@ safe: {delegatecall: ["%s"], self_calls: false, refund: false}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sigs []safe.Signature
+	// Mandate's confirmation as posted (EOA); the executing owner's as an
+	// approved hash (v 1: the sender of execTransaction is that owner).
+	sigs := []safe.Signature{{Owner: b.Address, Kind: safe.ApprovedHash}}
 	for _, cf := range pending.Confirmations {
 		raw := hexutil.MustDecode(cf.Signature)
 		owner, kind, err := safe.Recover(goodHash, raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sigs = append(sigs, safe.Signature{Owner: owner, Kind: kind, Sig: raw})
+		if owner == m.Address {
+			sigs = append(sigs, safe.Signature{Owner: owner, Kind: kind, Sig: raw})
+		}
+	}
+	if len(sigs) != 2 {
+		t.Fatalf("Mandate's signature is not among the confirmations: %+v", pending.Confirmations)
 	}
 	packed, err := safe.Encode(sigs)
 	if err != nil {

@@ -81,3 +81,19 @@ func TestHandler(t *testing.T) {
 		t.Errorf("GET: %d", rec.Code)
 	}
 }
+
+// The HTTP service refuses the whole attack corpus too: same reviewer,
+// same answers, never a signature.
+func TestHandlerRefusesAttacks(t *testing.T) {
+	h, err := cosigner.Handler(reviewer(t, true), token, cosigner.WithRateLimit(1000, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range attacks() {
+		rec := post(t, h, "Bearer "+token, body(t, a.tx, safeAddr.Hex()))
+		var d cosigner.Decision
+		if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil || rec.Code != 200 || d.Decision != cosigner.Reject || d.Signature != "" {
+			t.Errorf("%s: %d %s", a.name, rec.Code, rec.Body)
+		}
+	}
+}

@@ -53,6 +53,9 @@ type Agent struct {
 	budget    int
 	log       *slog.Logger
 	defs      []llms.Tool // the registry's tools as the model sees them
+	toolsOpt  llms.CallOption
+	callOpts  []llms.CallOption   // how every step calls the model
+	systemMsg llms.MessageContent // the system prompt when memory adds nothing to it
 	local     *localMemory
 	quorum    int // backends that must be asked before a value-moving call; 0: off
 	summarize Summarizer
@@ -170,6 +173,16 @@ func New(model llms.Model, reg *tools.Registry, opts ...Option) *Agent {
 			}})
 		}
 	}
+	// Built once: every step of every turn calls the model the same way, and
+	// the stream callback finds its turn in the context it is given.
+	a.callOpts = []llms.CallOption{llms.WithStreamingFunc(streamChunk)}
+	a.toolsOpt = llms.WithTools(a.defs)
+	if len(a.defs) > 0 {
+		a.callOpts = append(a.callOpts, a.toolsOpt)
+	}
+	a.callOpts = a.callOpts[:len(a.callOpts):len(a.callOpts)]
+	a.systemMsg = llms.TextParts(llms.ChatMessageTypeSystem, a.system)
+	a.systemMsg.Parts = a.systemMsg.Parts[:1:1]
 	return a
 }
 

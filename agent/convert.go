@@ -5,37 +5,48 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/mandatehq/mandate/internal/jsonstr"
 	"github.com/mandatehq/mandate/memory"
 )
 
+// storedCall is one tool call as memory keeps it (memory.Message.ToolCalls).
 type storedCall struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	Arguments string `json:"arguments"`
 }
 
-func encodeCalls(calls []llms.ToolCall) json.RawMessage {
-	out := make([]storedCall, 0, len(calls))
-	for _, c := range calls {
-		sc := storedCall{ID: c.ID}
-		if c.FunctionCall != nil {
-			sc.Name, sc.Arguments = c.FunctionCall.Name, c.FunctionCall.Arguments
+// appendCalls appends calls as memory keeps them: the bytes json.Marshal
+// gives for the []storedCall, written without reflection.
+func appendCalls(dst []byte, calls []llms.ToolCall) []byte {
+	dst = append(dst, '[')
+	for i, c := range calls {
+		if i > 0 {
+			dst = append(dst, ',')
 		}
-		out = append(out, sc)
+		name, args := "", ""
+		if c.FunctionCall != nil {
+			name, args = c.FunctionCall.Name, c.FunctionCall.Arguments
+		}
+		dst = append(dst, `{"id":`...)
+		dst = jsonstr.Append(dst, c.ID)
+		dst = append(dst, `,"name":`...)
+		dst = jsonstr.Append(dst, name)
+		dst = append(dst, `,"arguments":`...)
+		dst = jsonstr.Append(dst, args)
+		dst = append(dst, '}')
 	}
-	b, _ := json.Marshal(out)
-	return b
+	return append(dst, ']')
 }
 
-// toLLM turns stored messages back into what the model reads.
-func toLLM(ms []memory.Message) []llms.MessageContent {
-	out := make([]llms.MessageContent, 0, len(ms))
+// appendLLM appends stored messages to msgs as the model reads them.
+func appendLLM(msgs []llms.MessageContent, ms []memory.Message) []llms.MessageContent {
 	for _, m := range ms {
 		switch m.Role {
 		case "user":
-			out = append(out, llms.TextParts(llms.ChatMessageTypeHuman, m.Content))
+			msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, m.Content))
 		case "system":
-			out = append(out, llms.TextParts(llms.ChatMessageTypeSystem, m.Content))
+			msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, m.Content))
 		case "assistant":
 			var parts []llms.ContentPart
 			if m.Content != "" {
@@ -48,13 +59,13 @@ func toLLM(ms []memory.Message) []llms.MessageContent {
 				}
 			}
 			if len(parts) > 0 {
-				out = append(out, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
+				msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
 			}
 		case "tool":
-			out = append(out, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
+			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
 				llms.ToolCallResponse{ToolCallID: m.ToolCallID, Name: m.ToolName, Content: m.Content},
 			}})
 		}
 	}
-	return out
+	return msgs
 }

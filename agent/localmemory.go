@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -22,7 +23,9 @@ func (l *localMemory) Append(_ context.Context, chat string, msgs ...memory.Mess
 	for i := range msgs {
 		msgs[i].Chat, msgs[i].At = chat, time.Now()
 		msgs[i].ID = int64(len(l.chats[chat]) + 1)
-		l.chats[chat] = append(l.chats[chat], msgs[i])
+		m := msgs[i]
+		m.ToolCalls = bytes.Clone(m.ToolCalls) // kept: not the caller's bytes
+		l.chats[chat] = append(l.chats[chat], m)
 	}
 	return nil
 }

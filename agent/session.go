@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/mandatehq/mandate/internal/jsonstr"
 	"github.com/mandatehq/mandate/llm"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
@@ -37,31 +39,53 @@ func (s *Session) Chat() string { return s.chat }
 // breaking out of the loop cancels the turn. The owner's message is stored
 // before the model is called, so a crash loses no message.
 func (s *Session) Send(ctx context.Context, text string) iter.Seq2[Event, error] {
+	a, chat := s.a, s.chat // the turn keeps no pointer to s, so s need not escape
 	return func(yield func(Event, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if s.a.approver != nil && tools.ApproverFrom(ctx) == nil {
-			ctx = tools.WithApprover(ctx, s.a.approver)
+		t := &turn{a: a, chat: chat, yield: yield}
+		t.cx.parent, t.cx.t = ctx, t
+		t.ctx = &t.cx
+		if a.approver != nil && tools.ApproverFrom(ctx) == nil {
+			t.ctx = tools.WithApprover(t.ctx, a.approver)
 		}
-		t := &turn{s: s, ctx: ctx, yield: yield}
-		if err := t.run(text); err != nil && !t.stopped {
+		err := t.run(text)
+		t.mu.Lock()
+		stopped := t.stopped
+		t.stopped = true // a stream callback that comes late yields nothing
+		t.mu.Unlock()
+		t.cx.end()
+		if err != nil && !stopped {
 			yield(Event{}, err)
 		}
 	}
 }
 
-// turn is the state of one Send.
+// turn is the state of one Send. It is one allocation: the buffers below
+// hold what a typical turn (a tool step and an answer) builds, and a longer
+// turn grows past them onto the heap. Nothing in it is reused by another
+// turn, so whatever the model, the memory or the consumer keeps of it stays
+// as it was.
 type turn struct {
-	s        *Session
-	ctx      context.Context
+	a        *Agent
+	chat     string
+	ctx      context.Context // cx, with the approver when the agent has one
+	cx       turnCtx
 	yield    func(Event, error) bool
-	stopped  bool   // the consumer broke out
+	stopped  bool   // the consumer broke out, or the turn is over
 	own      int64  // the ID of this turn's own message, once stored
 	embModel string // the model that embedded it
 
-	opts     []llms.CallOption // how every step calls the model
-	mu       sync.Mutex        // serialises stream callbacks, which may come from any goroutine
-	streamed bool              // the current step streamed text
+	mu       sync.Mutex // serialises stream callbacks, which may come from any goroutine
+	streamed bool       // the current step streamed text
+
+	msgBuf   [6]llms.MessageContent // what the model is sent
+	partBuf  [6]llms.ContentPart    // the parts of those messages
+	partUse  int
+	memBuf   [4]memory.Message // what is stored
+	memUse   int
+	argBuf   [2]json.RawMessage
+	one      [1]toolResult // the result of a step's single tool call
+	arena    [384]byte     // tool calls as JSON, argument copies
+	arenaUse int
 }
 
 func (t *turn) emit(ev Event) bool {
@@ -74,25 +98,70 @@ func (t *turn) emit(ev Event) bool {
 	return !t.stopped
 }
 
+// parts returns an empty slice with room for n message parts.
+func (t *turn) parts(n int) []llms.ContentPart {
+	if t.partUse+n > len(t.partBuf) {
+		return make([]llms.ContentPart, 0, n)
+	}
+	p := t.partBuf[t.partUse : t.partUse : t.partUse+n]
+	t.partUse += n
+	return p
+}
+
+// stored returns n zeroed messages to store.
+func (t *turn) stored(n int) []memory.Message {
+	if t.memUse+n > len(t.memBuf) {
+		return make([]memory.Message, n)
+	}
+	m := t.memBuf[t.memUse : t.memUse+n : t.memUse+n]
+	t.memUse += n
+	return m
+}
+
+// free is the unused room of the arena, to append to; keep takes what was
+// appended. A slice that outgrew the room was moved to the heap by append
+// and is kept as it is. Every slice handed out has its length as capacity,
+// so an append by its holder never reaches another's bytes.
+func (t *turn) free() []byte { return t.arena[t.arenaUse:t.arenaUse:len(t.arena)] }
+
+func (t *turn) keep(b []byte) []byte {
+	if len(b) > 0 && t.arenaUse < len(t.arena) && &b[0] == &t.arena[t.arenaUse] {
+		t.arenaUse += len(b)
+	}
+	return b[:len(b):len(b)]
+}
+
+// text is a message of one text part.
+func (t *turn) text(role llms.ChatMessageType, s string) llms.MessageContent {
+	return llms.MessageContent{Role: role, Parts: append(t.parts(1), llms.TextContent{Text: s})}
+}
+
 func (t *turn) run(text string) error {
-	a, ctx := t.s.a, t.ctx
-	history, err := a.mem.Recent(ctx, t.s.chat, a.budget)
+	a, ctx := t.a, t.ctx
+	history, err := a.mem.Recent(ctx, t.chat, a.budget)
 	if err != nil {
 		return fmt.Errorf("agent: load history: %w", err)
 	}
 	// Stored first, so a crash from here on loses no message; the summary
 	// and recall then look only at what came before it.
-	batch := []memory.Message{{Role: "user", Content: text, Tokens: estimate(text)}}
-	if err := a.mem.Append(ctx, t.s.chat, batch...); err != nil {
+	batch := t.stored(1)
+	batch[0] = memory.Message{Role: "user", Content: text, Tokens: estimate(text)}
+	if err := a.mem.Append(ctx, t.chat, batch...); err != nil {
 		return fmt.Errorf("agent: store message: %w", err)
 	}
 	t.own = batch[0].ID // Append numbers the messages it stores
 	vec := t.embed(text)
-	system := a.system + t.summary(history) + t.background(text, vec, history)
-	msgs := make([]llms.MessageContent, 0, len(history)+4)
-	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, system))
-	msgs = append(msgs, toLLM(history)...)
-	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, text))
+	msgs := t.msgBuf[:0]
+	if n := len(history) + 4; n > len(t.msgBuf) {
+		msgs = make([]llms.MessageContent, 0, n)
+	}
+	if extra := t.summary(history) + t.background(text, vec, history); extra != "" {
+		msgs = append(msgs, t.text(llms.ChatMessageTypeSystem, a.system+extra))
+	} else {
+		msgs = append(msgs, a.systemMsg)
+	}
+	msgs = appendLLM(msgs, history)
+	msgs = append(msgs, t.text(llms.ChatMessageTypeHuman, text))
 
 	for step := 1; step <= a.maxSteps; step++ {
 		resp, streamed, err := t.generate(msgs)
@@ -110,7 +179,9 @@ func (t *turn) run(text string) error {
 			if !streamed && ch.Content != "" && !t.emit(Event{Kind: EventText, Text: ch.Content}) {
 				return nil
 			}
-			if err := a.mem.Append(ctx, t.s.chat, memory.Message{Role: "assistant", Content: ch.Content, Tokens: estimate(ch.Content)}); err != nil {
+			answer := t.stored(1)
+			answer[0] = memory.Message{Role: "assistant", Content: ch.Content, Tokens: estimate(ch.Content)}
+			if err := a.mem.Append(ctx, t.chat, answer...); err != nil {
 				return fmt.Errorf("agent: store answer: %w", err)
 			}
 			t.emit(Event{Kind: EventDone, Text: ch.Content, Steps: step})
@@ -126,45 +197,85 @@ func (t *turn) run(text string) error {
 			}
 			ch = voted
 		}
-		calls := ch.ToolCalls
-		for i := range calls {
-			if calls[i].ID == "" {
-				calls[i].ID = fmt.Sprintf("call-%d-%d", step, i)
-			}
-		}
-		assistant := memory.Message{Role: "assistant", Content: ch.Content, ToolCalls: encodeCalls(calls), Tokens: estimate(ch.Content) + 16*len(calls)}
-		parts := make([]llms.ContentPart, 0, len(calls)+1)
+		calls := withIDs(ch.ToolCalls, step)
+		parts := t.parts(len(calls) + 1)
 		if ch.Content != "" {
 			parts = append(parts, llms.TextContent{Text: ch.Content})
 		}
-		for _, c := range calls {
+		// Each call's arguments are copied twice, for the event and for the
+		// tool, so a consumer that changes an event's bytes changes no
+		// tool's arguments.
+		args := t.argsBuf(len(calls))
+		for i, c := range calls {
 			parts = append(parts, c)
-			if !t.emit(Event{Kind: EventToolCall, Tool: c.FunctionCall.Name, CallID: c.ID, Args: json.RawMessage(c.FunctionCall.Arguments)}) {
+			name, raw := "", ""
+			if c.FunctionCall != nil {
+				name, raw = c.FunctionCall.Name, c.FunctionCall.Arguments
+			}
+			if strings.TrimSpace(raw) == "" {
+				args[i] = t.keep(append(t.free(), "{}"...))
+			} else {
+				args[i] = t.keep(append(t.free(), raw...))
+			}
+			if !t.emit(Event{Kind: EventToolCall, Tool: name, CallID: c.ID, Args: t.keep(append(t.free(), raw...))}) {
 				return nil
 			}
 		}
 		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
 
-		results := t.runTools(calls)
-		stored := make([]memory.Message, 1, len(calls)+1)
-		stored[0] = assistant
+		results := t.runTools(calls, args)
+		stored := t.stored(len(calls) + 1)
+		stored[0] = memory.Message{Role: "assistant", Content: ch.Content, ToolCalls: t.keep(appendCalls(t.free(), calls)),
+			Tokens: estimate(ch.Content) + 16*len(calls)}
 		for i, c := range calls {
-			r := results[i]
-			for _, ev := range r.events {
-				if !t.emit(ev) {
-					return nil
-				}
+			r := &results[i]
+			if !t.events(c, r) {
+				return nil
 			}
-			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
-				llms.ToolCallResponse{ToolCallID: c.ID, Name: c.FunctionCall.Name, Content: r.content},
-			}})
-			stored = append(stored, memory.Message{Role: "tool", Content: r.content, ToolCallID: c.ID, ToolName: c.FunctionCall.Name, Tokens: estimate(r.content)})
+			name := callName(c)
+			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: append(t.parts(1),
+				llms.ToolCallResponse{ToolCallID: c.ID, Name: name, Content: r.content})})
+			stored[i+1] = memory.Message{Role: "tool", Content: r.content, ToolCallID: c.ID, ToolName: name, Tokens: estimate(r.content)}
 		}
-		if err := a.mem.Append(ctx, t.s.chat, stored...); err != nil {
+		if err := a.mem.Append(ctx, t.chat, stored...); err != nil {
 			return fmt.Errorf("agent: store tool results: %w", err)
 		}
 	}
 	return ErrTooManySteps
+}
+
+// argsBuf returns room for the arguments of n calls.
+func (t *turn) argsBuf(n int) []json.RawMessage {
+	if n <= len(t.argBuf) {
+		return t.argBuf[:n:n]
+	}
+	return make([]json.RawMessage, n)
+}
+
+// withIDs returns calls with an ID on each: the model's own, or one made
+// up from the step. The model's answer is read-only (a model may keep and
+// return the same answer again), so calls are copied before any is named.
+func withIDs(calls []llms.ToolCall, step int) []llms.ToolCall {
+	for i := range calls {
+		if calls[i].ID != "" {
+			continue
+		}
+		named := slices.Clone(calls)
+		for j := i; j < len(named); j++ {
+			if named[j].ID == "" {
+				named[j].ID = fmt.Sprintf("call-%d-%d", step, j)
+			}
+		}
+		return named
+	}
+	return calls
+}
+
+func callName(c llms.ToolCall) string {
+	if c.FunctionCall == nil {
+		return ""
+	}
+	return c.FunctionCall.Name
 }
 
 // generate calls the model, forwarding streamed text as events. A model may
@@ -172,18 +283,10 @@ func (t *turn) run(text string) error {
 // backends); the mutex keeps the consumer's loop body from running twice at
 // once, and once the consumer has stopped the callback ends the call.
 func (t *turn) generate(msgs []llms.MessageContent) (*llms.ContentResponse, bool, error) {
-	a := t.s.a
-	if t.opts == nil { // built once per turn: every step calls the model the same way
-		t.opts = make([]llms.CallOption, 0, 2)
-		t.opts = append(t.opts, llms.WithStreamingFunc(t.stream))
-		if len(a.defs) > 0 {
-			t.opts = append(t.opts, llms.WithTools(a.defs))
-		}
-	}
 	t.mu.Lock()
 	t.streamed = false
 	t.mu.Unlock()
-	resp, err := a.model.GenerateContent(t.ctx, msgs, t.opts...)
+	resp, err := t.a.model.GenerateContent(t.ctx, msgs, t.a.callOpts...)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
@@ -195,8 +298,20 @@ func (t *turn) generate(msgs []llms.MessageContent) (*llms.ContentResponse, bool
 	return resp, t.streamed, nil
 }
 
+// streamChunk is every turn's StreamingFunc: it finds its turn in the
+// context the model was given, so no turn builds a callback of its own. A
+// model that calls it with a context not derived from that one streams
+// nothing: its answer then reaches the consumer whole, when the step ends.
+func streamChunk(ctx context.Context, chunk []byte) error {
+	t, ok := ctx.Value(turnKey{}).(*turn)
+	if !ok {
+		return nil
+	}
+	return t.stream(chunk)
+}
+
 // stream forwards a piece of the model's text as an event.
-func (t *turn) stream(_ context.Context, chunk []byte) error {
+func (t *turn) stream(chunk []byte) error {
 	if len(chunk) == 0 {
 		return nil
 	}
@@ -215,7 +330,7 @@ var errStopped = errors.New("agent: the caller stopped the turn")
 // moves reports whether any of calls moves value.
 func (t *turn) moves(calls []llms.ToolCall) bool {
 	for _, c := range calls {
-		if c.FunctionCall != nil && t.s.a.moving[c.FunctionCall.Name] {
+		if c.FunctionCall != nil && t.a.moving[c.FunctionCall.Name] {
 			return true
 		}
 	}
@@ -226,12 +341,12 @@ func (t *turn) moves(calls []llms.ToolCall) bool {
 // the same calls it tells the owner what was proposed and stops: a person
 // decides, not whichever backend answered first.
 func (t *turn) vote(msgs []llms.MessageContent) (*llms.ContentChoice, bool, error) {
-	a := t.s.a
+	a := t.a
 	qm, ok := a.model.(quorumModel)
 	if !ok {
 		return nil, false, errors.New("agent: WithQuorum needs a model that can vote (an *llm.Router)")
 	}
-	resp, _, err := qm.Quorum(t.ctx, a.quorum, msgs, llms.WithTools(a.defs))
+	resp, _, err := qm.Quorum(t.ctx, a.quorum, msgs, a.toolsOpt)
 	var nq *llm.NoQuorumError
 	if errors.As(err, &nq) {
 		var b strings.Builder
@@ -251,7 +366,7 @@ func (t *turn) vote(msgs []llms.MessageContent) (*llms.ContentChoice, bool, erro
 		b.WriteString("\nSay exactly what you want done, and I will ask again.")
 		text := b.String()
 		t.emit(Event{Kind: EventText, Text: text})
-		if err := a.mem.Append(t.ctx, t.s.chat, memory.Message{Role: "assistant", Content: text, Tokens: estimate(text)}); err != nil {
+		if err := a.mem.Append(t.ctx, t.chat, memory.Message{Role: "assistant", Content: text, Tokens: estimate(text)}); err != nil {
 			return nil, false, fmt.Errorf("agent: store answer: %w", err)
 		}
 		t.emit(Event{Kind: EventDone, Text: text})
@@ -271,12 +386,12 @@ func (t *turn) vote(msgs []llms.MessageContent) (*llms.ContentChoice, bool, erro
 // messages that fell out of the window since the last summary are folded
 // into it by the agent's Summarizer and stored (Summaries).
 func (t *turn) summary(window []memory.Message) string {
-	a := t.s.a
+	a := t.a
 	sm, ok := a.mem.(Summaries)
 	if !ok {
 		return ""
 	}
-	text, upTo, err := sm.Summary(t.ctx, t.s.chat)
+	text, upTo, err := sm.Summary(t.ctx, t.chat)
 	if err != nil {
 		return ""
 	}
@@ -287,7 +402,7 @@ func (t *turn) summary(window []memory.Message) string {
 	if first > upTo+1 {
 		// Messages (upTo, first) fell out of the window: read a longer tail,
 		// without this turn's own message (the newest).
-		if older, err := a.mem.Recent(t.ctx, t.s.chat, a.budget*4); err == nil && len(older) > 0 {
+		if older, err := a.mem.Recent(t.ctx, t.chat, a.budget*4); err == nil && len(older) > 0 {
 			older = older[:len(older)-1]
 			var fold []memory.Message
 			for _, m := range older {
@@ -299,7 +414,7 @@ func (t *turn) summary(window []memory.Message) string {
 				next, err := a.summarize(t.ctx, text, fold, a.budget/4)
 				if err != nil {
 					a.log.Warn("agent: summarise", "error", err)
-				} else if err := sm.SetSummary(t.ctx, t.s.chat, next, fold[len(fold)-1].ID); err != nil {
+				} else if err := sm.SetSummary(t.ctx, t.chat, next, fold[len(fold)-1].ID); err != nil {
 					a.log.Warn("agent: keep summary", "error", err)
 				} else {
 					text = next
@@ -375,7 +490,7 @@ func ModelSummary(model llms.Model) Summarizer {
 // embed stores the vector of the owner's message, when an embedder and a
 // vector store are configured, and returns it for recall. Best effort.
 func (t *turn) embed(text string) []float32 {
-	a := t.s.a
+	a := t.a
 	vs, ok := a.mem.(Vectors)
 	if a.embedder == nil || !ok || t.own == 0 {
 		return nil
@@ -409,10 +524,15 @@ func (t *turn) embed(text string) []float32 {
 // recent history may not show: facts the owner asked to keep, and earlier
 // messages relevant to this one. Both are marked as data.
 func (t *turn) background(text string, vec []float32, recent []memory.Message) string {
-	a := t.s.a
+	a := t.a
+	fs, hasFacts := a.mem.(FactStore)
+	rc, hasRecall := a.mem.(Recaller)
+	if !hasFacts && !hasRecall {
+		return ""
+	}
 	var b strings.Builder
-	if fs, ok := a.mem.(FactStore); ok {
-		if facts, err := fs.Facts(t.ctx, t.s.chat); err == nil && len(facts) > 0 {
+	if hasFacts {
+		if facts, err := fs.Facts(t.ctx, t.chat); err == nil && len(facts) > 0 {
 			keys := make([]string, 0, len(facts))
 			for k := range facts {
 				keys = append(keys, k)
@@ -425,14 +545,14 @@ func (t *turn) background(text string, vec []float32, recent []memory.Message) s
 			}
 		}
 	}
-	if rc, ok := a.mem.(Recaller); ok {
+	if hasRecall {
 		seen := make(map[int64]bool, len(recent))
 		for _, m := range recent {
 			seen[m.ID] = true
 		}
-		found, _ := rc.Recall(t.ctx, t.s.chat, text, 3) // recall is a help, never a failure
+		found, _ := rc.Recall(t.ctx, t.chat, text, 3) // recall is a help, never a failure
 		if vs, ok := a.mem.(Vectors); ok && vec != nil {
-			if near, err := vs.Nearest(t.ctx, t.s.chat, t.embModel, vec, 3); err == nil {
+			if near, err := vs.Nearest(t.ctx, t.chat, t.embModel, vec, 3); err == nil {
 				found = append(found, near...)
 			}
 		}
@@ -454,80 +574,110 @@ func (t *turn) background(text string, vec []float32, recent []memory.Message) s
 }
 
 // toolResult is what one tool call gave: the content the model reads and
-// the events a person sees.
+// what the events a person sees report (events).
 type toolResult struct {
-	content string
-	events  []Event
+	content  string
+	decision string   // the policy's decision, when the tool reports one
+	reasons  []string // a denial's reasons
+	tx       bool     // a transaction was sent: txHash, txStatus
+	txHash   string
+	txStatus string
+	text     string // the tool's answer,
+	data     any
+	err      string // or its failure
+}
+
+// events yields the events of the call c that gave r: the policy's
+// decision, the transaction, and the result, each when there is one.
+func (t *turn) events(c llms.ToolCall, r *toolResult) bool {
+	name := callName(c)
+	if r.decision != "" && !t.emit(Event{Kind: EventDecision, Tool: name, CallID: c.ID, Decision: r.decision, Reasons: r.reasons}) {
+		return false
+	}
+	if r.tx && !t.emit(Event{Kind: EventTx, Tool: name, CallID: c.ID, TxHash: r.txHash, TxStatus: r.txStatus}) {
+		return false
+	}
+	return t.emit(Event{Kind: EventToolResult, Tool: name, CallID: c.ID, Text: r.text, Data: r.data, Err: r.err})
 }
 
 // runTools runs a step's tool calls in parallel: they are independent by
 // construction (the model issued them together), and the wallet serialises
 // what must be serialised (nonces). Results keep the calls' order.
-func (t *turn) runTools(calls []llms.ToolCall) []toolResult {
-	out := make([]toolResult, len(calls))
+func (t *turn) runTools(calls []llms.ToolCall, args []json.RawMessage) []toolResult {
 	if len(calls) == 1 { // the common case: no goroutine to start
-		out[0] = t.callTool(calls[0])
-		return out
+		t.one[0] = toolResult{}
+		t.callTool(calls[0], args[0], &t.one[0])
+		return t.one[:]
 	}
+	out := make([]toolResult, len(calls))
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = t.callTool(c)
+			t.callTool(c, args[i], &out[i])
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func (t *turn) callTool(c llms.ToolCall) toolResult {
-	name := ""
-	args := json.RawMessage("{}")
-	if c.FunctionCall != nil {
-		name = c.FunctionCall.Name
-		if strings.TrimSpace(c.FunctionCall.Arguments) != "" {
-			args = json.RawMessage(c.FunctionCall.Arguments)
-		}
-	}
-	res, err := t.s.a.reg.Call(t.ctx, name, args)
-	var evs []Event
-	if out, ok := res.Data.(wallet.Outcome); ok && err == nil {
-		if out.Decision != "" && out.Report == nil {
-			evs = append(evs, Event{Kind: EventDecision, Tool: name, CallID: c.ID, Decision: out.Decision})
-		}
-		if out.Tx != nil {
-			evs = append(evs, Event{Kind: EventTx, Tool: name, CallID: c.ID, TxHash: out.Tx.Hash, TxStatus: out.Tx.Status})
-		}
-	}
+func (t *turn) callTool(c llms.ToolCall, args json.RawMessage, r *toolResult) {
+	name := callName(c)
+	res, err := t.a.reg.Call(t.ctx, name, args)
 	if err != nil {
 		var denied *policies.Denied
 		reasons := []string{}
 		if errors.As(err, &denied) {
-			for _, r := range denied.Reasons {
-				reasons = append(reasons, r.String())
+			for _, rs := range denied.Reasons {
+				reasons = append(reasons, rs.String())
 			}
-			evs = append([]Event{{Kind: EventDecision, Tool: name, CallID: c.ID, Decision: "deny", Reasons: reasons}}, evs...)
+			r.decision, r.reasons = "deny", reasons
 		}
-		evs = append(evs, Event{Kind: EventToolResult, Tool: name, CallID: c.ID, Err: err.Error()})
-		return toolResult{content: toolError(name, err, denied != nil, reasons), events: evs}
+		r.err = err.Error()
+		r.content = toolError(name, err, denied != nil, reasons)
+		return
 	}
-	evs = append(evs, Event{Kind: EventToolResult, Tool: name, CallID: c.ID, Text: res.Text, Data: res.Data})
-	return toolResult{content: toolContent(name, res), events: evs}
+	if out, ok := res.Data.(wallet.Outcome); ok {
+		if out.Decision != "" && out.Report == nil {
+			r.decision = out.Decision
+		}
+		if out.Tx != nil {
+			r.tx, r.txHash, r.txStatus = true, out.Tx.Hash, out.Tx.Status
+		}
+	}
+	r.text, r.data = res.Text, res.Data
+	r.content = toolContent(name, res)
 }
 
 // toolContent is a tool's result as the model reads it: JSON, marked as
-// untrusted data, so strings inside (token names, memos) stay quoted.
+// untrusted data, so strings inside (token names, memos) stay quoted. It
+// is what json.Marshal gives for
+//
+//	struct {
+//		Tool      string `json:"tool"`
+//		Untrusted bool   `json:"untrusted_data"`
+//		Text      string `json:"text"`
+//		Data      any    `json:"data,omitempty"`
+//	}
+//
+// written without reflection, in a buffer on the stack.
 func toolContent(name string, r tools.Result) string {
-	b, err := json.Marshal(struct {
-		Tool      string `json:"tool"`
-		Untrusted bool   `json:"untrusted_data"`
-		Text      string `json:"text"`
-		Data      any    `json:"data,omitempty"`
-	}{name, true, r.Text, r.Data})
-	if err != nil {
-		b, _ = json.Marshal(map[string]any{"tool": name, "untrusted_data": true, "text": r.Text})
+	var buf [512]byte
+	b := append(buf[:0], `{"tool":`...)
+	b = jsonstr.Append(b, name)
+	b = append(b, `,"untrusted_data":true,"text":`...)
+	b = jsonstr.Append(b, r.Text)
+	if r.Data != nil {
+		data, err := json.Marshal(r.Data)
+		if err != nil {
+			data, _ = json.Marshal(map[string]any{"tool": name, "untrusted_data": true, "text": r.Text})
+			return string(data)
+		}
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
 	}
+	b = append(b, '}')
 	return string(b)
 }
 

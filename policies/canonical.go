@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/mandatehq/mandate/internal/jsonstr"
 )
 
 // The canonical encoding of an intent, which Marshal writes and Digest
@@ -37,7 +38,7 @@ func (w *canonWriter) key(k string) {
 	w.b = append(w.b, '"', ':')
 }
 
-func (w *canonWriter) str(k, s string) { w.key(k); w.b = appendJSONString(w.b, s) }
+func (w *canonWriter) str(k, s string) { w.key(k); w.b = jsonstr.Append(w.b, s) }
 
 func (w *canonWriter) strOmit(k, s string) {
 	if s != "" {
@@ -216,58 +217,4 @@ func (w *canonWriter) intent(in Intent) error {
 	}
 	w.close()
 	return nil
-}
-
-// appendJSONString appends s as encoding/json writes a string with HTML
-// escaping on (json.Marshal's default), byte for byte.
-func appendJSONString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

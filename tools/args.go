@@ -7,29 +7,56 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Decode unmarshals a tool's JSON arguments into v strictly: unknown fields,
 // wrong types and trailing data are argument errors that name the field.
 func Decode(tool string, args json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(args))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return Argf(tool, "argument %q must be a %s, not a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return Argf(tool, "unknown argument %s; the schema (`mandate tools list --json`) lists the arguments", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		default:
-			return Argf(tool, "arguments are not valid JSON: %v", err)
+	d := decoders.Get().(*argDecoder)
+	d.r.Reset(args)
+	err := d.dec.Decode(v)
+	if err == nil {
+		if _, end := d.dec.Token(); end != io.EOF {
+			return Argf(tool, "arguments must be one JSON object with nothing after it")
 		}
+		if len(args) <= maxPooledArgs {
+			d.r.Reset(nil)  // the pool keeps no caller's bytes
+			decoders.Put(d) // read to its end without error: ready for the next value
+		}
+		return nil
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Argf(tool, "arguments must be one JSON object with nothing after it")
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &te):
+		return Argf(tool, "argument %q must be a %s, not a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return Argf(tool, "unknown argument %s; the schema (`mandate tools list --json`) lists the arguments", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return Argf(tool, "arguments are not valid JSON: %v", err)
 	}
-	return nil
 }
+
+// argDecoder is a strict json.Decoder over a reader that is pointed at each
+// call's arguments in turn. A json.Decoder reads a stream of values; one
+// that decoded a value and then found the end of its input without an
+// error is where a fresh one would be, ready for the next value, so it is
+// reused (with its buffer, scanner and error context) rather than built
+// for every call. A decoder that met any error is dropped.
+type argDecoder struct {
+	r   bytes.Reader
+	dec *json.Decoder
+}
+
+// maxPooledArgs bounds the buffer a pooled decoder keeps.
+const maxPooledArgs = 4 << 10
+
+var decoders = sync.Pool{New: func() any {
+	d := &argDecoder{}
+	d.dec = json.NewDecoder(&d.r)
+	d.dec.DisallowUnknownFields()
+	return d
+}}
 
 func jsonKind(goKind string) string {
 	switch goKind {

@@ -73,7 +73,7 @@ safe: {delegatecall: [], self_calls: false, refund: false}
 
 	// Another owner proposes something the policy refuses; review says why.
 	bad := safe.Tx{Safe: safeAddr, ChainID: big.NewInt(devnet.ChainID), To: safeAddr, Value: new(big.Int),
-		Data: append(crypto.Keccak256([]byte("changeThreshold(uint256)"))[:4], common.LeftPadBytes([]byte{1}, 32)...),
+		Data:      append(crypto.Keccak256([]byte("changeThreshold(uint256)"))[:4], common.LeftPadBytes([]byte{1}, 32)...),
 		SafeTxGas: new(big.Int), BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: big.NewInt(int64(prop.Nonce + 1))}
 	bh, _ := bad.Hash(safe.DefaultVersion)
 	k, _ := crypto.HexToECDSA(other.PrivateKey[2:])

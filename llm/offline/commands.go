@@ -13,14 +13,19 @@ type Command struct {
 // Tool names, exactly as the tools register them (DESIGN.md, "Contracts
 // that users rely on"): a call the registry does not know is useless.
 const (
-	toolBalance  = "wallet_balance"
-	toolAddress  = "wallet_address"
-	toolTransfer = "wallet_transfer"
-	toolSwap     = "dex_swap"
-	toolQuote    = "dex_quote"
-	toolApprove  = "token_approve"
-	toolInfo     = "token_info"
-	toolStatus   = "tx_status"
+	toolBalance   = "wallet_balance"
+	toolAddress   = "wallet_address"
+	toolTransfer  = "wallet_transfer"
+	toolSwap      = "dex_swap"
+	toolQuote     = "dex_quote"
+	toolApprove   = "token_approve"
+	toolInfo      = "token_info"
+	toolStatus    = "tx_status"
+	toolPrice     = "token_price"
+	toolPortfolio = "wallet_portfolio"
+	toolPools     = "pool_stats"
+	toolExplain   = "tx_explain"
+	toolHistory   = "wallet_history"
 )
 
 // Commands lists what the offline model understands, one example each. The
@@ -35,6 +40,11 @@ func Commands() []Command {
 		{Name: "approve", Example: "approve 100 USDC for 0x…", Tool: toolApprove},
 		{Name: "info", Example: "info USDC", Tool: toolInfo},
 		{Name: "status", Example: "status 0x… (a transaction hash)", Tool: toolStatus},
+		{Name: "price", Example: "price of ETH", Tool: toolPrice},
+		{Name: "portfolio", Example: "portfolio", Tool: toolPortfolio},
+		{Name: "pools", Example: "pools USDC WETH", Tool: toolPools},
+		{Name: "explain", Example: "explain 0x… (a transaction hash)", Tool: toolExplain},
+		{Name: "history", Example: "history", Tool: toolHistory},
 		{Name: "limit order", Example: "buy ETH with 300 USDC when ETH is below 2900", Tool: toolOrderPlace},
 		{Name: "stop-loss", Example: "stop loss: sell 1 ETH for USDC at 2500", Tool: toolOrderPlace},
 		{Name: "DCA", Example: "buy 100 USDC of WETH every day for a week", Tool: toolOrderPlace},

@@ -108,6 +108,18 @@ var rules = []rule{
 		return map[string]string{"token": first(m[1:])}
 	}),
 
+	r(toolPrice, `(?:what is )?(?:the )?(?:usd )?price (?:of|for) TOK(?: in usd)?|how much is (?:one |1 )?TOK(?: worth)?(?: in usd)?|TOK price`, func(m []string) map[string]string {
+		return map[string]string{"token": first(m[1:])}
+	}),
+	r(toolPortfolio, `(?:my |show my |what is my )?(?:portfolio|net worth|holdings in usd|holdings with usd values)`, none),
+	r(toolPools, `(?:pools?|pool stats|liquidity|volume)(?: of| for| between)? TOK(?: and | / |/| - | )TOK`, func(m []string) map[string]string {
+		return map[string]string{"token_a": m[1], "token_b": m[2]}
+	}),
+	r(toolExplain, `(?:explain|decode|what did|what does|what happened in)(?: tx| transaction)? HASH(?: do)?`, func(m []string) map[string]string {
+		return map[string]string{"hash": m[1]}
+	}),
+	r(toolHistory, `(?:my |show my |wallet )?(?:history|transfers|transaction history|activity)`, none),
+
 	r(toolStatus, `(?:tx |transaction )?(?:status|receipt)(?: of| for)?(?: tx| transaction)? HASH`, func(m []string) map[string]string {
 		return map[string]string{"hash": m[1]}
 	}),
@@ -194,7 +206,7 @@ func parse(text string) intent {
 func finish(args map[string]string) (map[string]string, bool) {
 	for k, v := range args {
 		switch k {
-		case "token", "from", "to":
+		case "token", "from", "to", "token_a", "token_b":
 			if isHexToken(v) {
 				continue
 			}

@@ -67,6 +67,15 @@ func TestParseCommands(t *testing.T) {
 		{"buy DAI with 2 WETH at 0.5 percent slippage", toolSwap, args{"from": "WETH", "to": "DAI", "amount": "2", "slippage_bps": "50"}},
 		{"sell 1 WETH for USDC", toolSwap, args{"from": "WETH", "to": "USDC", "amount": "1"}},
 
+		// analytics
+		{"price of ETH", toolPrice, args{"token": "ETH"}},
+		{"what is the price of WETH in USD", toolPrice, args{"token": "WETH"}},
+		{"portfolio", toolPortfolio, args{}},
+		{"pools USDC WETH", toolPools, args{"token_a": "USDC", "token_b": "WETH"}},
+		{"pool stats for USDC/DAI", toolPools, args{"token_a": "USDC", "token_b": "DAI"}},
+		{"explain " + txHash, toolExplain, args{"hash": txHash}},
+		{"my history", toolHistory, args{}},
+
 		// standing orders: the condition goes to order_place, which checks it
 		{"buy ETH with 300 USDC when ETH is below 2900", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "ETH", "amount": "300", "trigger": "ETH <= 2900"}},
 		{"place a limit order to buy WETH with 1,000 USDC if WETH drops to 2,750.5", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "WETH", "amount": "1000", "trigger": "WETH <= 2750.5"}},

@@ -91,4 +91,11 @@ func BenchmarkReview(b *testing.B) {
 		st := memtest.SQLite(b).Store
 		run(b, st.Ledger(), st.Reviews())
 	})
+	b.Run("review/postgres", func(b *testing.B) {
+		st, ok := memtest.Postgres(b)
+		if !ok {
+			b.Skip("PostgreSQL is not configured (MANDATE_TEST_POSTGRES)")
+		}
+		run(b, st.Store.Ledger(), st.Store.Reviews())
+	})
 }

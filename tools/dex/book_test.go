@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -358,3 +359,31 @@ func TestOrderToolsBadInput(t *testing.T) {
 }
 
 var _ = context.Background
+
+// Run is the watcher loop: it executes an order whose trigger holds
+// without anyone calling Check, and stops when its context ends.
+func TestRunExecutes(t *testing.T) {
+	e := newBook(t)
+	res, err := e.call(t, "order_place", map[string]string{"kind": "limit", "from": "USDC", "to": "DAI", "amount": "10", "trigger": "DAI <= 1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Data.(orders.Order).ID
+	book := dex.NewBook(e.store.Orders(), e.w, e.reg.List(), dex.BookPollInterval(5*time.Millisecond), dex.OnExecute(func(orders.Order, error) {}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- book.Run(ctx) }()
+	for i := 0; e.order(t, id).Status == orders.Open; i++ {
+		if i > 6000 { // the loop checks every 5 ms; this is minutes, not a timing assertion
+			t.Fatal("the watcher never executed the order")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	if o := e.order(t, id); o.Status != orders.Filled {
+		t.Fatalf("order %s: %s", o.Status, o.Note)
+	}
+}

@@ -111,6 +111,8 @@ type Reviewer struct {
 	store   Store
 	nonces  NonceReader
 	dec     safe.Decoder
+	window  uint64 // how far past the Safe's nonce a transaction may be signed
+	legacy  bool   // serve Safes whose hashes do not include the chain id
 	log     *slog.Logger
 	mu      sync.Mutex
 	locks   map[string]*sync.Mutex // per safeTxHash: one review at a time
@@ -134,6 +136,25 @@ func WithStore(s Store) Option { return func(r *Reviewer) { r.store = s } }
 
 // WithNonces refuses transactions whose nonce the Safe has already used.
 func WithNonces(n NonceReader) Option { return func(r *Reviewer) { r.nonces = n } }
+
+// WithNonceWindow lets the reviewer sign transactions up to n nonces past
+// the Safe's current one (default 0: only the next transaction to execute).
+// Each signature is charged to the daily limits when it is made, but it
+// never expires; a window bounds how many days of allowance signatures a
+// proposer holding the other owners' keys could collect and execute at
+// once. A transaction further ahead is not judged yet (ErrNonceAhead).
+func WithNonceWindow(n uint64) Option { return func(r *Reviewer) { r.window = n } }
+
+// WithLegacySafes serves Safes older than 1.3.0, whose transaction hash
+// has no chain id: a signature of one is valid for the same Safe address
+// on every chain, where this reviewer's policy and ledger never see it.
+// Refused unless asked for.
+func WithLegacySafes() Option { return func(r *Reviewer) { r.legacy = true } }
+
+// ErrNonceAhead says a transaction's nonce is further past the Safe's than
+// the nonce window allows: it is not judged (nor recorded) yet; review it
+// again when its turn comes.
+var ErrNonceAhead = errors.New("cosigner: the transaction's nonce is ahead of the Safe's")
 
 // WithTokens names tokens in decoded calls.
 func WithTokens(t evm.TokenLookup) Option { return func(r *Reviewer) { r.dec.Tokens = t } }
@@ -194,6 +215,9 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 	if !ok {
 		return Decision{}, &InputError{fmt.Errorf("Safe %s is not one this co-signer serves; configure it (--safe)", addr.Hex())}
 	}
+	if !v.ChainBound() && !r.legacy {
+		return Decision{}, &InputError{fmt.Errorf("Safe %s is version %s, whose transaction hash has no chain id: a signature would be valid on every chain; the co-signer serves it only when configured for legacy Safes", addr.Hex(), v)}
+	}
 	d := Decision{Safe: addr.Hex(), ChainID: r.chainID.String(), Reasons: []string{}, Intents: []json.RawMessage{}, At: time.Now().UTC()}
 	supplied := st.SafeTxHash
 	st.SafeTxHash = ""
@@ -207,7 +231,12 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 	}
 	d.SafeTxHash, d.Nonce = h.Hex(), safeNonce(tx.Nonce)
 	if supplied != "" && !strings.EqualFold(supplied, h.Hex()) {
-		return r.reject(ctx, d, fmt.Sprintf("the supplied safeTxHash %s is not the hash of the transaction's fields, %s (Safe %s, chain %s): refusing to sign a hash that does not say what it claims", supplied, h.Hex(), v, r.chainID))
+		// Refused, but not recorded: the record is keyed by the fields'
+		// hash, and a request with a bogus hash must not stand as the
+		// answer for the real transaction with those fields.
+		d.Decision = Reject
+		d.Reasons = []string{fmt.Sprintf("the supplied safeTxHash %s is not the hash of the transaction's fields, %s (Safe %s, chain %s): refusing to sign a hash that does not say what it claims", supplied, h.Hex(), v, r.chainID)}
+		return d, nil
 	}
 	defer r.lock(d.ChainID + h.Hex())()
 	if prev, ok, err := r.store.Get(ctx, d.ChainID, d.SafeTxHash); err != nil {
@@ -222,6 +251,9 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 		}
 		if tx.Nonce.Cmp(new(big.Int).SetUint64(cur)) < 0 {
 			return r.reject(ctx, d, fmt.Sprintf("nonce %s was already used: the Safe is at nonce %d", tx.Nonce, cur))
+		}
+		if tx.Nonce.Cmp(new(big.Int).SetUint64(cur+r.window)) > 0 {
+			return Decision{}, &RetryError{fmt.Errorf("%w: nonce %s, the Safe is at %d and signatures are made at most %d ahead; it is reviewed when its turn comes", ErrNonceAhead, tx.Nonce, cur, r.window)}
 		}
 	}
 	dec := r.dec

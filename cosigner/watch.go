@@ -18,11 +18,12 @@ import (
 // transaction reviewed before is not reviewed again (its recorded answer
 // stands), and one the co-signer's owner already confirmed is skipped.
 type Watcher struct {
-	r      *Reviewer
-	svc    *safe.Service
-	owner  common.Address
-	poll   time.Duration
-	onDone func(Decision)
+	r       *Reviewer
+	svc     *safe.Service
+	owner   common.Address
+	poll    time.Duration
+	rejudge time.Duration
+	onDone  func(Decision)
 }
 
 // WatchOption configures a Watcher.
@@ -30,6 +31,10 @@ type WatchOption func(*Watcher)
 
 // WithPoll sets how often the service is asked (default 15 s).
 func WithPoll(d time.Duration) WatchOption { return func(w *Watcher) { w.poll = d } }
+
+// WithRejudge sets how long a refusal stands before the watcher judges the
+// transaction again (default 15 minutes).
+func WithRejudge(d time.Duration) WatchOption { return func(w *Watcher) { w.rejudge = d } }
 
 // OnDecision calls f with each new decision (to print or alert).
 func OnDecision(f func(Decision)) WatchOption { return func(w *Watcher) { w.onDone = f } }
@@ -39,7 +44,7 @@ func NewWatcher(r *Reviewer, svc *safe.Service, opts ...WatchOption) (*Watcher, 
 	if r.signer == nil {
 		return nil, errors.New("cosigner: the watcher confirms transactions, so the reviewer needs an owner key (WithSigner)")
 	}
-	w := &Watcher{r: r, svc: svc, owner: r.signer.Address(), poll: 15 * time.Second}
+	w := &Watcher{r: r, svc: svc, owner: r.signer.Address(), poll: 15 * time.Second, rejudge: 15 * time.Minute}
 	for _, o := range opts {
 		o(w)
 	}
@@ -107,11 +112,17 @@ func (w *Watcher) one(ctx context.Context, addr common.Address, p safe.Pending) 
 		if err != nil {
 			return err
 		}
-		if ok && prev.Decision != Approve {
-			return nil // refused before: the answer stands, and the audit has it once
+		// Refused before: the answer stands, and the audit has it once. A
+		// refusal may have had a passing cause (a daily limit), so it is
+		// judged again after a while.
+		if ok && prev.Decision != Approve && time.Since(prev.At) < w.rejudge {
+			return nil
 		}
 	}
 	d, err := w.r.Review(ctx, addr, p.ServiceTx)
+	if errors.Is(err, ErrNonceAhead) {
+		return nil // queued behind transactions the Safe has not executed yet
+	}
 	if err != nil {
 		var in *InputError
 		if errors.As(err, &in) {

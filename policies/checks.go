@@ -443,9 +443,12 @@ func (c *check) safeTx(s SafeTx, pre string, depth int) {
 			c.deny("safe.self_calls", pre, "the transaction changes the Safe itself (%s) and safe.self_calls is false", s.SelfCall)
 		}
 		refund := (s.GasPrice != nil && s.GasPrice.Sign() != 0) || !isZeroAddress(s.RefundReceiver) || !isZeroAddress(s.GasToken)
-		if refund && !p.safe.refund {
+		switch {
+		case refund && !p.safe.refund:
 			c.deny("safe.refund", pre, "the transaction pays a gas refund (gas price %s, gas token %s, receiver %s) and safe.refund is false",
 				valueOf(s.GasPrice), orQuoted(s.GasToken), orQuoted(s.RefundReceiver))
+		case refund:
+			c.refund(s, pre)
 		}
 	}
 	if len(s.Inner) == 0 && s.SelfCall == "" {
@@ -465,6 +468,49 @@ func (c *check) safeTx(s SafeTx, pre string, depth int) {
 		}
 		c.intent(x, ipre, depth+1)
 	}
+}
+
+// safeGasOverhead bounds the gas a Safe counts for a refund beyond the
+// safeTxGas it forwards to the call: the CALL or DELEGATECALL itself (cold
+// account, value transfer, new account) and the bookkeeping around it,
+// generously.
+const safeGasOverhead = 100_000
+
+// refund treats an allowed gas refund as what it is, a payment from the
+// Safe: the most it can be, (safeTxGas + overhead + baseGas) × gasPrice in
+// the gas token (the native coin when none), counts against the limits,
+// and the receiver is a recipient like any other. Without safeTxGas the
+// gas paid for, and so the refund, has no bound, and it is denied.
+func (c *check) refund(s SafeTx, pre string) {
+	price := s.GasPrice
+	if price == nil || price.Sign() == 0 {
+		return // a receiver or gas token without a price pays nothing
+	}
+	if s.SafeTxGas == nil || s.SafeTxGas.Sign() == 0 {
+		c.deny("safe.refund", pre, "the refund has safeTxGas 0, so the gas it pays for, and the refund, have no bound")
+		return
+	}
+	max := new(big.Int).Add(s.SafeTxGas, big.NewInt(safeGasOverhead))
+	if s.BaseGas != nil {
+		max.Add(max, s.BaseGas)
+	}
+	max.Mul(max, price)
+	key := ""
+	if !isZeroAddress(s.GasToken) {
+		key = addrKey(s.GasToken)
+	}
+	if tok := c.e.tokens[tokenKey{s.Chain, key}]; tok == nil {
+		c.deny("tokens", pre, "the refund is paid in %s, which is not in tokens", orQuoted(s.GasToken))
+	} else {
+		c.spend(tok, max)
+	}
+	if isZeroAddress(s.RefundReceiver) {
+		if c.e.p.recipAllow != nil {
+			c.deny("recipients.allow", pre, "the refund goes to whoever executes the transaction (refundReceiver is zero), and recipients.allow is set")
+		}
+		return
+	}
+	c.recipient(s.RefundReceiver, "refund receiver", pre)
 }
 
 // totals applies the per-transaction limits to the summed spends, prices

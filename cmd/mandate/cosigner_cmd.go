@@ -37,6 +37,8 @@ func newCosignerCmd(g *globals) *cobra.Command {
 		safes    []string
 		poll     time.Duration
 		deadline time.Duration
+		window   uint64
+		legacy   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "cosigner",
@@ -67,7 +69,11 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 			if err != nil {
 				return err
 			}
-			r, err := a.reviewer(ctx, safes, s)
+			extra := []cosigner.Option{cosigner.WithNonceWindow(window)}
+			if legacy {
+				extra = append(extra, cosigner.WithLegacySafes())
+			}
+			r, err := a.reviewer(ctx, safes, s, extra...)
 			if err != nil {
 				return err
 			}
@@ -116,13 +122,15 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 	f.StringArrayVar(&safes, "safe", nil, "a Safe this key co-signs for, as ADDRESS or ADDRESS@VERSION (repeatable; the version is read from the chain when omitted)")
 	f.DurationVar(&poll, "poll", 15*time.Second, "how often to ask the Transaction Service")
 	f.DurationVar(&deadline, "deadline", 10*time.Second, "longest a review may take before the answer is retry")
+	f.Uint64Var(&window, "nonce-window", 0, "sign transactions up to this many nonces past the Safe's next one (each signature is charged when made and never expires)")
+	f.BoolVar(&legacy, "legacy-safes", false, "also serve Safes older than 1.3.0, whose signatures are valid on every chain")
 	cmd.AddCommand(newCosignerReviewCmd(g))
 	return cmd
 }
 
 // reviewer builds the co-signer's Reviewer for this chain: the Safes, the
 // signer, the database's review records, the chain's nonces and tokens.
-func (a *app) reviewer(ctx context.Context, specs []string, s evm.Signer) (*cosigner.Reviewer, error) {
+func (a *app) reviewer(ctx context.Context, specs []string, s evm.Signer, extra ...cosigner.Option) (*cosigner.Reviewer, error) {
 	opts := []cosigner.Option{cosigner.WithSigner(s), cosigner.WithStore(a.store.Reviews()), cosigner.WithLogger(slog.Default()),
 		cosigner.WithTokens(tokenLookup(a.tokens, a.client.ChainID().Int64())),
 		cosigner.WithNonces(func(ctx context.Context, addr common.Address) (uint64, error) { return safe.Nonce(ctx, a.client, addr) })}
@@ -153,7 +161,7 @@ func (a *app) reviewer(ctx context.Context, specs []string, s evm.Signer) (*cosi
 		}
 		opts = append(opts, cosigner.WithSafe(addr, v))
 	}
-	return cosigner.New(a.client.ChainID(), a.engine, opts...), nil
+	return cosigner.New(a.client.ChainID(), a.engine, append(opts, extra...)...), nil
 }
 
 func parseSafeSpec(spec string) (common.Address, safe.Version, error) {
@@ -198,6 +206,7 @@ func newCosignerReviewCmd(g *globals) *cobra.Command {
 	var (
 		policyPath, safeAddr, version string
 		chainID                       uint64
+		legacy                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "review TX.json",
@@ -250,6 +259,9 @@ nonce is checked on chain too. Prints {"decision","safeTxHash","reasons","intent
 			}
 			lists := []*tokenlist.List{tokenlist.Default()}
 			opts := []cosigner.Option{cosigner.WithSafe(addr, v), cosigner.WithTokens(tokenLookup(tokenlist.Merge(lists...), int64(chainID)))}
+			if legacy {
+				opts = append(opts, cosigner.WithLegacySafes())
+			}
 			if cfg.RPCURL != "" {
 				c, err := evm.Dial(ctx, cfg.RPCURL)
 				if err != nil {
@@ -286,6 +298,7 @@ nonce is checked on chain too. Prints {"decision","safeTxHash","reasons","intent
 	f.Uint64Var(&chainID, "chain-id", 0, "chain id the Safe is on")
 	f.StringVar(&safeAddr, "safe", "", "the Safe's address")
 	f.StringVar(&version, "safe-version", "", "the Safe's version (default "+safe.DefaultVersion.String()+")")
+	f.BoolVar(&legacy, "legacy-safes", false, "also judge Safes older than 1.3.0, whose signatures are valid on every chain")
 	return cmd
 }
 

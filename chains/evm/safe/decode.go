@@ -165,8 +165,10 @@ func chainName(id *big.Int) string {
 func (d Decoder) inner(tx Tx, s *policies.SafeTx, c Inner, depth int) error {
 	switch {
 	case c.Operation == Call && (c.To == tx.Safe || c.To == (common.Address{}) && depth > 0):
-		// A batch's zero address means the Safe itself (MultiSend 1.4.1
-		// substitutes address(this), which under delegatecall is the Safe).
+		// A batch's zero address is read as the Safe itself: later MultiSend
+		// releases substitute address(this), the Safe under delegatecall,
+		// and 1.3.0/1.4.1 call address zero. Either way a self call is
+		// refused unless allowed, so the reading can only over-refuse.
 		s.SelfCall = DescribeSelfCall(c.Data)
 		return nil
 	case c.Operation == Call:

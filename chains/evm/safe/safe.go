@@ -103,6 +103,11 @@ func (v Version) less(o Version) bool {
 	return v.Patch < o.Patch
 }
 
+// ChainBound reports whether the version's transaction hash includes the
+// chain id (1.3.0 and later): a signature of an older Safe's hash is valid
+// for the same Safe address on every chain.
+func (v Version) ChainBound() bool { return !v.less(Version{1, 3, 0}) }
+
 func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
 
 // DomainSeparator is the Safe's EIP-712 domain separator: with the chain

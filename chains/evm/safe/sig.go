@@ -157,7 +157,7 @@ func Decode(hash common.Hash, data []byte, n int) ([]Signature, error) {
 			}
 			o := int(off.Int64())
 			l := new(big.Int).SetBytes(data[o : o+32])
-			if !l.IsInt64() || int64(o)+32+l.Int64() > int64(len(data)) {
+			if !l.IsInt64() || l.Int64() > int64(len(data)-o-32) {
 				return nil, fmt.Errorf("%w: signature %d: contract signature length %s runs past the data", ErrSignature, i, l)
 			}
 			s = Signature{Owner: common.BigToAddress(r), Kind: Contract, Sig: bytes.Clone(data[o+32 : o+32+int(l.Int64())])}

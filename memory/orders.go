@@ -142,10 +142,10 @@ func (st orderStore) Get(ctx context.Context, chain, wallet string, id int64) (o
 	return r.order()
 }
 
-func (st orderStore) List(ctx context.Context, chain, wallet string, openOnly bool) ([]orders.Order, error) {
+func (st orderStore) List(ctx context.Context, chain, wallet string, liveOnly bool) ([]orders.Order, error) {
 	q := st.s.read(ctx).Where("chain = ? AND wallet_key = ?", chain, strings.ToLower(wallet))
-	if openOnly {
-		q = q.Where("status = ?", string(orders.Open))
+	if liveOnly {
+		q = q.Where("status IN ?", []string{string(orders.Open), string(orders.Executing)})
 	}
 	var rows []orderRow
 	if err := q.Order("id DESC").Find(&rows).Error; err != nil {
@@ -162,14 +162,14 @@ func (st orderStore) List(ctx context.Context, chain, wallet string, openOnly bo
 	return out, nil
 }
 
-func (st orderStore) Update(ctx context.Context, o orders.Order, prevDone int) error {
+func (st orderStore) Update(ctx context.Context, o orders.Order, prev orders.Status, prevDone int) error {
 	o.UpdatedAt = time.Now()
 	r, err := toRow(o)
 	if err != nil {
 		return err
 	}
 	res := st.s.db.WithContext(ctx).Model(&orderRow{}).
-		Where("id = ? AND status = ? AND done = ?", o.ID, string(orders.Open), prevDone).
+		Where("id = ? AND status = ? AND done = ?", o.ID, string(prev), prevDone).
 		Updates(map[string]any{
 			"done": r.Done, "next_at_ns": r.NextAtNs, "status": r.Status, "note": r.Note,
 			"last_tx": r.LastTx, "updated_at_ns": r.UpdatedAtNs,

@@ -38,6 +38,7 @@ type Status string
 
 const (
 	Open      Status = "open"      // waiting for its trigger or next run
+	Executing Status = "executing" // a run is being swapped; cancel waits for it
 	Filled    Status = "filled"    // a limit or stop order that executed
 	Done      Status = "done"      // a DCA order that ran all its runs
 	Cancelled Status = "cancelled" // cancelled by the owner
@@ -71,6 +72,10 @@ type Order struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// Live reports whether the order may still execute: open, or in the
+// middle of a run.
+func (s Status) Live() bool { return s == Open || s == Executing }
 
 // Key is the idempotency key of the order's next execution.
 func (o Order) Key() string { return fmt.Sprintf("order-%d-%d", o.ID, o.Done+1) }

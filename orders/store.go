@@ -24,12 +24,14 @@ type Store interface {
 	Place(ctx context.Context, o Order) (Order, error)
 	// Get returns one order of the wallet.
 	Get(ctx context.Context, chain, wallet string, id int64) (Order, error)
-	// List returns the wallet's orders, newest first; open only if asked.
-	List(ctx context.Context, chain, wallet string, openOnly bool) ([]Order, error)
-	// Update writes o if the stored order is still open with o's Done
-	// count as read (prevDone): a compare-and-set, so two watchers cannot
-	// both record the same run. ErrConflict otherwise.
-	Update(ctx context.Context, o Order, prevDone int) error
+	// List returns the wallet's orders, newest first; only the live ones
+	// (open or executing, Status.Live) if asked.
+	List(ctx context.Context, chain, wallet string, liveOnly bool) ([]Order, error)
+	// Update writes o if the stored order still has the status and Done
+	// count it was read with (prev, prevDone): a compare-and-set, so two
+	// watchers cannot both claim or record the same run, and a cancel
+	// cannot land on an order being executed. ErrConflict otherwise.
+	Update(ctx context.Context, o Order, prev Status, prevDone int) error
 }
 
 // MemStore is a Store in memory, for tests and programs without a
@@ -82,12 +84,12 @@ func (m *MemStore) Get(_ context.Context, chain, wallet string, id int64) (Order
 }
 
 // List implements Store.
-func (m *MemStore) List(_ context.Context, chain, wallet string, openOnly bool) ([]Order, error) {
+func (m *MemStore) List(_ context.Context, chain, wallet string, liveOnly bool) ([]Order, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Order
 	for _, o := range m.orders {
-		if sameWallet(o, chain, wallet) && (!openOnly || o.Status == Open) {
+		if sameWallet(o, chain, wallet) && (!liveOnly || o.Status.Live()) {
 			out = append(out, clone(o))
 		}
 	}
@@ -96,14 +98,14 @@ func (m *MemStore) List(_ context.Context, chain, wallet string, openOnly bool) 
 }
 
 // Update implements Store.
-func (m *MemStore) Update(_ context.Context, o Order, prevDone int) error {
+func (m *MemStore) Update(_ context.Context, o Order, prev Status, prevDone int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur, ok := m.orders[o.ID]
 	if !ok {
 		return ErrNotFound
 	}
-	if cur.Status != Open || cur.Done != prevDone {
+	if cur.Status != prev || cur.Done != prevDone {
 		return ErrConflict
 	}
 	o.UpdatedAt = time.Now()

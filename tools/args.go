@@ -106,3 +106,26 @@ func Schema(props map[string]string, req ...string) json.RawMessage {
 	}
 	return b
 }
+
+// ReservedKeyPrefix starts the idempotency keys Mandate makes for its own
+// runs (a standing order's "order-ID-RUN"); a key given in a tool's
+// arguments may not use it, so a model cannot take an order's run over.
+const ReservedKeyPrefix = "order-"
+
+// CheckKey refuses an idempotency key from a tool's arguments that could
+// collide with a key Mandate makes itself: one with the reserved prefix,
+// or one with "/", which derived keys ("KEY/approve", a swap's approval)
+// use. It also bounds the key's length.
+func CheckKey(tool, key string) error {
+	switch {
+	case key == "":
+		return nil
+	case len(key) > 200:
+		return Argf(tool, "idempotency_key is %d characters; use at most 200", len(key))
+	case strings.HasPrefix(key, ReservedKeyPrefix):
+		return Argf(tool, "idempotency_key may not start with %q: those keys are the standing orders' own", ReservedKeyPrefix)
+	case strings.Contains(key, "/"):
+		return Argf(tool, "idempotency_key may not contain \"/\": derived keys use it")
+	}
+	return nil
+}

@@ -267,13 +267,17 @@ func (b *Book) cancel(ctx context.Context, a struct {
 	if err != nil {
 		return tools.Result{}, err
 	}
-	if o.Status != orders.Open {
+	switch o.Status {
+	case orders.Open:
+	case orders.Executing:
+		return tools.Result{}, fmt.Errorf("order #%d is executing a run right now, so it cannot be cancelled in the middle; try again once the run is recorded (order_list shows it)", id)
+	default:
 		return tools.Result{}, tools.Argf(name, "order #%d is already %s", id, o.Status)
 	}
 	prev := o.Done
 	o.Status, o.Note = orders.Cancelled, "cancelled by the owner"
-	if err := b.store.Update(ctx, o, prev); errors.Is(err, orders.ErrConflict) {
-		return tools.Result{}, fmt.Errorf("order #%d changed while cancelling (it may have just executed); order_list shows where it stands", id)
+	if err := b.store.Update(ctx, o, orders.Open, prev); errors.Is(err, orders.ErrConflict) {
+		return tools.Result{}, fmt.Errorf("order #%d changed while cancelling (a run may have just started or finished); order_list shows where it stands", id)
 	} else if err != nil {
 		return tools.Result{}, err
 	}

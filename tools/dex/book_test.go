@@ -227,9 +227,22 @@ func TestLimitOrderFillsAfterRestart(t *testing.T) {
 	}
 }
 
+// failRecord is a store that loses the record of a run: its update of an
+// executing order fails, as if the process stopped right after the swap
+// was sent.
+type failRecord struct{ orders.Store }
+
+func (f failRecord) Update(ctx context.Context, o orders.Order, prev orders.Status, prevDone int) error {
+	if prev == orders.Executing {
+		return errors.New("the process stopped")
+	}
+	return f.Store.Update(ctx, o, prev, prevDone)
+}
+
 // TestOrderSentButNotRecorded: the watcher sent a run's swap and stopped
-// before recording it. The next check finds the transaction under the
-// run's idempotency key and records it; nothing is swapped twice.
+// before recording it. The next check (a new book over the same store)
+// finds the transaction under the run's idempotency key and records it;
+// nothing is swapped twice.
 func TestOrderSentButNotRecorded(t *testing.T) {
 	e := newBook(t)
 	res, err := e.call(t, "order_place", map[string]string{"kind": "stop", "from": "ETH", "to": "USDC", "amount": "0.05", "trigger": "ETH <= 1000000"})
@@ -237,17 +250,28 @@ func TestOrderSentButNotRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := res.Data.(orders.Order)
-	swap, err := e.call(t, "dex_swap", map[string]string{"from": "ETH", "to": "USDC", "amount": "0.05", "idempotency_key": o.Key()})
-	if err != nil {
+	crashing := dex.NewBook(failRecord{e.store.Orders()}, e.w, e.reg.List())
+	if err := crashing.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	hash := swap.Data.(dex.Swap).Outcome.Tx.Hash
+	stuck := e.order(t, o.ID)
+	if stuck.Status != orders.Executing {
+		t.Fatalf("after the lost record the order is %s", stuck.Status)
+	}
+	rec, ok, err := e.w.Journal().ByKey(t.Context(), e.w.Chain(), e.w.Address().Hex(), o.Key())
+	if err != nil || !ok {
+		t.Fatalf("the run's swap is not in the journal: %v", err)
+	}
+	// Cancelling in the middle of a run is refused, not half done.
+	if _, err := e.call(t, "order_cancel", map[string]any{"id": o.ID}); err == nil || !strings.Contains(err.Error(), "executing") {
+		t.Fatalf("cancel during a run: %v", err)
+	}
 	nonce, _ := e.w.Client().PendingNonce(t.Context(), e.w.Address())
 	if err := e.book.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	got := e.order(t, o.ID)
-	if got.Status != orders.Filled || got.LastTx != hash || !strings.Contains(got.Note, "recovered") {
+	if got.Status != orders.Filled || got.LastTx != rec.Hash || !strings.Contains(got.Note, "recovered") {
 		t.Fatalf("order after recovery: %+v", got)
 	}
 	if after, _ := e.w.Client().PendingNonce(t.Context(), e.w.Address()); after != nonce {
@@ -373,7 +397,7 @@ func TestRunExecutes(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- book.Run(ctx) }()
-	for i := 0; e.order(t, id).Status == orders.Open; i++ {
+	for i := 0; e.order(t, id).Status.Live(); i++ {
 		if i > 6000 { // the loop checks every 5 ms; this is minutes, not a timing assertion
 			t.Fatal("the watcher never executed the order")
 		}

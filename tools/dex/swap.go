@@ -34,6 +34,9 @@ type Swap struct {
 	Shortfall string `json:"shortfall_base,omitempty"`
 }
 
+// bookRun marks a dex_swap call made by the order book for one of its runs.
+type bookRun struct{}
+
 type swapArgs struct {
 	From        string `json:"from"`
 	To          string `json:"to"`
@@ -74,6 +77,13 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 		return tools.Result{}, err
 	}
 	const name = "dex_swap"
+	// Keys with the reserved prefix are the order book's own runs; from
+	// anyone else (a model's arguments) they are refused.
+	if own, _ := ctx.Value(bookRun{}).(bool); !own || !strings.HasPrefix(a.Key, tools.ReservedKeyPrefix) {
+		if err := tools.CheckKey(name, a.Key); err != nil {
+			return tools.Result{}, err
+		}
+	}
 	var asked *uint32
 	if a.SlippageBps != nil {
 		v := uint32(*a.SlippageBps)

@@ -67,16 +67,16 @@ func (b *Book) Check(ctx context.Context) error {
 	if err := b.ready(); err != nil {
 		return err
 	}
-	open, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), true)
+	open, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), true) // open and executing
 	if err != nil {
 		return err
 	}
 	for i := len(open) - 1; i >= 0; i-- { // oldest first
-		o := open[i]
-		if done, err := b.recover(ctx, o); err != nil || done {
-			if err != nil {
-				return err
-			}
+		o, done, err := b.recover(ctx, open[i])
+		if err != nil {
+			return err
+		}
+		if done {
 			continue
 		}
 		due, why, err := b.due(ctx, o)
@@ -91,17 +91,38 @@ func (b *Book) Check(ctx context.Context) error {
 	return nil
 }
 
+// claimGrace is how long a run may stay claimed (executing) with nothing
+// in the journal before another pass takes it for abandoned: the watcher
+// that claimed it stopped before sending.
+const claimGrace = 2 * time.Minute
+
 // recover records an execution that was sent but not recorded (the process
 // stopped in between): the journal holds a transaction under the order's
 // next key. It reports whether it recorded one (or one is still pending).
-func (b *Book) recover(ctx context.Context, o orders.Order) (bool, error) {
+// A run claimed long ago with nothing sent is given back to the open
+// orders.
+func (b *Book) recover(ctx context.Context, o orders.Order) (orders.Order, bool, error) {
 	rec, ok, err := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key())
-	if err != nil || !ok {
-		return false, err
+	if err != nil {
+		return o, false, err
+	}
+	if !ok {
+		if o.Status != orders.Executing {
+			return o, false, nil
+		}
+		if b.now().Sub(o.UpdatedAt) < claimGrace {
+			return o, true, nil // another pass (or watcher) is running it
+		}
+		back := o
+		back.Status = orders.Open
+		if err := b.store.Update(ctx, back, orders.Executing, o.Done); err != nil {
+			return o, true, nil
+		}
+		return back, false, nil
 	}
 	if !rec.Status.Final() {
 		if rec, err = b.w.Wait(ctx, rec.Hash); err != nil && !rec.Status.Final() {
-			return true, nil // still pending: next pass
+			return o, true, nil // still pending: next pass
 		}
 	}
 	var runErr error
@@ -109,7 +130,7 @@ func (b *Book) recover(ctx context.Context, o orders.Order) (bool, error) {
 		runErr = fmt.Errorf("transaction %s %s: %s", rec.Hash, rec.Status, rec.Error)
 	}
 	b.record(ctx, o, rec.Hash, "recovered after a restart: transaction "+rec.Hash, runErr)
-	return true, nil
+	return o, true, nil
 }
 
 // due reports whether o should execute now, and why.
@@ -142,18 +163,31 @@ type nobody struct{}
 
 func (nobody) Approve(context.Context, policies.Intent, []string) (bool, error) { return false, nil }
 
-// execute swaps one run of o through the swap tool under the run's
-// idempotency key and records the outcome.
+// execute claims one run of o (open → executing, so a cancel cannot land
+// in the middle of it), swaps it through the swap tool under the run's
+// idempotency key, and records the outcome.
 func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
+	claimed := o
+	claimed.Status = orders.Executing
+	if err := b.store.Update(ctx, claimed, orders.Open, o.Done); err != nil {
+		b.log.Info("order not executed: it changed since it was read", slog.Int64("order", o.ID), slog.String("error", err.Error()))
+		return
+	}
+	o = claimed
 	args := map[string]any{"from": tokenArg(o.From), "to": tokenArg(o.To), "amount": policies.DecimalUnits(o.Amount, o.From.Decimals), "idempotency_key": o.Key()}
 	if o.SlippageBps != nil {
 		args["slippage_bps"] = *o.SlippageBps
 	}
 	raw, _ := json.Marshal(args)
 	b.log.Info("order triggered", slog.Int64("order", o.ID), slog.String("why", why))
-	res, err := b.swap.Call(tools.WithApprover(ctx, nobody{}), raw)
+	res, err := b.swap.Call(context.WithValue(tools.WithApprover(ctx, nobody{}), bookRun{}, true), raw)
 	if err != nil && transient(err) {
 		b.log.Warn("order execution will be retried", slog.Int64("order", o.ID), slog.String("error", err.Error()))
+		back := o
+		back.Status = orders.Open
+		if uerr := b.store.Update(ctx, back, orders.Executing, o.Done); uerr != nil {
+			b.log.Warn("order claim not given back", slog.Int64("order", o.ID), slog.String("error", uerr.Error()))
+		}
 		return
 	}
 	hash := ""
@@ -188,7 +222,7 @@ func transient(err error) bool {
 // record writes the outcome of one run: a limit or stop order is filled or
 // failed; a DCA counts the run either way and schedules the next.
 func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, runErr error) {
-	prev := o.Done
+	prev, prevStatus := o.Done, o.Status
 	o.Note = note
 	if hash != "" {
 		o.LastTx = hash
@@ -196,6 +230,7 @@ func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, ru
 	switch {
 	case o.Kind == orders.DCA:
 		o.Done++
+		o.Status = orders.Open
 		if o.Done >= o.Runs {
 			o.Status = orders.Done
 		} else {
@@ -211,7 +246,7 @@ func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, ru
 		o.Done++
 		o.Status = orders.Filled
 	}
-	if err := b.store.Update(ctx, o, prev); err != nil {
+	if err := b.store.Update(ctx, o, prevStatus, prev); err != nil {
 		b.log.Warn("order outcome not recorded", slog.Int64("order", o.ID), slog.String("error", err.Error()))
 		return
 	}

@@ -205,6 +205,9 @@ func (k *kit) transfer(ctx context.Context, a struct {
 	if err := tools.Require(name, "to", a.To, "token", a.Token, "amount", a.Amount); err != nil {
 		return tools.Result{}, err
 	}
+	if err := tools.CheckKey(name, a.Key); err != nil {
+		return tools.Result{}, err
+	}
 	to, err := addressArg(name, "to", a.To)
 	if err != nil {
 		return tools.Result{}, err

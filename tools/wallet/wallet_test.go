@@ -290,7 +290,7 @@ func TestIdempotencyKeySendsOnce(t *testing.T) {
 			ctx := context.Background()
 			e := setup(t, st.Store, 1337)
 			before := e.usdc(t, e.to)
-			args := map[string]string{"to": e.to.Hex(), "token": "USDC", "amount": "7", "idempotency_key": "order-42"}
+			args := map[string]string{"to": e.to.Hex(), "token": "USDC", "amount": "7", "idempotency_key": "invoice-42"}
 			r1, err := e.call(t, ctx, "wallet_transfer", args)
 			if err != nil {
 				t.Fatal(err)

@@ -233,6 +233,7 @@ var migrations = []migration{{
 			every_ns BIGINT NOT NULL DEFAULT 0,
 			runs INTEGER NOT NULL DEFAULT 0,
 			done INTEGER NOT NULL DEFAULT 0,
+			attempt INTEGER NOT NULL DEFAULT 0,
 			next_at_ns BIGINT NOT NULL DEFAULT 0,
 			status TEXT NOT NULL,
 			note TEXT NOT NULL DEFAULT '',

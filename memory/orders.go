@@ -30,6 +30,7 @@ type orderRow struct {
 	EveryNs     int64  `gorm:"column:every_ns"`
 	Runs        int64  `gorm:"column:runs"`
 	Done        int64  `gorm:"column:done"`
+	Attempt     int64  `gorm:"column:attempt"`
 	NextAtNs    int64  `gorm:"column:next_at_ns"`
 	Status      string `gorm:"column:status"`
 	Note        string `gorm:"column:note"`
@@ -79,7 +80,7 @@ func toRow(o orders.Order) (orderRow, error) {
 	r := orderRow{
 		ID: o.ID, Chain: o.Chain, Wallet: o.Wallet, WalletKey: strings.ToLower(o.Wallet), Kind: string(o.Kind),
 		FromToken: string(from), ToToken: string(to), Amount: o.Amount.String(), Trig: o.Trigger,
-		EveryNs: int64(o.Every), Runs: int64(o.Runs), Done: int64(o.Done), NextAtNs: unixNs(o.NextAt),
+		EveryNs: int64(o.Every), Runs: int64(o.Runs), Done: int64(o.Done), Attempt: int64(o.Attempt), NextAtNs: unixNs(o.NextAt),
 		Status: string(o.Status), Note: cleanText(o.Note), LastTx: o.LastTx,
 		CreatedAtNs: unixNs(o.CreatedAt), UpdatedAtNs: unixNs(o.UpdatedAt),
 	}
@@ -93,7 +94,7 @@ func toRow(o orders.Order) (orderRow, error) {
 func (r orderRow) order() (orders.Order, error) {
 	o := orders.Order{
 		ID: r.ID, Chain: r.Chain, Wallet: r.Wallet, Kind: orders.Kind(r.Kind), Trigger: r.Trig,
-		Every: time.Duration(r.EveryNs), Runs: int(r.Runs), Done: int(r.Done), NextAt: fromNs(r.NextAtNs),
+		Every: time.Duration(r.EveryNs), Runs: int(r.Runs), Done: int(r.Done), Attempt: int(r.Attempt), NextAt: fromNs(r.NextAtNs),
 		Status: orders.Status(r.Status), Note: r.Note, LastTx: r.LastTx,
 		CreatedAt: fromNs(r.CreatedAtNs), UpdatedAt: fromNs(r.UpdatedAtNs),
 	}
@@ -171,7 +172,7 @@ func (st orderStore) Update(ctx context.Context, o orders.Order, prev orders.Sta
 	res := st.s.db.WithContext(ctx).Model(&orderRow{}).
 		Where("id = ? AND status = ? AND done = ?", o.ID, string(prev), prevDone).
 		Updates(map[string]any{
-			"done": r.Done, "next_at_ns": r.NextAtNs, "status": r.Status, "note": r.Note,
+			"done": r.Done, "attempt": r.Attempt, "next_at_ns": r.NextAtNs, "status": r.Status, "note": r.Note,
 			"last_tx": r.LastTx, "updated_at_ns": r.UpdatedAtNs,
 		})
 	if res.Error != nil {

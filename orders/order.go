@@ -61,13 +61,17 @@ type Order struct {
 	Trigger     string  `json:"trigger"`
 	SlippageBps *uint32 `json:"slippage_bps,omitempty"`
 	// Every and Runs are a DCA order's schedule; Done counts executions.
-	Every  time.Duration `json:"every,omitempty"`
-	Runs   int           `json:"runs,omitempty"`
-	Done   int           `json:"done"`
-	NextAt time.Time     `json:"next_at"` // a DCA's next run; zero otherwise
-	Status Status        `json:"status"`
-	Note   string        `json:"note,omitempty"` // the last execution's outcome or error
-	LastTx string        `json:"last_tx,omitempty"`
+	Every time.Duration `json:"every,omitempty"`
+	Runs  int           `json:"runs,omitempty"`
+	Done  int           `json:"done"`
+	// Attempt counts fresh tries of the next run after tries that sent
+	// nothing (a node that was down): each try gets a key of its own,
+	// since a key the ledger has seen once is never reused.
+	Attempt int       `json:"attempt,omitempty"`
+	NextAt  time.Time `json:"next_at"` // a DCA's next run; zero otherwise
+	Status  Status    `json:"status"`
+	Note    string    `json:"note,omitempty"` // the last execution's outcome or error
+	LastTx  string    `json:"last_tx,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -78,7 +82,12 @@ type Order struct {
 func (s Status) Live() bool { return s == Open || s == Executing }
 
 // Key is the idempotency key of the order's next execution.
-func (o Order) Key() string { return fmt.Sprintf("order-%d-%d", o.ID, o.Done+1) }
+func (o Order) Key() string {
+	if o.Attempt == 0 {
+		return fmt.Sprintf("order-%d-%d", o.ID, o.Done+1)
+	}
+	return fmt.Sprintf("order-%d-%d.%d", o.ID, o.Done+1, o.Attempt)
+}
 
 // Condition is a price trigger: the price of Subject (one whole token of
 // From or To) in whole units of the other token, compared with Level.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -409,5 +410,51 @@ func TestRunExecutes(t *testing.T) {
 	}
 	if o := e.order(t, id); o.Status != orders.Filled {
 		t.Fatalf("order %s: %s", o.Status, o.Note)
+	}
+}
+
+// flaky is a dex_swap whose node is down for its first call.
+type flaky struct {
+	tools.Tool
+	failed bool
+}
+
+func (f *flaky) Call(ctx context.Context, raw json.RawMessage) (tools.Result, error) {
+	if !f.failed {
+		f.failed = true
+		return tools.Result{}, &evm.RPCError{Method: "eth_sendRawTransaction", Err: errors.New("connection refused")}
+	}
+	return f.Tool.Call(ctx, raw)
+}
+
+// A run that failed on the way with nothing sent (the node was down) is
+// given back and tried again under a key of its own, since the ledger
+// never reuses a key; it then executes once.
+func TestOrderRetriedAfterTransientFailure(t *testing.T) {
+	e := newBook(t)
+	res, err := e.call(t, "order_place", map[string]string{"kind": "limit", "from": "USDC", "to": "DAI", "amount": "10", "trigger": "DAI <= 1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Data.(orders.Order).ID
+	var ts []tools.Tool
+	for _, tl := range e.reg.List() {
+		if tl.Name() == "dex_swap" {
+			tl = &flaky{Tool: tl}
+		}
+		ts = append(ts, tl)
+	}
+	book := dex.NewBook(e.store.Orders(), e.w, ts)
+	if err := book.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.order(t, id); o.Status != orders.Open || o.Attempt != 1 || o.Key() != fmt.Sprintf("order-%d-1.1", id) {
+		t.Fatalf("after the failed try: %+v (key %s)", o, o.Key())
+	}
+	if err := book.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.order(t, id); o.Status != orders.Filled || o.Attempt != 0 || o.LastTx == "" {
+		t.Fatalf("after the retry: %+v", o)
 	}
 }

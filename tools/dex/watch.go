@@ -114,7 +114,7 @@ func (b *Book) recover(ctx context.Context, o orders.Order) (orders.Order, bool,
 			return o, true, nil // another pass (or watcher) is running it
 		}
 		back := o
-		back.Status = orders.Open
+		back.Status, back.Attempt = orders.Open, o.Attempt+1
 		if err := b.store.Update(ctx, back, orders.Executing, o.Done); err != nil {
 			return o, true, nil
 		}
@@ -183,10 +183,15 @@ func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
 	res, err := b.swap.Call(context.WithValue(tools.WithApprover(ctx, nobody{}), bookRun{}, true), raw)
 	if err != nil && transient(err) {
 		b.log.Warn("order execution will be retried", slog.Int64("order", o.ID), slog.String("error", err.Error()))
-		back := o
-		back.Status = orders.Open
-		if uerr := b.store.Update(ctx, back, orders.Executing, o.Done); uerr != nil {
-			b.log.Warn("order claim not given back", slog.Int64("order", o.ID), slog.String("error", uerr.Error()))
+		// Nothing under the key in the journal: nothing was sent, and the
+		// next try gets a key of its own (the ledger never reuses one).
+		// Something there: it may have gone out, and recover settles it.
+		if _, sent, jerr := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key()); jerr == nil && !sent {
+			back := o
+			back.Status, back.Attempt = orders.Open, o.Attempt+1
+			if uerr := b.store.Update(ctx, back, orders.Executing, o.Done); uerr != nil {
+				b.log.Warn("order claim not given back", slog.Int64("order", o.ID), slog.String("error", uerr.Error()))
+			}
 		}
 		return
 	}
@@ -223,7 +228,7 @@ func transient(err error) bool {
 // failed; a DCA counts the run either way and schedules the next.
 func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, runErr error) {
 	prev, prevStatus := o.Done, o.Status
-	o.Note = note
+	o.Note, o.Attempt = note, 0
 	if hash != "" {
 		o.LastTx = hash
 	}

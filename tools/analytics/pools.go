@@ -212,7 +212,13 @@ func (k *kit) poolStats(ctx context.Context, a struct {
 		out.VolumeB.add(s.VolumeB.in, s.VolumeB.out)
 		priceText := "no price"
 		if price != nil {
-			priceText = fmt.Sprintf("%s %s per %s", ratDecimal(price, 6), labels[1], labels[0])
+			// Said the way people quote it: the dearer token in the cheaper
+			// ("3,000 USDC per WETH", not "0.000333 WETH per USDC").
+			if price.Cmp(big.NewRat(1, 1)) < 0 && price.Sign() > 0 {
+				priceText = fmt.Sprintf("%s %s per %s", ratDecimal(new(big.Rat).Inv(price), 6), labels[0], labels[1])
+			} else {
+				priceText = fmt.Sprintf("%s %s per %s", ratDecimal(price, 6), labels[1], labels[0])
+			}
 		}
 		lines = append(lines, fmt.Sprintf("V%d %s%% %s: %s; holds %s %s and %s %s; price %s; %d swaps, volume %s %s and %s %s",
 			p.Version, s.FeePercent, p.Address.Hex(), depth,

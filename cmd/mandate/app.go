@@ -401,6 +401,13 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 		store = a.store.Orders()
 	}
 	bookOpts := []dex.BookOption{dex.BookTokenList(a.tokens)}
+	if a.dev != nil {
+		// The in-process devnet mines a block only when a transaction
+		// arrives, so a trigger could wait for a second block forever;
+		// on a real chain blocks keep coming and the default of two
+		// holds.
+		bookOpts = append(bookOpts, dex.BookConfirmBlocks(1))
+	}
 	if a.onOrder != nil {
 		bookOpts = append(bookOpts, dex.OnExecute(a.onOrder))
 	}

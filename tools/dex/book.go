@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mandatehq/mandate/chains/evm"
@@ -33,6 +34,14 @@ type Book struct {
 	log    *slog.Logger
 	poll   time.Duration
 	fill   func(orders.Order, error)
+
+	// confirm is how many blocks a trigger must hold at before a run:
+	// with 2, a price pushed across a level inside one block (a sandwich,
+	// a flash loan) does not execute the order; moving it for two blocks
+	// costs the manipulator the arbitrage in between.
+	confirm uint64
+	heldMu  sync.Mutex
+	held    map[int64]uint64 // order → first block its trigger held at, while it holds
 }
 
 // BookOption configures a Book.
@@ -50,6 +59,11 @@ func BookLogger(l *slog.Logger) BookOption { return func(b *Book) { b.log = l } 
 // BookPollInterval sets how often Run asks for a new block (default 2s).
 func BookPollInterval(d time.Duration) BookOption { return func(b *Book) { b.poll = d } }
 
+// BookConfirmBlocks sets how many distinct blocks a limit or stop trigger
+// must hold at before the order executes (default 2; 1 executes at the
+// first block it holds).
+func BookConfirmBlocks(n uint64) BookOption { return func(b *Book) { b.confirm = max(n, 1) } }
+
 // OnExecute calls f after each execution the watcher records, with the
 // order as recorded and the execution's error (nil when it swapped): a chat
 // front end tells its owner.
@@ -61,7 +75,8 @@ func OnExecute(f func(orders.Order, error)) BookOption { return func(b *Book) { 
 // same path through the policy as a swap asked for in chat. With a nil
 // wallet the book's tools can be listed but not called.
 func NewBook(store orders.Store, w *evm.Wallet, dexTools []tools.Tool, opts ...BookOption) *Book {
-	b := &Book{store: store, w: w, now: time.Now, log: slog.New(slog.DiscardHandler), poll: 2 * time.Second, tokens: tokenlist.Default()}
+	b := &Book{store: store, w: w, now: time.Now, log: slog.New(slog.DiscardHandler), poll: 2 * time.Second, tokens: tokenlist.Default(),
+		confirm: 2, held: map[int64]uint64{}}
 	for _, t := range dexTools {
 		switch t.Name() {
 		case "dex_quote":
@@ -201,20 +216,26 @@ func tokenArg(t policies.Token) string {
 // quoteOf prices one execution of o with the quote tool; it returns the
 // quoted output in base units of o.To.
 func (b *Book) quoteOf(ctx context.Context, o orders.Order) (*big.Int, error) {
+	v, _, err := b.quoteAt(ctx, o)
+	return v, err
+}
+
+// quoteAt is quoteOf with the block the quote was read at.
+func (b *Book) quoteAt(ctx context.Context, o orders.Order) (*big.Int, uint64, error) {
 	args, _ := json.Marshal(map[string]string{"from": tokenArg(o.From), "to": tokenArg(o.To), "amount": policies.DecimalUnits(o.Amount, o.From.Decimals)})
 	res, err := b.quote.Call(ctx, args)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	q, ok := res.Data.(*Quote)
 	if !ok {
-		return nil, fmt.Errorf("orders: the quote tool answered %T, not a dex quote", res.Data)
+		return nil, 0, fmt.Errorf("orders: the quote tool answered %T, not a dex quote", res.Data)
 	}
 	v, ok := new(big.Int).SetString(q.QuotedBase, 10)
 	if !ok || v.Sign() <= 0 {
-		return nil, fmt.Errorf("orders: the quote tool answered an output of %q", q.QuotedBase)
+		return nil, 0, fmt.Errorf("orders: the quote tool answered an output of %q", q.QuotedBase)
 	}
-	return v, nil
+	return v, q.Block, nil
 }
 
 func (b *Book) list(ctx context.Context, _ struct{}) (tools.Result, error) {

@@ -84,7 +84,10 @@ func openBook(t *testing.T, d *devnet.Devnet, key, db string, now *clock, opts .
 	list, _ := d.Deployment().TokenList()
 	eng := policies.NewEngine(p, store.Ledger())
 	dt := dex.Tools(w, eng, append([]dex.Option{dex.WithTokenList(list), dex.WithUniswap(f, r), dex.WithBounds(p)}, opts...)...)
-	book := dex.NewBook(store.Orders(), w, dt, dex.BookTokenList(list), dex.BookClock(now.Now))
+	// The tests below are about other things than manipulation: a trigger
+	// executes at the first block it holds (TestTriggerHoldsTwoBlocks
+	// tests the default).
+	book := dex.NewBook(store.Orders(), w, dt, dex.BookTokenList(list), dex.BookClock(now.Now), dex.BookConfirmBlocks(1))
 	return &bookEnv{d: d, key: key, db: db, store: store, w: w, book: book, reg: tools.NewRegistry(dt, book.Tools()), now: now}
 }
 
@@ -251,7 +254,7 @@ func TestOrderSentButNotRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := res.Data.(orders.Order)
-	crashing := dex.NewBook(failRecord{e.store.Orders()}, e.w, e.reg.List())
+	crashing := dex.NewBook(failRecord{e.store.Orders()}, e.w, e.reg.List(), dex.BookConfirmBlocks(1))
 	if err := crashing.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +397,7 @@ func TestRunExecutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.Data.(orders.Order).ID
-	book := dex.NewBook(e.store.Orders(), e.w, e.reg.List(), dex.BookPollInterval(5*time.Millisecond), dex.OnExecute(func(orders.Order, error) {}))
+	book := dex.NewBook(e.store.Orders(), e.w, e.reg.List(), dex.BookPollInterval(5*time.Millisecond), dex.OnExecute(func(orders.Order, error) {}), dex.BookConfirmBlocks(1))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- book.Run(ctx) }()
@@ -444,7 +447,7 @@ func TestOrderRetriedAfterTransientFailure(t *testing.T) {
 		}
 		ts = append(ts, tl)
 	}
-	book := dex.NewBook(e.store.Orders(), e.w, ts)
+	book := dex.NewBook(e.store.Orders(), e.w, ts, dex.BookConfirmBlocks(1))
 	if err := book.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -456,5 +459,35 @@ func TestOrderRetriedAfterTransientFailure(t *testing.T) {
 	}
 	if o := e.order(t, id); o.Status != orders.Filled || o.Attempt != 0 || o.LastTx == "" {
 		t.Fatalf("after the retry: %+v", o)
+	}
+}
+
+// By default a trigger must hold at two distinct blocks: a price pushed
+// across the level for one block (then back) does not execute the order;
+// one that stays across executes at the second block.
+func TestTriggerHoldsTwoBlocks(t *testing.T) {
+	e := newBook(t)
+	res, err := e.call(t, "order_place", map[string]string{"kind": "limit", "from": "USDC", "to": "DAI", "amount": "10", "trigger": "DAI <= 1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Data.(orders.Order).ID
+	book := dex.NewBook(e.store.Orders(), e.w, e.reg.List())
+	if err := book.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := book.Check(t.Context()); err != nil { // the same block again
+		t.Fatal(err)
+	}
+	if o := e.order(t, id); o.Status != orders.Open {
+		t.Fatalf("executed at the first block the trigger held: %s", o.Status)
+	}
+	_, key := devnettest.Account(t, e.d) // a new block: any transaction mines one
+	devnettest.Send(t, e.d, key, common.HexToAddress("0x000000000000000000000000000000000000dEaD"), big.NewInt(1), nil)
+	if err := book.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.order(t, id); o.Status != orders.Filled {
+		t.Fatalf("a trigger that held at two blocks did not execute: %s %s", o.Status, o.Note)
 	}
 }

@@ -145,15 +145,27 @@ func (b *Book) due(ctx context.Context, o orders.Order) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
-	out, err := b.quoteOf(ctx, o)
+	out, block, err := b.quoteAt(ctx, o)
 	if err != nil {
 		return false, "", err
 	}
 	p := orders.Price(cond.Subject, o.From, o.To, o.Amount, out)
+	b.heldMu.Lock()
+	defer b.heldMu.Unlock()
 	if !cond.Holds(p) {
+		delete(b.held, o.ID)
 		return false, "", nil
 	}
-	return true, fmt.Sprintf("%s, now %s", o.Trigger, orders.FormatPrice(p)), nil
+	first, ok := b.held[o.ID]
+	if !ok || block < first {
+		b.held[o.ID], first = block, block
+	}
+	if block-first+1 < b.confirm {
+		b.log.Info("order trigger holds; waiting for it to hold at more blocks", slog.Int64("order", o.ID), slog.Uint64("since", first), slog.Uint64("block", block))
+		return false, "", nil
+	}
+	delete(b.held, o.ID)
+	return true, fmt.Sprintf("%s, now %s (held since block %d)", o.Trigger, orders.FormatPrice(p), first), nil
 }
 
 // nobody declines every confirmation: a standing order runs unattended, so

@@ -316,3 +316,48 @@ func TestBadInput(t *testing.T) {
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func zeroInt() *big.Int { return new(big.Int) }
+
+// With refunds allowed, a refund is a payment: its most (safeTxGas +
+// overhead + baseGas) × gasPrice counts against the gas token's limits,
+// the receiver is held to the recipient lists, and an unbounded one
+// (safeTxGas 0) is refused.
+func TestRefundsArePayments(t *testing.T) {
+	y := strings.Replace(policyYAML, "refund: false", "refund: true", 1)
+	p, err := policies.Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, version))
+	refund := func(gasToken, receiver common.Address, safeTxGas, baseGas, price string) safe.ServiceTx {
+		return stx(friend, eth(1), nil, 0, func(s *safe.ServiceTx) {
+			gt, rr := gasToken.Hex(), receiver.Hex()
+			s.GasToken, s.RefundReceiver = &gt, &rr
+			s.SafeTxGas, s.BaseGas, s.GasPrice = json.RawMessage(safeTxGas), json.RawMessage(baseGas), json.RawMessage(price)
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		tx   safe.ServiceTx
+		want string // "" approves
+	}{
+		{"small ETH refund to an allowed receiver", refund(common.Address{}, friend, "100000", "50000", `"1000000000"`), ""},
+		{"USDC refund within limits", refund(usdc, friend, "100000", "0", `"1000"`), ""},
+		{"refund to a stranger", refund(common.Address{}, attacker, "100000", "0", `"1000000000"`), "recipients.allow"},
+		{"refund to whoever executes", refund(common.Address{}, common.Address{}, "100000", "0", `"1000000000"`), "whoever executes"},
+		{"unbounded refund (safeTxGas 0)", refund(common.Address{}, friend, "0", "50000", `"1000000000"`), "no bound"},
+		{"refund over the USDC limit", refund(usdc, friend, "100000", "9000000000", `"1"`), "limits.per_tx"},
+		{"refund in a token not in the policy", refund(attacker, friend, "100000", "0", `"1"`), "not in tokens"},
+	} {
+		d, err := r.Review(context.Background(), safeAddr, tc.tx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		reasons := strings.Join(d.Reasons, "; ")
+		if tc.want == "" && d.Decision != cosigner.Approve {
+			t.Errorf("%s: %s %s", tc.name, d.Decision, reasons)
+		}
+		if tc.want != "" && (d.Decision != cosigner.Reject || !strings.Contains(reasons, tc.want)) {
+			t.Errorf("%s: %s %s, want a refusal naming %q", tc.name, d.Decision, reasons, tc.want)
+		}
+	}
+}

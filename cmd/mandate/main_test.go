@@ -5,9 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
+	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -465,5 +471,105 @@ safe: {delegatecall: ["0x40A2aCCbd92BCA938b02010E17A5b8929b49130D"], self_calls:
 	code, _, errs = cli(t, "", args(write("bad.json", `{"to": "0x12"}`))...)
 	if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
 		t.Fatalf("bad input: exit %d %q", code, errs)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// `mandate cosigner --listen` on a devnet Safe: POST /v1/review approves
+// and signs an allowed payment, refuses a threshold change, and turns away
+// a request without the bearer token.
+func TestCosignerServe(t *testing.T) {
+	cleanEnv(t)
+	d := devnettest.New(t)
+	rpcURL, err := d.Serve(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := devnettest.Account(t, d)
+	b, _ := devnettest.Account(t, d)
+	friend := "0x3000000000000000000000000000000000000003"
+	safeAddr, err := d.NewSafe(t.Context(), []common.Address{m.Address, b.Address}, 2, big.NewInt(1e18), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(t.TempDir(), "safe.yaml")
+	os.WriteFile(pol, []byte(`version: 1
+chains: [1337]
+recipients: {allow: ["`+friend+`"]}
+limits: {per_tx: {ETH: "1"}, daily: {ETH: "2"}}
+safe: {delegatecall: [], self_calls: false, refund: false}
+`), 0o600)
+	const token = "a-long-random-token-for-the-test"
+	t.Setenv("MANDATE_RPC_URL", rpcURL)
+	t.Setenv("MANDATE_PRIVATE_KEY", m.PrivateKey)
+	t.Setenv("MANDATE_POLICY", pol)
+	t.Setenv("MANDATE_DB", "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
+	t.Setenv("MANDATE_COSIGNER_TOKEN", token)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"cosigner", "--safe", safeAddr.Hex(), "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("cosigner exited %d: %s", code, stderr.String())
+		}
+	}()
+	var url string
+	for url == "" {
+		if i := strings.Index(stderr.String(), "serving POST "); i >= 0 {
+			rest := stderr.String()[i+len("serving POST "):]
+			url = strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0])
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("cosigner exited %d: %s", code, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	zero := "0x0000000000000000000000000000000000000000"
+	tx := func(to, value, data string, nonce int) string {
+		return fmt.Sprintf(`{"safe":"%s","to":"%s","value":"%s","data":%s,"operation":0,"safeTxGas":0,"baseGas":0,"gasPrice":"0","gasToken":"%s","refundReceiver":"%s","nonce":%d}`,
+			safeAddr.Hex(), to, value, data, zero, zero, nonce)
+	}
+	post := func(auth, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, d1 := post(token, tx(friend, "100000000000000000", "null", 0))
+	if code != 200 || d1["decision"] != "approve" || d1["signature"] == nil {
+		t.Fatalf("payment: %d %v", code, d1)
+	}
+	code, d2 := post(token, tx(safeAddr.Hex(), "0", `"0x694e80c30000000000000000000000000000000000000000000000000000000000000001"`, 0))
+	if code != 200 || d2["decision"] != "reject" || d2["signature"] != nil || !strings.Contains(fmt.Sprint(d2["reasons"]), "safe.self_calls") {
+		t.Fatalf("threshold change: %d %v", code, d2)
+	}
+	if code, _ := post("", tx(friend, "1", "null", 0)); code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", code)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
+	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
@@ -321,3 +322,25 @@ func TestDeadlinePassedBeforeMining(t *testing.T) {
 }
 
 var _ = common.Address{}
+
+// Two listed tokens with one symbol: the tool asks which address, and
+// never guesses.
+func TestSwapAmbiguousSymbol(t *testing.T) {
+	d := devnettest.Shared(t)
+	e := setup(t, d, 100, nil)
+	fake, err := d.DeployToken(t.Context(), "USD Coin", "USDC", 6, big.NewInt(1e12), e.acct.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := d.Deployment().TokenList()
+	list.Tokens = append(list.Tokens, tokenlist.Token{ChainID: devnet.ChainID, Address: fake.Hex(), Symbol: "USDC", Name: "USD Coin (copy)", Decimals: 6})
+	f, r, _ := d.Deployment().Uniswap()
+	p, _ := policies.Parse([]byte("version: 1\nchains: [1337]\nlimits: {per_tx: {ETH: \"1\"}, daily: {ETH: \"1\"}}\n"))
+	reg := tools.NewRegistry(dex.Tools(e.w, policies.NewEngine(p, policies.NewMemLedger()), dex.WithTokenList(list), dex.WithUniswap(f, r)))
+	for _, tool := range []string{"dex_quote", "dex_swap"} {
+		_, err := reg.Call(t.Context(), tool, []byte(`{"from":"ETH","to":"USDC","amount":"0.1"}`))
+		if err == nil || !strings.Contains(err.Error(), fake.Hex()) || !strings.Contains(err.Error(), d.Address("USDC").Hex()) {
+			t.Errorf("%s with two USDCs: %v, want both addresses named", tool, err)
+		}
+	}
+}

@@ -65,7 +65,7 @@ func BenchmarkReview(b *testing.B) {
 			b.Fatal(err)
 		}
 		s, _ := evm.NewKeySigner(ownerKey)
-		r := cosigner.New(chainID, policies.NewEngine(p, ledger), cosigner.WithSafe(safeAddr, version), cosigner.WithSigner(s), cosigner.WithStore(store),
+		r := cosigner.New(chainID, policies.NewEngine(p, ledger), cosigner.WithSafe(safeAddr, version), cosigner.WithSigner(s), cosigner.WithStore(store), cosigner.WithNonceWindow(1<<40), cosigner.WithNonces(fixedNonce(0)),
 			cosigner.WithTokens(func(a string) (policies.Token, bool) {
 				return policies.Token{Symbol: "USDC", Address: usdc.Hex(), Decimals: 6}, common.HexToAddress(a) == usdc
 			}))

@@ -115,7 +115,7 @@ type Reviewer struct {
 	legacy  bool   // serve Safes whose hashes do not include the chain id
 	log     *slog.Logger
 	mu      sync.Mutex
-	locks   map[string]*sync.Mutex // per safeTxHash: one review at a time
+	locks   map[string]*hashLock // per safeTxHash: one review at a time
 }
 
 // Option configures a Reviewer.
@@ -171,7 +171,7 @@ func WithLogger(l *slog.Logger) Option { return func(r *Reviewer) { r.log = l } 
 // New returns a reviewer for chainID judging with gate.
 func New(chainID *big.Int, gate Gate, opts ...Option) *Reviewer {
 	r := &Reviewer{chainID: new(big.Int).Set(chainID), gate: gate, safes: map[common.Address]safe.Version{},
-		store: NewMemStore(), log: slog.New(slog.DiscardHandler), locks: map[string]*sync.Mutex{}}
+		store: NewMemStore(), log: slog.New(slog.DiscardHandler), locks: map[string]*hashLock{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -192,16 +192,32 @@ type RetryError struct{ Err error }
 func (e *RetryError) Error() string { return "retry: " + e.Err.Error() }
 func (e *RetryError) Unwrap() error { return e.Err }
 
+// hashLock serialises reviews of one transaction; it is dropped from the
+// map when nobody holds or waits for it, so the map does not grow with
+// every transaction ever reviewed.
+type hashLock struct {
+	sync.Mutex
+	users int
+}
+
 func (r *Reviewer) lock(h string) func() {
 	r.mu.Lock()
-	m, ok := r.locks[h]
+	l, ok := r.locks[h]
 	if !ok {
-		m = &sync.Mutex{}
-		r.locks[h] = m
+		l = &hashLock{}
+		r.locks[h] = l
 	}
+	l.users++
 	r.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	l.Lock()
+	return func() {
+		l.Unlock()
+		r.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(r.locks, h)
+		}
+		r.mu.Unlock()
+	}
 }
 
 // Review decides st, a transaction of the Safe at addr in the Transaction
@@ -211,6 +227,11 @@ func (r *Reviewer) lock(h string) func() {
 // signer, an approval is signed and recorded; a transaction reviewed
 // before gets its recorded approval back, never a second signature.
 func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.ServiceTx) (Decision, error) {
+	if r.signer != nil && r.nonces == nil {
+		// Without the Safe's nonce the nonce window cannot hold, and a
+		// proposer could collect signatures for nonces far ahead.
+		return Decision{}, &InputError{errors.New("cosigner: a reviewer that signs needs the Safe's nonce (WithNonces) to bound how far ahead it signs")}
+	}
 	v, ok := r.safes[addr]
 	if !ok {
 		return Decision{}, &InputError{fmt.Errorf("Safe %s is not one this co-signer serves; configure it (--safe)", addr.Hex())}

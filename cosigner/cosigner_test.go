@@ -66,7 +66,7 @@ func reviewer(t *testing.T, sign bool) *cosigner.Reviewer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts = append(opts, cosigner.WithSigner(s))
+		opts = append(opts, cosigner.WithSigner(s), cosigner.WithNonces(fixedNonce(7)))
 	}
 	return cosigner.New(chainID, eng, opts...)
 }
@@ -360,4 +360,9 @@ func TestRefundsArePayments(t *testing.T) {
 			t.Errorf("%s: %s %s, want a refusal naming %q", tc.name, d.Decision, reasons, tc.want)
 		}
 	}
+}
+
+// fixedNonce is a Safe that stays at nonce n (the test transactions' 7).
+func fixedNonce(n uint64) cosigner.NonceReader {
+	return func(context.Context, common.Address) (uint64, error) { return n, nil }
 }

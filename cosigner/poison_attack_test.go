@@ -30,7 +30,7 @@ func TestAttackRejectPoisonsWatcher(t *testing.T) {
 	s, _ := evm.NewKeySigner(ownerKey)
 	otherKey, _ := crypto.GenerateKey()
 	other := crypto.PubkeyToAddress(otherKey.PublicKey)
-	r := cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, version), cosigner.WithSigner(s))
+	r := cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, version), cosigner.WithSigner(s), cosigner.WithNonces(fixedNonce(0)))
 	sts := safetest.New(t)
 	sts.AddSafe(safeAddr, chainID, version, 2, s.Address(), other)
 	svc, err := safe.NewService(sts.URL)

@@ -25,13 +25,13 @@ func TestLegacySafeRefused(t *testing.T) {
 	}
 	s, _ := evm.NewKeySigner(ownerKey)
 	st := stx(friend, eth(1000), nil, 0)
-	r := cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, legacy), cosigner.WithSigner(s))
+	r := cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, legacy), cosigner.WithSigner(s), cosigner.WithNonces(fixedNonce(7)))
 	var in *cosigner.InputError
 	if _, err := r.Review(context.Background(), safeAddr, st); !errors.As(err, &in) || !strings.Contains(err.Error(), "chain id") {
 		t.Fatalf("legacy Safe: %v, want an InputError naming the chain id", err)
 	}
 	// Opted in, it is served, and its hash is indeed the same on chain 1.
-	r = cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, legacy), cosigner.WithSigner(s), cosigner.WithLegacySafes())
+	r = cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, legacy), cosigner.WithSigner(s), cosigner.WithLegacySafes(), cosigner.WithNonces(fixedNonce(7)))
 	d, err := r.Review(context.Background(), safeAddr, st)
 	if err != nil || d.Decision != cosigner.Approve {
 		t.Fatalf("%+v %v", d, err)

@@ -163,14 +163,14 @@ func (st orderStore) List(ctx context.Context, chain, wallet string, liveOnly bo
 	return out, nil
 }
 
-func (st orderStore) Update(ctx context.Context, o orders.Order, prev orders.Status, prevDone int) error {
+func (st orderStore) Update(ctx context.Context, o orders.Order, prev orders.Order) error {
 	o.UpdatedAt = time.Now()
 	r, err := toRow(o)
 	if err != nil {
 		return err
 	}
 	res := st.s.db.WithContext(ctx).Model(&orderRow{}).
-		Where("id = ? AND status = ? AND done = ?", o.ID, string(prev), prevDone).
+		Where("id = ? AND status = ? AND done = ? AND attempt = ?", o.ID, string(prev.Status), prev.Done, prev.Attempt).
 		Updates(map[string]any{
 			"done": r.Done, "attempt": r.Attempt, "next_at_ns": r.NextAtNs, "status": r.Status, "note": r.Note,
 			"last_tx": r.LastTx, "updated_at_ns": r.UpdatedAtNs,

@@ -27,11 +27,12 @@ type Store interface {
 	// List returns the wallet's orders, newest first; only the live ones
 	// (open or executing, Status.Live) if asked.
 	List(ctx context.Context, chain, wallet string, liveOnly bool) ([]Order, error)
-	// Update writes o if the stored order still has the status and Done
-	// count it was read with (prev, prevDone): a compare-and-set, so two
-	// watchers cannot both claim or record the same run, and a cancel
-	// cannot land on an order being executed. ErrConflict otherwise.
-	Update(ctx context.Context, o Order, prev Status, prevDone int) error
+	// Update writes o if the stored order still has the status, Done count
+	// and Attempt of prev (the order as the caller read it): a
+	// compare-and-set, so two watchers cannot both claim or record the
+	// same run, a cancel cannot land on an order being executed, and a
+	// stale read cannot undo an attempt. ErrConflict otherwise.
+	Update(ctx context.Context, o Order, prev Order) error
 }
 
 // MemStore is a Store in memory, for tests and programs without a
@@ -98,14 +99,14 @@ func (m *MemStore) List(_ context.Context, chain, wallet string, liveOnly bool) 
 }
 
 // Update implements Store.
-func (m *MemStore) Update(_ context.Context, o Order, prev Status, prevDone int) error {
+func (m *MemStore) Update(_ context.Context, o Order, prev Order) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur, ok := m.orders[o.ID]
 	if !ok {
 		return ErrNotFound
 	}
-	if cur.Status != prev || cur.Done != prevDone {
+	if cur.Status != prev.Status || cur.Done != prev.Done || cur.Attempt != prev.Attempt {
 		return ErrConflict
 	}
 	o.UpdatedAt = time.Now()

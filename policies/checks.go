@@ -476,8 +476,21 @@ func (c *check) safeTx(s SafeTx, pre string, depth int) {
 // generously.
 const safeGasOverhead = 100_000
 
+// dataGas bounds the gas a Safe spends on the transaction's data inside
+// what it measures for a refund, beyond safeTxGas: copying it into memory
+// for the call (3 per word) and the memory that takes (3 per word plus
+// words²/512), counted twice over for the ABI decoding before it.
+func dataGas(n int) *big.Int {
+	w := big.NewInt(int64((n + 31) / 32))
+	mem := new(big.Int).Mul(w, w)
+	mem.Quo(mem, big.NewInt(512))
+	mem.Add(mem, new(big.Int).Mul(w, big.NewInt(3)))
+	copyGas := new(big.Int).Mul(w, big.NewInt(3))
+	return new(big.Int).Add(new(big.Int).Mul(mem, big.NewInt(2)), new(big.Int).Mul(copyGas, big.NewInt(2)))
+}
+
 // refund treats an allowed gas refund as what it is, a payment from the
-// Safe: the most it can be, (safeTxGas + overhead + baseGas) × gasPrice in
+// Safe: the most it can be, (safeTxGas + overhead + dataGas + baseGas) × gasPrice in
 // the gas token (the native coin when none), counts against the limits,
 // and the receiver is a recipient like any other. Without safeTxGas the
 // gas paid for, and so the refund, has no bound, and it is denied.
@@ -491,6 +504,7 @@ func (c *check) refund(s SafeTx, pre string) {
 		return
 	}
 	max := new(big.Int).Add(s.SafeTxGas, big.NewInt(safeGasOverhead))
+	max.Add(max, dataGas(len(s.Data)))
 	if s.BaseGas != nil {
 		max.Add(max, s.BaseGas)
 	}

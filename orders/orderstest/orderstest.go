@@ -58,35 +58,47 @@ func Run(t *testing.T, s orders.Store) {
 	}
 
 	// One run recorded; a second writer that read the same state loses.
+	read := got
 	got.Done, got.Note, got.LastTx = 1, "run 1", "0xabc"
-	if err := s.Update(ctx, got, orders.Open, 0); err != nil {
+	if err := s.Update(ctx, got, read); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(ctx, got, orders.Open, 0); !errors.Is(err, orders.ErrConflict) {
+	if err := s.Update(ctx, got, read); !errors.Is(err, orders.ErrConflict) {
 		t.Errorf("second update of the same run: %v, want ErrConflict", err)
 	}
+	limRead := lim
 	lim.Status = orders.Cancelled
-	if err := s.Update(ctx, lim, orders.Open, 0); err != nil {
+	if err := s.Update(ctx, lim, limRead); err != nil {
 		t.Fatal(err)
 	}
 	lim.Status = orders.Filled
-	if err := s.Update(ctx, lim, orders.Open, 0); !errors.Is(err, orders.ErrConflict) {
+	if err := s.Update(ctx, lim, limRead); !errors.Is(err, orders.ErrConflict) {
 		t.Errorf("filling a cancelled order: %v, want ErrConflict", err)
 	}
-	if err := s.Update(ctx, orders.Order{ID: 9999, Chain: "1337", Wallet: wallet, Amount: big.NewInt(1), Status: orders.Open}, orders.Open, 0); !errors.Is(err, orders.ErrNotFound) {
+	if err := s.Update(ctx, orders.Order{ID: 9999, Chain: "1337", Wallet: wallet, Amount: big.NewInt(1), Status: orders.Open}, orders.Order{Status: orders.Open}); !errors.Is(err, orders.ErrNotFound) {
 		t.Errorf("updating a missing order: %v, want ErrNotFound", err)
 	}
 	// A claimed run (executing) is live, and only its claimer's record,
 	// read as executing, lands on it.
 	claimed := got
 	claimed.Status = orders.Executing
-	if err := s.Update(ctx, claimed, orders.Open, 1); err != nil {
+	if err := s.Update(ctx, claimed, got); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(ctx, got, orders.Open, 1); !errors.Is(err, orders.ErrConflict) {
+	if err := s.Update(ctx, got, got); !errors.Is(err, orders.ErrConflict) {
 		t.Errorf("an update of an executing order read as open: %v, want ErrConflict", err)
 	}
-	if err := s.Update(ctx, got, orders.Executing, 1); err != nil {
+	bumped := claimed
+	bumped.Attempt = 1
+	if err := s.Update(ctx, bumped, claimed); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, got, claimed); !errors.Is(err, orders.ErrConflict) {
+		t.Errorf("an update read before an attempt was counted: %v, want ErrConflict", err)
+	}
+	back := got
+	back.Attempt = 1
+	if err := s.Update(ctx, back, bumped); err != nil {
 		t.Fatal(err)
 	}
 	open, _ := s.List(ctx, "1337", wallet, true)

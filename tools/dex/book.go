@@ -295,9 +295,9 @@ func (b *Book) cancel(ctx context.Context, a struct {
 	default:
 		return tools.Result{}, tools.Argf(name, "order #%d is already %s", id, o.Status)
 	}
-	prev := o.Done
+	read := o
 	o.Status, o.Note = orders.Cancelled, "cancelled by the owner"
-	if err := b.store.Update(ctx, o, orders.Open, prev); errors.Is(err, orders.ErrConflict) {
+	if err := b.store.Update(ctx, o, read); errors.Is(err, orders.ErrConflict) {
 		return tools.Result{}, fmt.Errorf("order #%d changed while cancelling (a run may have just started or finished); order_list shows where it stands", id)
 	} else if err != nil {
 		return tools.Result{}, err

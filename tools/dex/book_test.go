@@ -236,11 +236,11 @@ func TestLimitOrderFillsAfterRestart(t *testing.T) {
 // was sent.
 type failRecord struct{ orders.Store }
 
-func (f failRecord) Update(ctx context.Context, o orders.Order, prev orders.Status, prevDone int) error {
-	if prev == orders.Executing {
+func (f failRecord) Update(ctx context.Context, o orders.Order, prev orders.Order) error {
+	if prev.Status == orders.Executing {
 		return errors.New("the process stopped")
 	}
-	return f.Store.Update(ctx, o, prev, prevDone)
+	return f.Store.Update(ctx, o, prev)
 }
 
 // TestOrderSentButNotRecorded: the watcher sent a run's swap and stopped

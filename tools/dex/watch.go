@@ -92,17 +92,36 @@ func (b *Book) Check(ctx context.Context) error {
 }
 
 // claimGrace is how long a run may stay claimed (executing) with nothing
-// in the journal before another pass takes it for abandoned: the watcher
-// that claimed it stopped before sending.
-const claimGrace = 2 * time.Minute
+// in the journal before another pass gives it back to the open orders:
+// the watcher that claimed it stopped before sending. Giving it back keeps
+// the run's key, so if that watcher was only slow, not gone, the ledger
+// lets at most one of the two through under the key: a run is never
+// executed twice, at worst it fails and says why.
+const claimGrace = time.Hour
+
+// waitLimit bounds how long a pass waits for a journaled run's receipt, so
+// one stuck transaction does not stall every other order.
+const waitLimit = 2 * time.Minute
+
+// journaled reports whether anything of the run was sent or may have been:
+// the swap under its key, or the approval a swap sends first under
+// key+"/approve".
+func (b *Book) journaled(ctx context.Context, o orders.Order) (rec evm.TxRecord, swap, any bool, err error) {
+	rec, swap, err = b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key())
+	if err != nil || swap {
+		return rec, swap, swap, err
+	}
+	_, appr, err := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key()+"/approve")
+	return rec, false, appr, err
+}
 
 // recover records an execution that was sent but not recorded (the process
 // stopped in between): the journal holds a transaction under the order's
 // next key. It reports whether it recorded one (or one is still pending).
-// A run claimed long ago with nothing sent is given back to the open
-// orders.
+// A run claimed over claimGrace ago with nothing sent is given back to the
+// open orders under the same key.
 func (b *Book) recover(ctx context.Context, o orders.Order) (orders.Order, bool, error) {
-	rec, ok, err := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key())
+	rec, ok, anything, err := b.journaled(ctx, o)
 	if err != nil {
 		return o, false, err
 	}
@@ -110,18 +129,20 @@ func (b *Book) recover(ctx context.Context, o orders.Order) (orders.Order, bool,
 		if o.Status != orders.Executing {
 			return o, false, nil
 		}
-		if b.now().Sub(o.UpdatedAt) < claimGrace {
-			return o, true, nil // another pass (or watcher) is running it
+		if anything || b.now().Sub(o.UpdatedAt) < claimGrace {
+			return o, true, nil // in flight here or in another watcher
 		}
 		back := o
-		back.Status, back.Attempt = orders.Open, o.Attempt+1
-		if err := b.store.Update(ctx, back, orders.Executing, o.Done); err != nil {
+		back.Status = orders.Open
+		if err := b.store.Update(ctx, back, o); err != nil {
 			return o, true, nil
 		}
 		return back, false, nil
 	}
+	wctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
 	if !rec.Status.Final() {
-		if rec, err = b.w.Wait(ctx, rec.Hash); err != nil && !rec.Status.Final() {
+		if rec, err = b.w.Wait(wctx, rec.Hash); err != nil && !rec.Status.Final() {
 			return o, true, nil // still pending: next pass
 		}
 	}
@@ -181,7 +202,7 @@ func (nobody) Approve(context.Context, policies.Intent, []string) (bool, error) 
 func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
 	claimed := o
 	claimed.Status = orders.Executing
-	if err := b.store.Update(ctx, claimed, orders.Open, o.Done); err != nil {
+	if err := b.store.Update(ctx, claimed, o); err != nil {
 		b.log.Info("order not executed: it changed since it was read", slog.Int64("order", o.ID), slog.String("error", err.Error()))
 		return
 	}
@@ -195,13 +216,14 @@ func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
 	res, err := b.swap.Call(context.WithValue(tools.WithApprover(ctx, nobody{}), bookRun{}, true), raw)
 	if err != nil && transient(err) {
 		b.log.Warn("order execution will be retried", slog.Int64("order", o.ID), slog.String("error", err.Error()))
-		// Nothing under the key in the journal: nothing was sent, and the
+		// This call has returned, so nothing of this try is in flight.
+		// No swap under the key in the journal: it was not sent, and the
 		// next try gets a key of its own (the ledger never reuses one).
-		// Something there: it may have gone out, and recover settles it.
-		if _, sent, jerr := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key()); jerr == nil && !sent {
+		// A swap there: it may have gone out, and recover settles it.
+		if _, sent, _, jerr := b.journaled(ctx, o); jerr == nil && !sent {
 			back := o
 			back.Status, back.Attempt = orders.Open, o.Attempt+1
-			if uerr := b.store.Update(ctx, back, orders.Executing, o.Done); uerr != nil {
+			if uerr := b.store.Update(ctx, back, o); uerr != nil {
 				b.log.Warn("order claim not given back", slog.Int64("order", o.ID), slog.String("error", uerr.Error()))
 			}
 		}
@@ -210,6 +232,15 @@ func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
 	hash := ""
 	if s, ok := res.Data.(Swap); ok && s.Outcome.Tx != nil {
 		hash = s.Outcome.Tx.Hash
+	}
+	if err != nil && hash == "" {
+		// A swap under the key that this call did not report (another
+		// watcher's, or one whose outcome this call lost) is settled by
+		// recover from the journal, not recorded as a failure here.
+		if _, sent, _, jerr := b.journaled(ctx, o); jerr == nil && sent {
+			b.log.Warn("order run left to the journal", slog.Int64("order", o.ID), slog.String("error", err.Error()))
+			return
+		}
 	}
 	note := res.Text
 	if err != nil {
@@ -239,7 +270,7 @@ func transient(err error) bool {
 // record writes the outcome of one run: a limit or stop order is filled or
 // failed; a DCA counts the run either way and schedules the next.
 func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, runErr error) {
-	prev, prevStatus := o.Done, o.Status
+	read := o
 	o.Note, o.Attempt = note, 0
 	if hash != "" {
 		o.LastTx = hash
@@ -263,7 +294,7 @@ func (b *Book) record(ctx context.Context, o orders.Order, hash, note string, ru
 		o.Done++
 		o.Status = orders.Filled
 	}
-	if err := b.store.Update(ctx, o, prevStatus, prev); err != nil {
+	if err := b.store.Update(ctx, o, read); err != nil {
 		b.log.Warn("order outcome not recorded", slog.Int64("order", o.ID), slog.String("error", err.Error()))
 		return
 	}

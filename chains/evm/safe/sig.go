@@ -152,7 +152,7 @@ func Decode(hash common.Hash, data []byte, n int) ([]Signature, error) {
 			if r.BitLen() > 160 {
 				return nil, fmt.Errorf("%w: signature %d: contract owner word has dirty high bits", ErrSignature, i)
 			}
-			if !off.IsInt64() || off.Int64() < int64(65*n) || off.Int64()+32 > int64(len(data)) {
+			if !off.IsInt64() || off.Int64() < int64(65*n) || off.Int64() > int64(len(data)-32) {
 				return nil, fmt.Errorf("%w: signature %d: contract signature offset %s is outside the data", ErrSignature, i, off)
 			}
 			o := int(off.Int64())

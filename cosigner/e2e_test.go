@@ -2,6 +2,7 @@ package cosigner_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"math/big"
 	"testing"
@@ -35,6 +36,42 @@ func ownerSign(t *testing.T, key string, h common.Hash) []byte {
 	return sig
 }
 
+// safeRig is a Safe 1.4.1 on the shared devnet with three owners and
+// threshold 2, holding 5 ETH and 10,000 USDC: m is Mandate's key, b a
+// second owner who proposes and executes, c a third; friend is an
+// allowed recipient.
+type safeRig struct {
+	d               *devnet.Devnet
+	m, b, c, friend devnet.Account
+	bKey            *ecdsa.PrivateKey
+	owners          []common.Address
+	safe            common.Address
+	client          *evm.Client
+	v               safe.Version
+}
+
+func newSafeRig(t *testing.T) *safeRig {
+	t.Helper()
+	ctx := context.Background()
+	r := &safeRig{d: devnettest.Shared(t)}
+	r.m, _ = devnettest.Account(t, r.d)
+	r.b, r.bKey = devnettest.Account(t, r.d)
+	r.c, _ = devnettest.Account(t, r.d)
+	r.friend, _ = devnettest.Account(t, r.d)
+	r.owners = []common.Address{r.m.Address, r.b.Address, r.c.Address}
+	var err error
+	if r.safe, err = r.d.NewSafe(ctx, r.owners, 2, big.NewInt(5e18), big.NewInt(10_000e6)); err != nil {
+		t.Fatal(err)
+	}
+	if r.client, err = evm.NewClient(ctx, r.d.RPC()); err != nil {
+		t.Fatal(err)
+	}
+	if r.v, err = safe.ReadVersion(ctx, r.client, r.safe); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestEndToEndOnDevnet: a real Safe 1.4.1 on the devnet with three owners
 // and threshold 2, Mandate one of them. A second owner proposes an allowed
 // batch (USDC and ETH to an allowed recipient, through MultiSendCallOnly)
@@ -43,23 +80,11 @@ func ownerSign(t *testing.T, key string, h common.Hash) []byte {
 // two signatures; the refused one never gets Mandate's signature.
 func TestEndToEndOnDevnet(t *testing.T) {
 	ctx := context.Background()
-	d := devnettest.Shared(t)
-	m, _ := devnettest.Account(t, d)
-	b, bKey := devnettest.Account(t, d)
-	c, _ := devnettest.Account(t, d)
-	friend, _ := devnettest.Account(t, d)
-	owners := []common.Address{m.Address, b.Address, c.Address}
-	safeAddr, err := d.NewSafe(ctx, owners, 2, big.NewInt(5e18), big.NewInt(10_000e6))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := evm.NewClient(ctx, d.RPC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := safe.ReadVersion(ctx, client, safeAddr)
-	if err != nil || v.String() != "1.4.1" {
-		t.Fatalf("Safe version %s (%v)", v, err)
+	rig := newSafeRig(t)
+	d, m, b, bKey, friend, safeAddr, client, v := rig.d, rig.m, rig.b, rig.bKey, rig.friend, rig.safe, rig.client, rig.v
+	owners := rig.owners
+	if v.String() != "1.4.1" {
+		t.Fatalf("Safe version %s", v)
 	}
 	usdcAddr, callOnlyAddr := d.Address(devnet.USDC), d.Address(devnet.MultiSendCallOnly)
 	p, err := policies.Parse([]byte(fmt.Sprintf(`version: 1

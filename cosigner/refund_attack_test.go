@@ -28,25 +28,9 @@ import (
 // real Safe 1.4.1.
 func TestAttackRefundDrainsSafe(t *testing.T) {
 	ctx := context.Background()
-	d := devnettest.Shared(t)
-	m, _ := devnettest.Account(t, d)
-	b, bKey := devnettest.Account(t, d) // a second owner, and the attacker
-	c, _ := devnettest.Account(t, d)
-	friend, _ := devnettest.Account(t, d)
+	rig := newSafeRig(t) // b is a second owner, and the attacker
+	d, m, b, bKey, friend, safeAddr, client, v := rig.d, rig.m, rig.b, rig.bKey, rig.friend, rig.safe, rig.client, rig.v
 	thief := common.HexToAddress("0x000000000000000000000000000000000000bEEF")
-	owners := []common.Address{m.Address, b.Address, c.Address}
-	safeAddr, err := d.NewSafe(ctx, owners, 2, big.NewInt(5e18), big.NewInt(10_000e6))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := evm.NewClient(ctx, d.RPC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := safe.ReadVersion(ctx, client, safeAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	usdcAddr := d.Address(devnet.USDC)
 	p, err := policies.Parse([]byte(fmt.Sprintf(`version: 1
 chains: [1337]

@@ -57,3 +57,18 @@ func TestSignaturesDoNotStockpile(t *testing.T) {
 		t.Fatalf("%s wei of signatures outstanding, want one transaction's 1 ETH", signed)
 	}
 }
+
+// A reviewer that signs without the Safe's nonce could not hold any
+// window: it refuses to review at all.
+func TestSigningReviewerNeedsNonces(t *testing.T) {
+	p, err := policies.Parse([]byte(policyYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := evm.NewKeySigner(ownerKey)
+	r := cosigner.New(chainID, policies.NewEngine(p, policies.NewMemLedger()), cosigner.WithSafe(safeAddr, version), cosigner.WithSigner(s))
+	var in *cosigner.InputError
+	if d, err := r.Review(context.Background(), safeAddr, stx(friend, eth(1), nil, 0)); !errors.As(err, &in) || d.Signature != "" {
+		t.Fatalf("%+v %v, want an InputError and no signature", d, err)
+	}
+}

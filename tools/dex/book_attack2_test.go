@@ -1,7 +1,6 @@
 package dex_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math/big"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/mandatehq/mandate/chains/evm"
@@ -54,40 +52,9 @@ type replica struct {
 // database, its own wallet object over the same key, its own book.
 func openReplica(t *testing.T, d *devnet.Devnet, key, db string, now func() time.Time, confirm uint64, wrap func(wallet.Gate) wallet.Gate) *replica {
 	t.Helper()
-	store, err := memory.Open(t.Context(), "sqlite:"+db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	f, r, _ := d.Deployment().Uniswap()
-	c, err := evm.NewClient(t.Context(), d.RPC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := evm.NewKeySigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := evm.NewWallet(c, s, evm.WithJournal(store.Journal()), evm.WithSwapDecoder(r), evm.WithPollInterval(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	_ = template.Must(template.New("p").Parse(policyTmpl)).Execute(&buf, map[string]any{
-		"USDC": d.Address("USDC").Hex(), "DAI": d.Address("DAI").Hex(), "WETH": d.Address("WETH").Hex(), "DEFL": d.Address("DEFL").Hex(), "MaxBps": 100,
-	})
-	p, err := policies.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, _ := d.Deployment().TokenList()
-	var gate wallet.Gate = policies.NewEngine(p, store.Ledger())
-	if wrap != nil {
-		gate = wrap(gate)
-	}
-	dt := dex.Tools(w, gate, dex.WithTokenList(list), dex.WithUniswap(f, r), dex.WithBounds(p))
-	book := dex.NewBook(store.Orders(), w, dt, dex.BookTokenList(list), dex.BookClock(now), dex.BookConfirmBlocks(confirm))
-	return &replica{store: store, w: w, book: book, reg: tools.NewRegistry(dt, book.Tools())}
+	pr := openProcess(t, d, key, db, wrap)
+	book := dex.NewBook(pr.store.Orders(), pr.w, pr.dex, dex.BookTokenList(pr.list), dex.BookClock(now), dex.BookConfirmBlocks(confirm))
+	return &replica{store: pr.store, w: pr.w, book: book, reg: tools.NewRegistry(pr.dex, book.Tools())}
 }
 
 func (r *replica) call(t *testing.T, name string, args any) (tools.Result, error) {

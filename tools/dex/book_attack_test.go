@@ -1,7 +1,6 @@
 package dex_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math/big"
@@ -9,14 +8,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"text/template"
-	"time"
 
-	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
-	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/orders"
-	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
 )
@@ -47,36 +41,9 @@ func TestAttackCancelledOrderStillExecutes(t *testing.T) {
 	d := devnettest.Shared(t)
 	acct, _ := devnettest.Account(t, d)
 	ctx := t.Context()
-	store, err := memory.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "orders.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	f, r, _ := d.Deployment().Uniswap()
-	c, err := evm.NewClient(ctx, d.RPC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := evm.NewKeySigner(acct.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := evm.NewWallet(c, s, evm.WithJournal(store.Journal()), evm.WithSwapDecoder(r), evm.WithPollInterval(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	_ = template.Must(template.New("p").Parse(policyTmpl)).Execute(&buf, map[string]any{
-		"USDC": d.Address("USDC").Hex(), "DAI": d.Address("DAI").Hex(), "WETH": d.Address("WETH").Hex(), "DEFL": d.Address("DEFL").Hex(), "MaxBps": 100,
-	})
-	p, err := policies.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, _ := d.Deployment().TokenList()
-	eng := policies.NewEngine(p, store.Ledger())
-	dt := dex.Tools(w, eng, dex.WithTokenList(list), dex.WithUniswap(f, r), dex.WithBounds(p))
-
+	pr := openProcess(t, d, acct.PrivateKey, filepath.Join(t.TempDir(), "orders.db"), nil)
+	store, w, list, dt := pr.store, pr.w, pr.list, pr.dex
+	c := w.Client()
 	var armed atomic.Bool
 	var book *dex.Book
 	var orderID int64

@@ -20,12 +20,14 @@ import (
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
+	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/chains/evm/uniswap"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
+	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // bookEnv is one wallet's order book over a database file, so a test can
@@ -53,7 +55,18 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func openBook(t *testing.T, d *devnet.Devnet, key, db string, now *clock, opts ...dex.Option) *bookEnv {
+// process is one process of the agent over a database file: its store,
+// its wallet for key, the policy engine (wrapped by wrap, if given) and
+// the dex tools. Tests that simulate restarts or replicas open several
+// over one file.
+type process struct {
+	store *memory.Store
+	w     *evm.Wallet
+	list  *tokenlist.List
+	dex   []tools.Tool
+}
+
+func openProcess(t *testing.T, d *devnet.Devnet, key, db string, wrap func(wallet.Gate) wallet.Gate, opts ...dex.Option) *process {
 	t.Helper()
 	store, err := memory.Open(t.Context(), "sqlite:"+db)
 	if err != nil {
@@ -82,13 +95,22 @@ func openBook(t *testing.T, d *devnet.Devnet, key, db string, now *clock, opts .
 		t.Fatal(err)
 	}
 	list, _ := d.Deployment().TokenList()
-	eng := policies.NewEngine(p, store.Ledger())
-	dt := dex.Tools(w, eng, append([]dex.Option{dex.WithTokenList(list), dex.WithUniswap(f, r), dex.WithBounds(p)}, opts...)...)
+	var gate wallet.Gate = policies.NewEngine(p, store.Ledger())
+	if wrap != nil {
+		gate = wrap(gate)
+	}
+	dt := dex.Tools(w, gate, append([]dex.Option{dex.WithTokenList(list), dex.WithUniswap(f, r), dex.WithBounds(p)}, opts...)...)
+	return &process{store: store, w: w, list: list, dex: dt}
+}
+
+func openBook(t *testing.T, d *devnet.Devnet, key, db string, now *clock, opts ...dex.Option) *bookEnv {
+	t.Helper()
+	pr := openProcess(t, d, key, db, nil, opts...)
 	// The tests below are about other things than manipulation: a trigger
 	// executes at the first block it holds (TestTriggerHoldsTwoBlocks
 	// tests the default).
-	book := dex.NewBook(store.Orders(), w, dt, dex.BookTokenList(list), dex.BookClock(now.Now), dex.BookConfirmBlocks(1))
-	return &bookEnv{d: d, key: key, db: db, store: store, w: w, book: book, reg: tools.NewRegistry(dt, book.Tools()), now: now}
+	book := dex.NewBook(pr.store.Orders(), pr.w, pr.dex, dex.BookTokenList(pr.list), dex.BookClock(now.Now), dex.BookConfirmBlocks(1))
+	return &bookEnv{d: d, key: key, db: db, store: pr.store, w: pr.w, book: book, reg: tools.NewRegistry(pr.dex, book.Tools()), now: now}
 }
 
 func newBook(t *testing.T, opts ...dex.Option) *bookEnv {

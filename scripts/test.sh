@@ -37,17 +37,27 @@ if [ "${CI:-}" = "true" ]; then
       echo "fuzz $pkg $target" >&2
       log=$(mktemp)
       # A crash the fuzzer finds is saved under testdata/fuzz and fails the
-      # run. The fuzzing engine itself can stall on a loaded 2-core machine
-      # ("hung or terminated unexpectedly") without any input to blame: that
-      # gets one more try, and fails if it happens again.
+      # run. The fuzzing engine itself can fail on a loaded 2-core machine
+      # without any input to blame ("hung or terminated unexpectedly", or
+      # "context deadline exceeded" when running the seed corpus alone
+      # outlasts the time given): that gets one more try with three times
+      # the time, and if the engine fails again with still no crashing
+      # input, a warning. The seed corpus itself runs in `go test` below.
       for try in 1 2; do
-        if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >"$log" 2>&1; then
+        t="$fuzztime"
+        case "$try:$fuzztime" in 2:*[0-9]s) t="$((${fuzztime%s} * 3))s" ;; esac
+        if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$t" -parallel 1 "$pkg" >"$log" 2>&1; then
           break
         fi
-        if [ -n "$(git status --porcelain -- "${pkg#./}/testdata/fuzz/$target" 2>/dev/null)" ] || [ "$try" = 2 ]; then
+        if [ -n "$(git status --porcelain -- "${pkg#./}/testdata/fuzz/$target" 2>/dev/null)" ]; then
           cat "$log" >&2
-          echo "fuzz target $target in $pkg failed" >&2
+          echo "fuzz target $target in $pkg found a crashing input (saved under testdata/fuzz)" >&2
           exit 1
+        fi
+        if [ "$try" = 2 ]; then
+          tail -5 "$log" >&2
+          echo "WARNING: fuzz $target: the fuzzing engine failed twice without a crashing input on this machine; its seed corpus still runs in go test" >&2
+          break
         fi
         echo "fuzz $target: the fuzzing engine failed without a crashing input; trying once more" >&2
         tail -5 "$log" >&2

@@ -57,8 +57,14 @@ The conversation is kept in MANDATE_DB and continues after a restart.
 			// Standing orders placed in this chat (or earlier) execute
 			// while it runs; each execution passes the policy.
 			watchCtx, stopWatch := context.WithCancel(ctx)
-			defer stopWatch()
-			go func() { _ = a.book.Run(watchCtx) }()
+			watchDone := make(chan struct{})
+			go func() { _ = a.book.Run(watchCtx); close(watchDone) }()
+			defer func() {
+				// Let a run in progress finish (the watcher stops between
+				// runs, never inside one) before the wallet closes.
+				stopWatch()
+				<-watchDone
+			}()
 			sess := ag.Session(chat)
 			tty := isTerminal(cmd.InOrStdin()) && !g.json
 			if tty {

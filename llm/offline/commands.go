@@ -75,7 +75,7 @@ func helpText() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("Open questions and conditions need a configured LLM backend: " + envHint + ".")
+	b.WriteString("Open questions, and conditions other than standing orders, need a configured LLM backend: " + envHint + ".")
 	return b.String()
 }
 

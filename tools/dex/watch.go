@@ -72,6 +72,9 @@ func (b *Book) Check(ctx context.Context) error {
 		return err
 	}
 	for i := len(open) - 1; i >= 0; i-- { // oldest first
+		if err := ctx.Err(); err != nil {
+			return err // stopping: between runs, never inside one
+		}
 		o, done, err := b.recover(ctx, open[i])
 		if err != nil {
 			return err
@@ -98,6 +101,10 @@ func (b *Book) Check(ctx context.Context) error {
 // lets at most one of the two through under the key: a run is never
 // executed twice, at worst it fails and says why.
 const claimGrace = time.Hour
+
+// runLimit bounds one run, which is not cut short by the watcher's
+// stopping.
+const runLimit = 3 * time.Minute
 
 // waitLimit bounds how long a pass waits for a journaled run's receipt, so
 // one stuck transaction does not stall every other order.
@@ -200,6 +207,11 @@ func (nobody) Approve(context.Context, policies.Intent, []string) (bool, error) 
 // in the middle of it), swaps it through the swap tool under the run's
 // idempotency key, and records the outcome.
 func (b *Book) execute(ctx context.Context, o orders.Order, why string) {
+	// A run that has started finishes even if the watcher is being
+	// stopped (the chat closing): cut in half, it would leave the order
+	// executing until claimGrace gives it back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runLimit)
+	defer cancel()
 	claimed := o
 	claimed.Status = orders.Executing
 	if err := b.store.Update(ctx, claimed, o); err != nil {

@@ -112,41 +112,7 @@ func newSender(t *testing.T, d *devnet.Devnet) *sender {
 // receipt, whatever its status.
 func (s *sender) send(to common.Address, value *big.Int, data []byte, gas uint64) *types.Receipt {
 	s.t.Helper()
-	ctx, ec := context.Background(), s.d.Client()
-	if value == nil {
-		value = new(big.Int)
-	}
-	nonce, err := ec.PendingNonceAt(ctx, s.addr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	head, err := ec.HeaderByNumber(ctx, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if gas == 0 {
-		est, err := ec.EstimateGas(ctx, ethereum.CallMsg{From: s.addr, To: &to, Value: value, Data: data})
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		gas = est * 2
-	}
-	tip := big.NewInt(1e9)
-	tx, err := types.SignNewTx(s.key, types.LatestSignerForChainID(big.NewInt(devnet.ChainID)), &types.DynamicFeeTx{
-		ChainID: big.NewInt(devnet.ChainID), Nonce: nonce, GasTipCap: tip,
-		GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip), Gas: gas, To: &to, Value: value, Data: data,
-	})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if err := ec.SendTransaction(ctx, tx); err != nil {
-		s.t.Fatal(err)
-	}
-	r, err := s.d.WaitMined(ctx, tx.Hash())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return r
+	return devnettest.SendGas(s.t, s.d, s.key, to, value, data, gas)
 }
 
 func (s *sender) transfer(token, to common.Address, amount *big.Int, gas uint64) *types.Receipt {

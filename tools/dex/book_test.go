@@ -408,8 +408,6 @@ func TestOrderToolsBadInput(t *testing.T) {
 	}
 }
 
-var _ = context.Background
-
 // Run is the watcher loop: it executes an order whose trigger holds
 // without anyone calling Check, and stops when its context ends.
 func TestRunExecutes(t *testing.T) {

@@ -11,8 +11,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
@@ -135,7 +133,7 @@ func TestSwapExecutesAsQuoted(t *testing.T) {
 		{"USDC", "ETH", "500", 0},
 	} {
 		t.Run(tc.from+"→"+tc.to, func(t *testing.T) {
-			inBefore, outBefore := e.balance(t, tokenSym(tc.from)), e.balance(t, tokenSym(tc.to))
+			inBefore, outBefore := e.balance(t, tc.from), e.balance(t, tc.to)
 			q, err := e.call(t, "dex_quote", map[string]any{"from": tc.from, "to": tc.to, "amount": tc.amount})
 			if err != nil {
 				t.Fatal(err)
@@ -172,11 +170,11 @@ func TestSwapExecutesAsQuoted(t *testing.T) {
 			if d := intent.Deadline - time.Now().Unix(); d <= 0 || d > 600 {
 				t.Errorf("deadline %ds away", d)
 			}
-			got := new(big.Int).Sub(e.balance(t, tokenSym(tc.to)), outBefore)
+			got := new(big.Int).Sub(e.balance(t, tc.to), outBefore)
 			if tc.to != "ETH" && got.String() != s.ReceivedBase {
 				t.Errorf("balance of %s rose by %s, the tool says it received %s", tc.to, got, s.ReceivedBase)
 			}
-			spent := new(big.Int).Sub(inBefore, e.balance(t, tokenSym(tc.from)))
+			spent := new(big.Int).Sub(inBefore, e.balance(t, tc.from))
 			if want, _ := policies.ParseUnits(tc.amount, quote.From.Decimals); tc.from != "ETH" && spent.Cmp(want) != 0 {
 				t.Errorf("%s fell by %s, want %s", tc.from, spent, want)
 			}
@@ -189,8 +187,6 @@ func TestSwapExecutesAsQuoted(t *testing.T) {
 		})
 	}
 }
-
-func tokenSym(s string) string { return s }
 
 // TestSwapSlippageAbovePolicy: a slippage above the policy's maximum (even
 // "100%", as a hostile model might ask) is denied with the reason, never
@@ -320,8 +316,6 @@ func TestDeadlinePassedBeforeMining(t *testing.T) {
 		t.Errorf("nonce moved after a swap past its deadline")
 	}
 }
-
-var _ = common.Address{}
 
 // Two listed tokens with one symbol: the tool asks which address, and
 // never guesses.

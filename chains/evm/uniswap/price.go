@@ -66,7 +66,7 @@ type PriceSource struct {
 	stats   *StateCache
 
 	mu    sync.Mutex
-	cache map[uint64]map[priceKey]USDQuote
+	cache perBlock[priceKey, USDQuote]
 }
 
 type priceKey struct {
@@ -88,7 +88,7 @@ func WithTWAPWindow(seconds uint32) PriceOption { return func(s *PriceSource) { 
 // has no deep pool against one of stables.
 func NewPriceSource(c *evm.Client, f Factories, stables []Stablecoin, opts ...PriceOption) *PriceSource {
 	s := &PriceSource{client: c, f: f, stables: append([]Stablecoin(nil), stables...), window: DefaultTWAPWindow,
-		stats: NewStateCache(), cache: map[uint64]map[priceKey]USDQuote{}}
+		stats: NewStateCache(), cache: perBlock[priceKey, USDQuote]{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -175,7 +175,7 @@ func (s *PriceSource) QuoteAt(ctx context.Context, block uint64, t policies.Toke
 	}
 	key := priceKey{addr, t.Decimals}
 	s.mu.Lock()
-	q, ok := s.cache[block][key]
+	q, ok := s.cache.get(block, key)
 	s.mu.Unlock()
 	if ok {
 		q.Token = t
@@ -192,19 +192,7 @@ func (s *PriceSource) QuoteAt(ctx context.Context, block uint64, t policies.Toke
 func (s *PriceSource) put(block uint64, key priceKey, q USDQuote) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.cache[block]
-	if !ok {
-		m = map[priceKey]USDQuote{}
-		s.cache[block] = m
-		for len(s.cache) > max(CacheBlocks, 1) {
-			oldest := block
-			for b := range s.cache {
-				oldest = min(oldest, b)
-			}
-			delete(s.cache, oldest)
-		}
-	}
-	m[key] = q
+	s.cache.put(block, key, q)
 }
 
 // maxPriceRoutes is how many routes, deepest first, a quote tries before

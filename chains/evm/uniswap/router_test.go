@@ -10,7 +10,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 
-	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
 	"github.com/mandatehq/mandate/chains/evm/uniswap"
@@ -174,5 +173,3 @@ func TestDecodeSwapRefuses(t *testing.T) {
 		t.Error("SwapCall built a swap that leaves its output in the router")
 	}
 }
-
-var _ evm.SwapDecoder = uniswap.Router02{}

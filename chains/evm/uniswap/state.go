@@ -52,13 +52,13 @@ type StateCacheStats struct {
 // must not be modified. It is safe for concurrent use.
 type StateCache struct {
 	mu     sync.Mutex
-	blocks map[uint64]map[stateKey]any
+	blocks perBlock[stateKey, any]
 
 	hits, misses, calls, batches atomic.Int64
 }
 
 // NewStateCache returns an empty cache.
-func NewStateCache() *StateCache { return &StateCache{blocks: map[uint64]map[stateKey]any{}} }
+func NewStateCache() *StateCache { return &StateCache{blocks: perBlock[stateKey, any]{}} }
 
 // Stats reports the cache's counters since it was made.
 func (s *StateCache) Stats() StateCacheStats {
@@ -68,7 +68,7 @@ func (s *StateCache) Stats() StateCacheStats {
 func (s *StateCache) get(block uint64, k stateKey) (any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.blocks[block][k]
+	v, ok := s.blocks.get(block, k)
 	if ok {
 		s.hits.Add(1)
 	} else {
@@ -80,18 +80,32 @@ func (s *StateCache) get(block uint64, k stateKey) (any, bool) {
 func (s *StateCache) put(block uint64, k stateKey, v any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.blocks[block]
+	s.blocks.put(block, k, v)
+}
+
+// perBlock keeps values by block, for the newest CacheBlocks blocks: state
+// read at a block never changes, and only recent blocks are asked about
+// again. A block older than all it keeps is not cached. Callers lock.
+type perBlock[K comparable, V any] map[uint64]map[K]V
+
+func (c perBlock[K, V]) get(block uint64, k K) (V, bool) {
+	v, ok := c[block][k]
+	return v, ok
+}
+
+func (c perBlock[K, V]) put(block uint64, k K, v V) {
+	m, ok := c[block]
 	if !ok {
-		m = map[stateKey]any{}
-		s.blocks[block] = m
-		for len(s.blocks) > max(CacheBlocks, 1) {
+		m = map[K]V{}
+		c[block] = m
+		for len(c) > max(CacheBlocks, 1) {
 			oldest := block
-			for b := range s.blocks {
+			for b := range c {
 				oldest = min(oldest, b)
 			}
-			delete(s.blocks, oldest)
+			delete(c, oldest)
 		}
-		if _, ok := s.blocks[block]; !ok { // block older than all kept: do not cache
+		if _, ok := c[block]; !ok {
 			return
 		}
 	}

@@ -39,42 +39,7 @@ func newActor(t testing.TB, d *devnet.Devnet) *actor {
 // it reverts.
 func (a *actor) send(to common.Address, value *big.Int, data []byte) *types.Receipt {
 	a.t.Helper()
-	ctx, ec := context.Background(), a.d.Client()
-	if value == nil {
-		value = new(big.Int)
-	}
-	nonce, err := ec.PendingNonceAt(ctx, a.from)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	head, err := ec.HeaderByNumber(ctx, nil)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	gas, err := ec.EstimateGas(ctx, ethereum.CallMsg{From: a.from, To: &to, Value: value, Data: data})
-	if err != nil {
-		a.t.Fatalf("estimate gas: %v", err)
-	}
-	tip := big.NewInt(1e9)
-	tx, err := types.SignNewTx(a.key, types.LatestSignerForChainID(big.NewInt(devnet.ChainID)), &types.DynamicFeeTx{
-		ChainID: big.NewInt(devnet.ChainID), Nonce: nonce, GasTipCap: tip,
-		GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip),
-		Gas:       gas * 2, To: &to, Value: value, Data: data,
-	})
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if err := ec.SendTransaction(ctx, tx); err != nil {
-		a.t.Fatal(err)
-	}
-	r, err := a.d.WaitMined(ctx, tx.Hash())
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if r.Status != types.ReceiptStatusSuccessful {
-		a.t.Fatalf("transaction %s reverted", tx.Hash().Hex())
-	}
-	return r
+	return devnettest.Send(a.t, a.d, a.key, to, value, data)
 }
 
 // call packs a method of the named contract's ABI and sends it.

@@ -323,7 +323,7 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 	case err != nil:
 		return Decision{}, &RetryError{err}
 	}
-	sig, err := evm.SignSafeTx(r.signer, ap, func(s policies.SafeTx) (common.Hash, error) { return intentHash(s, v) })
+	sig, err := evm.SignSafeTx(r.signer, ap, safe.Hasher(v))
 	if err != nil {
 		_ = ap.Release(context.WithoutCancel(ctx), "signing failed: "+err.Error())
 		return Decision{}, err
@@ -362,18 +362,4 @@ func (r *Reviewer) record(ctx context.Context, d Decision) (Decision, error) {
 	r.log.Info("safe transaction reviewed", slog.String("safe", d.Safe), slog.String("safeTxHash", d.SafeTxHash),
 		slog.String("decision", d.Decision), slog.Int("reasons", len(d.Reasons)))
 	return d, nil
-}
-
-// intentHash recomputes a SafeTx intent's hash from its fields.
-func intentHash(s policies.SafeTx, v safe.Version) (common.Hash, error) {
-	chain, ok := new(big.Int).SetString(s.Chain, 10)
-	if !ok {
-		return common.Hash{}, fmt.Errorf("cosigner: chain %q is not a chain id", s.Chain)
-	}
-	tx := safe.Tx{
-		Safe: common.HexToAddress(s.From), ChainID: chain, To: common.HexToAddress(s.To), Value: s.Value, Data: s.Data,
-		Operation: safe.Operation(s.Operation), SafeTxGas: s.SafeTxGas, BaseGas: s.BaseGas, GasPrice: s.GasPrice,
-		GasToken: common.HexToAddress(s.GasToken), RefundReceiver: common.HexToAddress(s.RefundReceiver), Nonce: new(big.Int).SetUint64(s.Nonce),
-	}
-	return tx.Hash(v)
 }

@@ -175,7 +175,9 @@ func (k *kit) propose(ctx context.Context, a struct {
 	if err != nil {
 		return tools.Result{}, tools.Argf(name, "%v", err)
 	}
-	in.Key = in.SafeTxHash
+	// No idempotency key: a proposal that the service refused was released
+	// and may be tried again; signing the same hash twice gives the same
+	// signature.
 	raw, _ := policies.Marshal(in)
 	out := Proposal{Safe: safeAddr.Hex(), SafeTxHash: in.SafeTxHash, Nonce: nonce, Intent: raw}
 	if tools.DryRun(ctx) {
@@ -193,12 +195,16 @@ func (k *kit) propose(ctx context.Context, a struct {
 	if err != nil {
 		return tools.Result{Data: out}, err
 	}
-	sig, err := evm.SignSafeTx(k.signer, ap, func(s policies.SafeTx) (common.Hash, error) { return tx.Hash(v) })
+	sig, err := evm.SignSafeTx(k.signer, ap, safe.Hasher(v))
 	if err != nil {
+		_ = ap.Release(context.WithoutCancel(ctx), "signing failed: "+err.Error())
 		return tools.Result{Data: out}, err
 	}
 	if err := k.cfg.svc.Propose(ctx, tx, v, k.signer.Address(), sig, "mandate"); err != nil {
-		return tools.Result{Data: out}, fmt.Errorf("signed, but the Transaction Service refused the proposal: %w", err)
+		// The signature went nowhere: the proposal did not happen, so its
+		// spend is not charged.
+		_ = ap.Release(context.WithoutCancel(ctx), "the Transaction Service refused the proposal: "+err.Error())
+		return tools.Result{Data: out}, fmt.Errorf("the Transaction Service refused the proposal, so nothing was proposed: %w", err)
 	}
 	return tools.Result{
 		Text: fmt.Sprintf("Proposed Safe transaction %s (nonce %d) to Safe %s, signed by this wallet; the other owners confirm it on the Transaction Service.", in.SafeTxHash, nonce, safeAddr.Hex()),

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -101,5 +103,46 @@ safe: {delegatecall: [], self_calls: false, refund: false}
 		if _, err := call(tc.tool, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %v: %v, want %q", tc.tool, tc.args, err, tc.want)
 		}
+	}
+}
+
+// A proposal the Transaction Service refuses did not happen: the tool says
+// so, and its spend is given back to the limits.
+func TestProposeRefusedByServiceReleasesSpend(t *testing.T) {
+	ctx := t.Context()
+	d := devnettest.Shared(t)
+	me, _ := devnettest.Account(t, d)
+	other, _ := devnettest.Account(t, d)
+	friend, _ := devnettest.Account(t, d)
+	safeAddr, err := d.NewSafe(ctx, []common.Address{me.Address, other.Address}, 2, big.NewInt(1e18), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Write([]byte(`{"count":0,"next":null,"previous":null,"results":[]}`))
+			return
+		}
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	svc, _ := safe.NewService(down.URL)
+	c, _ := evm.NewClient(ctx, d.RPC())
+	signer, _ := evm.NewKeySigner(me.PrivateKey)
+	w, _ := evm.NewWallet(c, signer)
+	p, err := policies.Parse([]byte(fmt.Sprintf("version: 1\nchains: [1337]\nrecipients: {allow: [\"%s\"]}\nlimits: {per_tx: {ETH: \"1\"}, daily: {ETH: \"1\"}}\nsafe: {delegatecall: [], self_calls: false, refund: false}\n", friend.Address.Hex())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := policies.NewMemLedger()
+	reg := tools.NewRegistry(multisig.Tools(w, policies.NewEngine(p, ledger), signer, multisig.WithService(svc)))
+	args, _ := json.Marshal(map[string]string{"safe": safeAddr.Hex(), "to": friend.Address.Hex(), "value": "1"})
+	if _, err := reg.Call(ctx, "safe_propose", args); err == nil || !strings.Contains(err.Error(), "nothing was proposed") {
+		t.Fatalf("refused proposal: %v", err)
+	}
+	// The whole daily limit is free again: the same proposal passes the
+	// policy (and is refused by the service once more).
+	if _, err := reg.Call(ctx, "safe_propose", args); err == nil || !strings.Contains(err.Error(), "nothing was proposed") {
+		t.Fatalf("second try: %v, want the service's refusal, not the daily limit", err)
 	}
 }

@@ -217,3 +217,21 @@ func (d Decoder) call(tx Tx, c Inner, _ int) (policies.Intent, error) {
 	}
 	return in, nil
 }
+
+// Hasher recomputes a SafeTx intent's hash from its fields for Safe version
+// v, as evm.SignSafeTx wants it: the signature covers what the approved
+// intent says, not a hash carried beside it.
+func Hasher(v Version) evm.SafeHasher {
+	return func(s policies.SafeTx) (common.Hash, error) {
+		chain, ok := new(big.Int).SetString(s.Chain, 10)
+		if !ok {
+			return common.Hash{}, fmt.Errorf("safe: chain %q is not a chain id", s.Chain)
+		}
+		tx := Tx{
+			Safe: common.HexToAddress(s.From), ChainID: chain, To: common.HexToAddress(s.To), Value: s.Value, Data: s.Data,
+			Operation: Operation(s.Operation), SafeTxGas: s.SafeTxGas, BaseGas: s.BaseGas, GasPrice: s.GasPrice,
+			GasToken: common.HexToAddress(s.GasToken), RefundReceiver: common.HexToAddress(s.RefundReceiver), Nonce: new(big.Int).SetUint64(s.Nonce),
+		}
+		return tx.Hash(v)
+	}
+}

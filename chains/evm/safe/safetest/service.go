@@ -30,7 +30,6 @@ type Service struct {
 	mu    sync.Mutex
 	safes map[common.Address]*safeInfo
 	txs   map[common.Hash]*entry
-	posts int
 }
 
 type safeInfo struct {
@@ -42,7 +41,6 @@ type safeInfo struct {
 
 type entry struct {
 	tx       safe.Tx
-	raw      safe.ServiceTx
 	confirms []safe.Confirmation
 	executed bool
 }
@@ -176,8 +174,7 @@ func (s *Service) propose(w http.ResponseWriter, r *http.Request, addr common.Ad
 		fail(w, http.StatusUnprocessableEntity, "transaction %s already proposed", h.Hex())
 		return
 	}
-	s.txs[h] = &entry{tx: tx, raw: body.ServiceTx, confirms: []safe.Confirmation{{Owner: owner.Hex(), Signature: body.Signature, SignatureType: "EOA"}}}
-	s.posts++
+	s.txs[h] = &entry{tx: tx, confirms: []safe.Confirmation{{Owner: owner.Hex(), Signature: body.Signature, SignatureType: "EOA"}}}
 	writeJSON(w, http.StatusCreated, map[string]any{})
 }
 

@@ -48,7 +48,9 @@ safe:
   refund: false
 `, usdc.Hex(), friend.Hex(), callOnly.Hex())
 
-func reviewer(t *testing.T, sign bool) *cosigner.Reviewer {
+// reviewer decides by policyYAML with an in-memory ledger; sign adds the
+// owner key and a Safe at nonce 7, extra any other options.
+func reviewer(t *testing.T, sign bool, extra ...cosigner.Option) *cosigner.Reviewer {
 	t.Helper()
 	p, err := policies.Parse([]byte(policyYAML))
 	if err != nil {
@@ -68,7 +70,7 @@ func reviewer(t *testing.T, sign bool) *cosigner.Reviewer {
 		}
 		opts = append(opts, cosigner.WithSigner(s), cosigner.WithNonces(fixedNonce(7)))
 	}
-	return cosigner.New(chainID, eng, opts...)
+	return cosigner.New(chainID, eng, append(opts, extra...)...)
 }
 
 // Calldata builders.

@@ -3,8 +3,8 @@ package policies
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,13 +29,17 @@ type check struct {
 	limits    []Limit    // the windowed limits the ledger enforces
 	limitToks []*engToken
 	prices    []string
+	priced    []pricedTok      // every token priced in this decision, once
+	approvals []approvalCharge // the approvals charged as spends
 
 	// Backing arrays for the common case (an intent spends one or two
 	// assets), so a decision does not grow slices.
-	spendsBuf [2]spendAcc
-	limitsBuf [3]Limit
-	ltoksBuf  [3]*engToken
-	pricesBuf [2]string
+	spendsBuf    [2]spendAcc
+	limitsBuf    [3]Limit
+	ltoksBuf     [3]*engToken
+	pricesBuf    [2]string
+	pricedBuf    [2]pricedTok
+	approvalsBuf [1]approvalCharge
 }
 
 type spendAcc struct {
@@ -47,6 +51,7 @@ type spendAcc struct {
 func (e *Engine) check(ctx context.Context, in Intent, now time.Time, confirm bool) (*check, error) {
 	c := &check{e: e, ctx: ctx, now: now, confirm: confirm}
 	c.spends, c.limits, c.limitToks, c.prices = c.spendsBuf[:0], c.limitsBuf[:0], c.ltoksBuf[:0], c.pricesBuf[:0]
+	c.priced = c.pricedBuf[:0]
 	c.intent(in, "", 0)
 	c.totals()
 	if len(e.p.rules) > 0 {
@@ -93,7 +98,7 @@ func (c *check) intent(in Intent, pre string, depth int) {
 	case Transfer:
 		c.transfer(v, pre)
 	case Approve:
-		c.approve(v, pre)
+		c.approve(v, pre, nil)
 	case Swap:
 		c.swap(v, pre)
 	case ContractCall:
@@ -221,7 +226,12 @@ func (c *check) transfer(t Transfer, pre string) {
 	}
 }
 
-func (c *check) approve(a Approve, pre string) {
+// approve checks an approval and charges what it grants as a spend: a
+// spender may pull the allowance with transferFrom whenever it likes, so
+// an approval moves value out of the wallet's control as surely as a
+// transfer does. credit is the part of the grant already charged (a swap's
+// input, for the swap's own larger approval to its router); nil for none.
+func (c *check) approve(a Approve, pre string, credit *big.Int) {
 	p := c.e.p
 	if !p.approvals {
 		c.deny("approvals", pre, "approvals are denied: the policy has no approvals section")
@@ -248,15 +258,16 @@ func (c *check) approve(a Approve, pre string) {
 	}
 	// A zero allowance revokes: approve(spender, 0), Permit2's approve of
 	// 0, setApprovalForAll(false). It grants nothing, so it passes the
-	// spender and amount checks once its calldata is checked below:
-	// withdrawing an allowance from anyone only lowers the risk.
+	// spender and amount checks and charges nothing once its calldata is
+	// checked below: withdrawing an allowance from anyone only lowers the
+	// risk, and it must work when the limits are spent.
 	revoke := a.Method != MethodIncreaseAllowance && !a.Unlimited && a.Amount != nil && a.Amount.Sign() == 0
 	if revoke {
 		if a.Spender == "" {
 			c.deny("intent", pre, "the approval has no spender")
 		}
 	} else {
-		c.spender(a.Spender, pre)
+		c.spender(a, pre)
 	}
 	// Unlimited in all its spellings, whatever the flag says: 2^255 and up,
 	// setApprovalForAll(true), and Permit2's max uint160.
@@ -264,14 +275,20 @@ func (c *check) approve(a Approve, pre string) {
 		(a.Amount != nil && (a.Amount.BitLen() >= 256 || (a.Method == MethodPermit2 && a.Amount.BitLen() >= 160)))
 	switch {
 	case revoke:
+	case a.Amount != nil && !c.amountOK(a.Amount, "amount", pre):
 	case unlimited && !p.unlimited:
-		c.deny("approvals.unlimited", pre, "an unlimited approval of %s to %s is not allowed", tokenName(a.Token), a.Spender)
+		c.deny("approvals.unlimited", pre, "an unlimited approval of %s to %s is not allowed (approvals.unlimited is false); approve the exact amount needed", tokenName(a.Token), a.Spender)
 	case unlimited:
+		c.unlimitedApproval(a, tok, pre)
 	case !c.amountOK(a.Amount, "amount", pre) || tok == nil:
-	case tok.approveMax == nil:
-		c.deny("approvals.max", pre, "approvals.max has no entry for %s", tok.symbol)
-	case a.Amount.Cmp(tok.approveMax) > 0:
-		c.deny(tok.maxRule, pre, "approval %s exceeds approvals.max %s", amt(tok, a.Amount), amt(tok, tok.approveMax))
+	default:
+		switch {
+		case tok.approveMax == nil:
+			c.deny("approvals.max", pre, "approvals.max has no entry for %s", tok.symbol)
+		case a.Amount.Cmp(tok.approveMax) > 0:
+			c.deny(tok.maxRule, pre, "approval %s exceeds approvals.max %s", amt(tok, a.Amount), amt(tok, tok.approveMax))
+		}
+		c.chargeApproval(a, tok, credit)
 	}
 	if a.Tx != nil && fam == familyEVM {
 		if what := approveTxMismatch(a); what != "" {
@@ -280,20 +297,138 @@ func (c *check) approve(a Approve, pre string) {
 	}
 }
 
-// spender applies the deny list, and the allow lists when there are any: a
-// spender may move the wallet's tokens, so it must be a known contract or an
-// allowed recipient.
-func (c *check) spender(s, pre string) {
+// approvalCharge is an approval the intent charges as a spend, kept so the
+// reasons of a limit it breaks can say that an approval is charged.
+type approvalCharge struct {
+	tok     *engToken
+	spender string
+	grant   *big.Int // the allowance it grants
+	charged *big.Int // what it adds to the spends: grant less any credit
+}
+
+// chargeApproval adds what an approval grants, less credit, to the spends.
+func (c *check) chargeApproval(a Approve, tok *engToken, credit *big.Int) {
+	charge := a.Amount
+	if credit != nil {
+		charge = new(big.Int).Sub(a.Amount, credit)
+	}
+	if charge.Sign() <= 0 {
+		return
+	}
+	c.spend(tok, charge)
+	if c.approvals == nil {
+		c.approvals = c.approvalsBuf[:0]
+	}
+	c.approvals = append(c.approvals, approvalCharge{tok: tok, spender: a.Spender, grant: a.Amount, charged: charge})
+}
+
+// unlimitedApproval judges an unlimited approval the policy allows
+// (approvals.unlimited: true). It grants more than any limit, and limits
+// bound what can leave the wallet by any route, so it is denied for a token
+// any limit bounds; otherwise a person confirms it when there is an ask
+// threshold, which it exceeds too.
+func (c *check) unlimitedApproval(a Approve, tok *engToken, pre string) {
+	if tok == nil {
+		return // denied by tokens or approvals already
+	}
 	p := c.e.p
+	var rule string
+	var bounds []string
+	bound := func(r, limit string) {
+		if rule == "" {
+			rule = r
+		}
+		bounds = append(bounds, r+" "+limit)
+	}
+	if tok.perTx != nil {
+		bound(tok.perTxRule, amt(tok, tok.perTx))
+	}
+	if tok.daily != nil {
+		bound(tok.dailyRule, amt(tok, tok.daily))
+	}
+	if p.perTxUSD != nil {
+		bound("limits.per_tx_usd", usdAmt(p.perTxUSD))
+	}
+	if p.dailyUSD != nil {
+		bound("limits.daily_usd", usdAmt(p.dailyUSD))
+	}
+	if rule != "" {
+		c.deny(rule, pre, "an unlimited approval of %s to %s grants more than %s: limits bound what can leave the wallet by any route, a spender's transferFrom included, so approvals.unlimited allows only tokens no limit bounds; approve an exact amount",
+			tok.symbol, a.Spender, strings.Join(bounds, " and "))
+		return
+	}
+	if p.askUSD != nil && !c.confirm {
+		c.asks = append(c.asks, Reason{Rule: "ask.above_usd", Text: pre + fmt.Sprintf("an unlimited approval of %s to %s grants more than ask.above_usd %s", tok.symbol, a.Spender, usdAmt(p.askUSD))})
+	}
+}
+
+// approvalNote prefixes a limit's reason when approvals of tok (of any
+// token when tok is nil) are part of what the limit was charged: the
+// person reading it should know an approval counts, and which one.
+func (c *check) approvalNote(tok *engToken) string {
+	var first *approvalCharge
+	n := 0
+	var sums []spendAcc
+	for i := range c.approvals {
+		a := &c.approvals[i]
+		if tok != nil && a.tok != tok {
+			continue
+		}
+		if n++; first == nil {
+			first = a
+		}
+		j := slices.IndexFunc(sums, func(s spendAcc) bool { return s.tok == a.tok })
+		if j < 0 {
+			sums = append(sums, spendAcc{a.tok, new(big.Int)})
+			j = len(sums) - 1
+		}
+		sums[j].amount.Add(sums[j].amount, a.charged)
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		s := "approval " + amt(first.tok, first.grant) + " to " + first.spender
+		if first.charged.Cmp(first.grant) != 0 {
+			s += " (" + amt(first.tok, first.charged) + " beyond the swap's input)"
+		}
+		return s + " is charged as a spend: "
+	}
+	parts := make([]string, len(sums))
+	for i, s := range sums {
+		parts[i] = amt(s.tok, s.amount)
+	}
+	return fmt.Sprintf("%d approvals are charged as spends, %s in all: ", n, strings.Join(parts, " and "))
+}
+
+// spender applies recipients.deny, then approvals.spenders when the policy
+// has it, else the allow lists when there are any: a spender may move the
+// wallet's tokens, so it must be one the owner named. The token itself and
+// the wallet itself are refused: neither ever needs an allowance, and an
+// approval to either is a mistake or a trap.
+func (c *check) spender(a Approve, pre string) {
+	p := c.e.p
+	s := a.Spender
 	if s == "" {
 		c.deny("intent", pre, "the approval has no spender")
 		return
 	}
 	k := addrKey(s)
+	if !a.Token.Native() && k == addrKey(a.Token.Address) {
+		c.deny("approvals.spender", pre, "spender %s is the token contract itself: no contract needs an allowance over its own token; approve the contract that will pull the tokens", s)
+	}
+	if k == addrKey(a.From) {
+		c.deny("approvals.spender", pre, "spender %s is the wallet itself: a wallet needs no allowance over its own tokens; approve the contract that will pull them", s)
+	}
 	if p.recipDeny[k] {
 		c.deny("recipients.deny", pre, "spender %s is in recipients.deny", s)
 	}
-	if (p.contractAllow != nil || p.recipAllow != nil) && !p.contractAllow[k] && !p.recipAllow[k] {
+	switch {
+	case p.spenders != nil:
+		if !p.spenders[k] {
+			c.deny("approvals.spenders", pre, "spender %s is not in approvals.spenders", s)
+		}
+	case (p.contractAllow != nil || p.recipAllow != nil) && !p.contractAllow[k] && !p.recipAllow[k]:
 		c.deny("approvals.spender", pre, "spender %s is not in contracts.allow or recipients.allow", s)
 	}
 }
@@ -318,6 +453,9 @@ func (c *check) swap(s Swap, pre string) {
 			c.deny("swaps.max_slippage_bps", pre, "slippage %d bps exceeds swaps.max_slippage_bps %d", s.SlippageBps, b.maxSlippageBps)
 		}
 		c.minOut(s, out, b, pre)
+		if b.maxLossBps >= 0 && amountIn && in != nil && out != nil {
+			c.loss(s, in, out, b.maxLossBps, pre)
+		}
 		nowUnix := c.now.Unix()
 		switch {
 		case s.Deadline <= nowUnix:
@@ -340,7 +478,7 @@ func (c *check) swap(s Swap, pre string) {
 		}
 	}
 	if s.Approval != nil && !c.swapApprovalFits(s, in) {
-		c.approve(*s.Approval, pre+"approval: ")
+		c.approve(*s.Approval, pre+"approval: ", c.swapApprovalCredit(s, in))
 	}
 	if s.Tx != nil && in != nil && c.e.p.families[s.Chain] == familyEVM {
 		want := new(big.Int)
@@ -382,16 +520,34 @@ func (c *check) minOut(s Swap, out *engToken, b *swapBounds, pre string) {
 
 // swapApprovalFits reports whether a swap's embedded approval is the one a
 // swap needs and nothing more: exactly AmountIn of TokenIn to the contract
-// the swap calls, not unlimited. Anything else is checked as an approve.
+// the swap calls, not unlimited. The swap's input already charges it.
+// Anything else is checked, and charged, as an approve.
 func (c *check) swapApprovalFits(s Swap, in *engToken) bool {
+	return c.swapApprovalCovers(s, in) && s.Approval.Amount.Cmp(s.AmountIn) == 0
+}
+
+// swapApprovalCovers reports whether a swap's embedded approval is of
+// TokenIn to the contract the swap calls, an exact amount of at least
+// AmountIn: the swap then pulls AmountIn of it.
+func (c *check) swapApprovalCovers(s Swap, in *engToken) bool {
 	a := s.Approval
 	return in != nil && s.Tx != nil && s.Tx.To != "" &&
 		a.Chain == s.Chain &&
 		(a.Method == MethodApprove || a.Method == MethodPermit2) &&
-		!a.Unlimited && a.Amount != nil && s.AmountIn != nil && a.Amount.Cmp(s.AmountIn) == 0 &&
+		!a.Unlimited && a.Amount != nil && s.AmountIn != nil && s.AmountIn.Sign() >= 0 && a.Amount.Cmp(s.AmountIn) >= 0 &&
 		addrKey(a.Token.Address) == addrKey(s.TokenIn.Address) && !s.TokenIn.Native() &&
 		addrKey(a.Spender) == addrKey(s.Tx.To) &&
 		(a.Tx == nil || approveTxMismatch(*a) == "")
+}
+
+// swapApprovalCredit is the part of a swap's larger approval to its router
+// that the swap's input already charges: the swap pulls AmountIn of the
+// allowance, and only what is left beyond it is a further spend.
+func (c *check) swapApprovalCredit(s Swap, in *engToken) *big.Int {
+	if !c.swapApprovalCovers(s, in) {
+		return nil
+	}
+	return s.AmountIn
 }
 
 func (c *check) call(k ContractCall, pre string) {
@@ -548,10 +704,10 @@ func (c *check) totals() {
 		if t.perTx == nil && t.daily == nil && p.perTxUSD == nil && p.dailyUSD == nil {
 			// Nothing bounds this asset: fail closed rather than let any
 			// amount through.
-			c.deny("limits", "", "no limit covers %s: add limits.per_tx.%s or limits.daily.%s, or a USD limit (limits.per_tx_usd or limits.daily_usd)", t.symbol, t.symbol, t.symbol)
+			c.deny("limits", c.approvalNote(t), "no limit covers %s: add limits.per_tx.%s or limits.daily.%s, or a USD limit (limits.per_tx_usd or limits.daily_usd)", t.symbol, t.symbol, t.symbol)
 		}
 		if t.perTx != nil && s.amount.Cmp(t.perTx) > 0 {
-			c.deny(t.perTxRule, "", "amount %s exceeds per-tx limit %s", amt(t, s.amount), amt(t, t.perTx))
+			c.deny(t.perTxRule, c.approvalNote(t), "amount %s exceeds per-tx limit %s", amt(t, s.amount), amt(t, t.perTx))
 		}
 		if t.daily != nil {
 			c.limits = append(c.limits, Limit{Bucket: t.bucket, Max: t.daily, Since: since, Rule: t.dailyRule})
@@ -575,45 +731,25 @@ func (c *check) totals() {
 	}
 	c.usd = usdTotal
 	if p.perTxUSD != nil && usdTotal.Cmp(p.perTxUSD) > 0 {
-		c.deny("limits.per_tx_usd", "", "value %s exceeds per-tx limit %s", usdAmt(usdTotal), usdAmt(p.perTxUSD))
+		c.deny("limits.per_tx_usd", c.approvalNote(nil), "value %s exceeds per-tx limit %s", usdAmt(usdTotal), usdAmt(p.perTxUSD))
 	}
 	if p.dailyUSD != nil {
 		c.limits = append(c.limits, Limit{Bucket: c.e.usdBucket, Max: p.dailyUSD, Since: since, Rule: "limits.daily_usd"})
 		c.limitToks = append(c.limitToks, nil)
 	}
 	if p.askUSD != nil && !c.confirm && usdTotal.Cmp(p.askUSD) > 0 {
-		c.asks = append(c.asks, Reason{Rule: "ask.above_usd", Text: fmt.Sprintf("value %s is above ask.above_usd %s", usdAmt(usdTotal), usdAmt(p.askUSD))})
+		c.asks = append(c.asks, Reason{Rule: "ask.above_usd", Text: c.approvalNote(nil) + fmt.Sprintf("value %s is above ask.above_usd %s", usdAmt(usdTotal), usdAmt(p.askUSD))})
 	}
 }
 
-// price fetches t's USD price. Without one the USD rules cannot be checked,
-// and the intent is denied: the engine fails closed.
+// price is t's USD price for the USD limits. Without one they cannot be
+// checked, and the intent is denied: the engine fails closed.
 func (c *check) price(t *engToken, usdRule string) (*priceMemo, bool) {
-	src := c.e.prices
-	if src == nil {
-		c.deny(usdRule, "", "no USD price for %s on chain %s (no price source is configured), so the USD limits cannot be checked", t.symbol, t.chain)
+	m, why := c.lookupPrice(t)
+	if m == nil {
+		c.deny(usdRule, "", "%s, so the USD limits cannot be checked", why)
 		return nil, false
 	}
-	tok := Token{Symbol: t.symbol, Address: t.address, Decimals: t.decimals}
-	pr, err := src.PriceUSD(c.ctx, t.chain, tok)
-	if err == nil && (pr.USD == nil || pr.USD.Sign() <= 0) {
-		// A price of zero would value any amount at nothing and pass every
-		// USD limit: fail closed. (Only non-zero amounts are priced.)
-		got := "no price"
-		if pr.USD != nil {
-			got = ratString(pr.USD) + " USD"
-		}
-		c.e.log.LogAttrs(c.ctx, slog.LevelWarn, "non-positive USD price", slog.String("token", t.symbol), slog.String("chain", t.chain), slog.String("source", pr.Source), slog.String("price", got))
-		c.deny(usdRule, "", "the price source %s gave %s for %s on chain %s; a price must be positive, so the USD limits cannot be checked", orQuoted(pr.Source), got, t.symbol, t.chain)
-		return nil, false
-	}
-	if err != nil {
-		c.e.log.LogAttrs(c.ctx, slog.LevelWarn, "no USD price", slog.String("token", t.symbol), slog.String("chain", t.chain), slog.String("error", err.Error()))
-		c.deny(usdRule, "", "no USD price for %s on chain %s, so the USD limits cannot be checked", t.symbol, t.chain)
-		return nil, false
-	}
-	m := t.priceMemo(pr)
-	c.prices = append(c.prices, m.text)
 	return m, true
 }
 
@@ -716,12 +852,13 @@ func (c *check) limitReasonAt(i int, spent, add *big.Int) Reason {
 	l := c.limits[i]
 	f := usdAmt
 	what := "value"
-	if t := c.limitToks[i]; t != nil {
+	t := c.limitToks[i]
+	if t != nil {
 		f = func(v *big.Int) string { return amt(t, v) }
 		what = "amount"
 	}
 	total := new(big.Int).Add(spent, add)
-	return Reason{Rule: l.Rule, Text: fmt.Sprintf("%s %s would bring the last 24h to %s, over the daily limit %s", what, f(add), f(total), f(l.Max))}
+	return Reason{Rule: l.Rule, Text: c.approvalNote(t) + fmt.Sprintf("%s %s would bring the last 24h to %s, over the daily limit %s", what, f(add), f(total), f(l.Max))}
 }
 
 // spendList is what an approval charges: each asset's bucket, and the USD

@@ -105,7 +105,7 @@ func TestDecideChecks(t *testing.T) {
 
 		// approve
 		{name: "approve USDC up to max", in: approveUSDC(router, "1000"), want: DecisionApprove},
-		{name: "approve USDC max plus one unit", in: approveUSDC(router, "1000.000001"), want: DecisionDeny, rules: []string{"approvals.max.USDC"}},
+		{name: "approve USDC max plus one unit", in: approveUSDC(router, "1000.000001"), want: DecisionDeny, rules: []string{"approvals.max.USDC", "limits.per_tx.USDC"}},
 		{name: "approve to allowed recipient", in: approveUSDC(alice, "1"), want: DecisionApprove},
 		{name: "approve token without max", in: Approve{Header: hdr(), Method: MethodApprove, Token: weth, Spender: router, Amount: big.NewInt(1)}, want: DecisionDeny, rules: []string{"approvals.max"}},
 		{name: "approve unknown spender", in: approveUSDC(stranger, "1"), want: DecisionDeny, rules: []string{"approvals.spender"}},
@@ -116,7 +116,7 @@ func TestDecideChecks(t *testing.T) {
 			a.Amount = new(big.Int).Lsh(big.NewInt(1), 255)
 			return a
 		}(), want: DecisionDeny, rules: []string{"approvals.unlimited"}},
-		{name: "approve unlimited when the policy allows it", replace: []string{"unlimited: false", "unlimited: true"}, in: func() Intent { a := approveUSDC(router, "1"); a.Amount, a.Unlimited = maxUint256, true; return a }(), want: DecisionApprove},
+		{name: "approve unlimited when the policy allows it but a limit bounds the token", replace: []string{"unlimited: false", "unlimited: true"}, in: func() Intent { a := approveUSDC(router, "1"); a.Amount, a.Unlimited = maxUint256, true; return a }(), want: DecisionDeny, rules: []string{"limits.per_tx.USDC"}},
 		{name: "setApprovalForAll is unlimited", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 		{name: "setApprovalForAll(false) revokes", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router, Amount: big.NewInt(0)}, want: DecisionApprove},
 		{name: "setApprovalForAll(true) is unlimited", in: Approve{Header: hdr(), Method: MethodSetApprovalForAll, Token: usdc, Spender: router, Amount: big.NewInt(0), Unlimited: true}, want: DecisionDeny, rules: []string{"approvals.unlimited"}},
@@ -158,7 +158,7 @@ func TestDecideChecks(t *testing.T) {
 		{name: "swap denied without swaps section", replace: []string{"drop:swaps", ""}, in: swap, want: DecisionDeny, rules: []string{"swaps"}},
 		{name: "swap with exact embedded approval", in: usdcSwap(now, "100", "100", false), want: DecisionApprove},
 		{name: "swap with larger embedded approval checked as approve", in: usdcSwap(now, "100", "1000", false), want: DecisionApprove},
-		{name: "swap with embedded approval over max", in: usdcSwap(now, "100", "1000.000001", false), want: DecisionDeny, rules: []string{"approvals.max.USDC"}},
+		{name: "swap with embedded approval over max", in: usdcSwap(now, "100", "1000.000001", false), want: DecisionDeny, rules: []string{"approvals.max.USDC", "limits.per_tx.USDC"}},
 		{name: "swap with unlimited embedded approval", in: usdcSwap(now, "100", "100", true), want: DecisionDeny, rules: []string{"approvals.unlimited"}},
 
 		// call

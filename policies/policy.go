@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"os"
 	"regexp"
@@ -40,6 +41,7 @@ type Policy struct {
 
 	approvals bool
 	unlimited bool
+	spenders  map[string]bool // nil when there is no approvals.spenders list
 
 	swaps  *swapBounds
 	askUSD *big.Int // micro-USD; nil when there is no ask section
@@ -93,6 +95,10 @@ func (t *tokenSpec) native() bool { return t.address == "" }
 type swapBounds struct {
 	maxSlippageBps uint32
 	maxDeadline    int64 // seconds
+	// maxLossBps bounds how far the USD value of a swap's min-out may fall
+	// below the USD value of its input, by the engine's price source; -1
+	// when the policy sets no bound.
+	maxLossBps int32
 }
 
 type safeRules struct {
@@ -188,8 +194,8 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 //	  daily: {ETH: "3", USDC: "5000"}  # a rolling 24 hours, for all the policy's wallets
 //	  per_tx_usd: 1000
 //	  daily_usd: 5000
-//	approvals: {max: {USDC: "1000"}, unlimited: false}
-//	swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}
+//	approvals: {max: {USDC: "1000"}, unlimited: false, spenders: ["0x…"]}  # no spenders list: any not denied
+//	swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800, max_loss_bps: 300}
 //	ask: {above_usd: 500}              # above this a person must confirm
 //	safe: {delegatecall: ["0x…"], self_calls: false, refund: false}
 //	rules:
@@ -202,6 +208,28 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // never through a float) with no more decimals than the token has; USD
 // amounts have at most 6. A per-transaction limit applies to the whole
 // intent, a Safe transaction's inner calls summed.
+//
+// An approval is a spend: a non-revoking approval (approve,
+// increaseAllowance, Permit2, an NFT operator) is charged against the
+// token's per_tx and daily limits, the USD limits and ask.above_usd at the
+// amount it grants, as a transfer of that amount would be, and within one
+// intent (a Safe batch) approvals and transfers add up. The one exception
+// is the exact approval a swap makes to the contract it calls, which the
+// swap's input already charges. A revoke (0) charges nothing and is always
+// allowed. approvals.max bounds each approval; approvals.spenders, when
+// present, lists the only spenders that may be approved (absent: anyone not
+// in recipients.deny who is in contracts.allow or recipients.allow, or
+// anyone not denied when neither list exists). An unlimited approval grants
+// more than any limit, so even with unlimited: true it is denied for a
+// token any limit bounds (its per_tx or daily, or a USD limit): limits bound
+// what can leave the wallet by any route, a spender's transferFrom included.
+//
+// swaps.max_loss_bps (0 to 10000, optional) judges a swap against an
+// independent price, the engine's price source (on EVM chains the runtime's
+// Uniswap V3 TWAP), not the swap's own quote: a swap is denied when the USD
+// value of its min_out falls short of the USD value of its input by more
+// than that many basis points, fees and price impact included. When the key
+// is set and either token has no price, the swap is denied.
 //
 // # Rules
 //
@@ -761,13 +789,15 @@ func (p *Policy) parseLimits(n *yaml.Node) error {
 }
 
 func (p *Policy) parseApprovals(n *yaml.Node) error {
-	pairs, err := mapping(n, "approvals", "approvals", []string{"max", "unlimited"})
+	pairs, err := mapping(n, "approvals", "approvals", []string{"max", "unlimited", "spenders"})
 	if err != nil {
 		return err
 	}
 	p.approvals = true
 	for _, kv := range pairs {
 		switch kv.key {
+		case "spenders":
+			err = p.parseSpenders(kv.v)
 		case "max":
 			if mp, err := mapping(kv.v, "approvals.max", "approvals.max", nil); err == nil {
 				for _, s := range mp {
@@ -787,14 +817,36 @@ func (p *Policy) parseApprovals(n *yaml.Node) error {
 	return nil
 }
 
-func (p *Policy) parseSwaps(n *yaml.Node) error {
-	pairs, err := mapping(n, "swaps", "swaps", []string{"max_slippage_bps", "max_deadline_seconds"})
+// parseSpenders reads approvals.spenders. A spender also in recipients.deny
+// is refused: the deny list would win, and the owner meant one of the two.
+func (p *Policy) parseSpenders(n *yaml.Node) error {
+	set, _, err := addressSet(n, "approvals.spenders", false)
 	if err != nil {
 		return err
 	}
-	s := &swapBounds{maxSlippageBps: 1 << 31}
+	for _, it := range n.Content {
+		if p.recipDeny[addrKey(it.Value)] {
+			return errAt(it, "approvals.spenders", "address "+it.Value, "is also in recipients.deny", "remove it from one of the lists")
+		}
+	}
+	p.spenders = set
+	return nil
+}
+
+func (p *Policy) parseSwaps(n *yaml.Node) error {
+	pairs, err := mapping(n, "swaps", "swaps", []string{"max_slippage_bps", "max_deadline_seconds", "max_loss_bps"})
+	if err != nil {
+		return err
+	}
+	s := &swapBounds{maxSlippageBps: 1 << 31, maxLossBps: -1}
 	for _, kv := range pairs {
 		switch kv.key {
+		case "max_loss_bps":
+			v, err := integer(kv.v, "swaps.max_loss_bps", 0, 10000)
+			if err != nil {
+				return err
+			}
+			s.maxLossBps = int32(v)
 		case "max_slippage_bps":
 			v, err := integer(kv.v, "swaps.max_slippage_bps", 0, 10000)
 			if err != nil {
@@ -933,6 +985,18 @@ func (p *Policy) SwapBounds() (maxSlippageBps uint32, maxDeadline time.Duration,
 	return p.swaps.maxSlippageBps, time.Duration(p.swaps.maxDeadline) * time.Second, true
 }
 
+// MaxLossBps returns swaps.max_loss_bps: how far, in basis points, the USD
+// value of a swap's min-out may fall below the USD value of its input by
+// the engine's price source. ok is false when the policy sets no such
+// bound (or denies swaps), so a tool can refuse a swap that cannot pass
+// before it asks for a signature.
+func (p *Policy) MaxLossBps() (bps uint32, ok bool) {
+	if p.swaps == nil || p.swaps.maxLossBps < 0 {
+		return 0, false
+	}
+	return uint32(p.swaps.maxLossBps), true
+}
+
 // Summary describes the policy for a person, one fact a line, in the order
 // of the file's sections; `mandate policy check` prints it.
 func (p *Policy) Summary() string {
@@ -986,9 +1050,16 @@ func (p *Policy) Summary() string {
 	}
 	if p.approvals {
 		fmt.Fprintf(&b, "unlimited approvals: %t\n", p.unlimited)
+		if p.spenders != nil {
+			fmt.Fprintf(&b, "approval spenders (only these): %s\n", strings.Join(slices.Sorted(maps.Keys(p.spenders)), ", "))
+		}
+		b.WriteString("approvals are charged against the limits as spends\n")
 	}
 	if p.swaps != nil {
 		fmt.Fprintf(&b, "swaps: slippage at most %d bps, deadline at most %ds\n", p.swaps.maxSlippageBps, p.swaps.maxDeadline)
+		if p.swaps.maxLossBps >= 0 {
+			fmt.Fprintf(&b, "swaps: max_loss_bps %d (min-out worth at most %d bps less than the input, by the price source)\n", p.swaps.maxLossBps, p.swaps.maxLossBps)
+		}
 	}
 	if p.askUSD != nil {
 		fmt.Fprintf(&b, "ask a person above %s USD\n", FormatUnits(p.askUSD, usdDecimals))

@@ -323,12 +323,20 @@ func encodePolicy(p *Policy) string {
 		}
 	}
 	if p.approvals {
-		fmt.Fprintf(&b, "approvals: {max: %s, unlimited: %t}\n", amounts(func(t *tokenSpec) (string, bool) {
+		spenders := ""
+		if p.spenders != nil {
+			spenders = ", spenders: " + set(p.spenders)
+		}
+		fmt.Fprintf(&b, "approvals: {max: %s, unlimited: %t%s}\n", amounts(func(t *tokenSpec) (string, bool) {
 			return formatUnits(t.approveMax, t.decimals, false), t.approveMax != nil
-		}), p.unlimited)
+		}), p.unlimited, spenders)
 	}
 	if s := p.swaps; s != nil {
-		fmt.Fprintf(&b, "swaps: {max_slippage_bps: %d, max_deadline_seconds: %d}\n", s.maxSlippageBps, s.maxDeadline)
+		loss := ""
+		if s.maxLossBps >= 0 {
+			loss = fmt.Sprintf(", max_loss_bps: %d", s.maxLossBps)
+		}
+		fmt.Fprintf(&b, "swaps: {max_slippage_bps: %d, max_deadline_seconds: %d%s}\n", s.maxSlippageBps, s.maxDeadline, loss)
 	}
 	if p.askUSD != nil {
 		fmt.Fprintf(&b, "ask: {above_usd: %s}\n", q(formatUnits(p.askUSD, usdDecimals, false)))

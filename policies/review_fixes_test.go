@@ -117,7 +117,7 @@ func TestApprovalKeepsApprovedBytes(t *testing.T) {
 }
 
 // TestLimitsFailClosed: an asset spent with no per-tx, daily or USD limit
-// over it is denied; approvals are not spends.
+// over it is denied. (Approvals are spends: see TestApprovalsAreSpends.)
 func TestLimitsFailClosed(t *testing.T) {
 	const base = `version: 1
 chains: [1]
@@ -142,7 +142,7 @@ safe: {delegatecall: ["` + multisend + `"]}
 		{"ETH swap in without limit", usdcOnly, ethSwap, true},
 		{"ETH in a Safe batch without limit", usdcOnly, safeBatch(OpDelegateCall, multisend, transfer(eth, alice, "0.1"), transfer(usdc, alice, "1")), true},
 		{"USDC transfer with its limit", usdcOnly, transfer(usdc, alice, "1"), false},
-		{"USDC approval is not a spend", "limits: {per_tx: {ETH: \"1\"}}\n", approveUSDC(router, "5"), false},
+		{"USDC approval charged under its limit", usdcOnly, approveUSDC(router, "5"), false},
 		{"zero-value call spends nothing", usdcOnly, ContractCall{Header: hdr(), To: router, Data: HexBytes{1, 2, 3, 4}}, false},
 		{"ETH with a daily limit only", "limits: {daily: {ETH: \"1\"}}\n", transfer(eth, alice, "0.1"), false},
 		{"ETH under per_tx_usd", "limits: {per_tx_usd: 1000}\n", transfer(eth, alice, "0.1"), false},

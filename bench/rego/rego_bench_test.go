@@ -19,9 +19,13 @@ import (
 // Both check the chain, the token allowlist, a recipient allowlist of 50,
 // per-transaction limits for ETH, USDC and DAI, daily limits (Rego is given
 // the day's totals in its input; Mandate reads them from its ledger), the
-// swap slippage bound with the min-out floor and deadline, and the
-// no-weekend-swaps rule. Mandate also checks its USD limits and ask
-// threshold with a price source, so it does strictly more per decision.
+// swap slippage bound with the min-out floor and deadline, the swap's loss
+// against independent USD prices (swaps.max_loss_bps; Rego is given the
+// prices in its input, Mandate asks its price source), approvals charged as
+// spends against the same limits with their spender and approvals.max
+// checks, and the no-weekend-swaps rule. Mandate also checks its USD limits
+// and ask threshold with a price source, so it does strictly more per
+// decision.
 
 const (
 	wallet   = "0x3333333333333333333333333333333333333333"
@@ -51,7 +55,8 @@ limits:
   daily: {ETH: "3", USDC: "5000", DAI: "5000"}
   per_tx_usd: 2000
   daily_usd: 10000
-swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}
+approvals: {max: {USDC: "1000", DAI: "1000"}, unlimited: false}
+swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800, max_loss_bps: 300}
 ask: {above_usd: 1500}
 rules:
   - {name: no-weekend-swaps, deny_if: 'intent.kind == "swap" && now.getDayOfWeek() in [0, 6]', reason: "no swaps at weekends"}
@@ -67,12 +72,24 @@ const regoModule = `package mandate
 
 chains := {"1"}
 
-# Tokens by lower-case address; "native" is ETH.
+# Tokens by lower-case address; "native" is ETH. scale is 10^decimals.
 tokens := {
-	"native": {"symbol": "ETH", "decimals": 18},
-	"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48": {"symbol": "USDC", "decimals": 6},
-	"0x6b175474e89094c44da98b954eedeac495271d0f": {"symbol": "DAI", "decimals": 18},
+	"native": {"symbol": "ETH", "decimals": 18, "scale": 1000000000000000000},
+	"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48": {"symbol": "USDC", "decimals": 6, "scale": 1000000},
+	"0x6b175474e89094c44da98b954eedeac495271d0f": {"symbol": "DAI", "decimals": 18, "scale": 1000000000000000000},
 }
+
+contracts := {"0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45"}
+
+approve_max := {
+	"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48": 1000000000,
+	"0x6b175474e89094c44da98b954eedeac495271d0f": 1000000000000000000000,
+}
+
+# 2^255: an approval at or above it is unlimited.
+unlimited_from := 57896044618658097711785492504343953926634992332820282019728792003956564819968
+
+max_loss_bps := 300
 
 per_tx := {
 	"native": 1000000000000000000,
@@ -94,7 +111,11 @@ spend_token := lower(input.token) if input.kind == "transfer"
 
 spend_token := lower(input.token_in) if input.kind == "swap"
 
+spend_token := lower(input.token) if input.kind == "approve"
+
 spend_amount := input.amount if input.kind == "transfer"
+
+spend_amount := input.amount if input.kind == "approve"
 
 spend_amount := input.amount_in if input.kind == "swap"
 
@@ -142,6 +163,56 @@ deny contains "deadline out of range" if {
 	input.kind == "swap"
 	now := input.now_ns / 1000000000
 	input.deadline - now > max_deadline_seconds
+}
+
+deny contains sprintf("spender %s is not in contracts.allow or recipients.allow", [input.spender]) if {
+	input.kind == "approve"
+	not contracts[lower(input.spender)]
+	not recipients[lower(input.spender)]
+}
+
+deny contains "the spender is the token or the wallet itself" if {
+	input.kind == "approve"
+	lower(input.spender) in {lower(input.token), lower(input.from)}
+}
+
+deny contains "an unlimited approval is not allowed" if {
+	input.kind == "approve"
+	input.unlimited
+}
+
+deny contains "an unlimited approval is not allowed" if {
+	input.kind == "approve"
+	input.amount >= unlimited_from
+}
+
+deny contains "approval exceeds approvals.max" if {
+	input.kind == "approve"
+	input.amount > approve_max[spend_token]
+}
+
+deny contains "approvals.max has no entry for the token" if {
+	input.kind == "approve"
+	not approve_max[spend_token]
+}
+
+deny contains "no USD price for a token of the swap" if {
+	input.kind == "swap"
+	not input.price_in > 0
+}
+
+deny contains "no USD price for a token of the swap" if {
+	input.kind == "swap"
+	not input.price_out > 0
+}
+
+# The USD value of min_out (price_out micro-USD per whole token) at least
+# (10000 - max_loss_bps)/10000 of the input's, over a common denominator.
+deny contains "min_out is worth less than the input by more than max_loss_bps" if {
+	input.kind == "swap"
+	tout := tokens[lower(input.token_out)]
+	tin := tokens[spend_token]
+	((input.min_out * input.price_out) * tin.scale) * 10000 < ((input.amount_in * input.price_in) * tout.scale) * (10000 - max_loss_bps)
 }
 
 deny contains "no swaps at weekends" if {
@@ -194,6 +265,9 @@ var intents = map[string]func(i int) policies.Intent{
 	"transfer-usdc": func(int) policies.Intent {
 		return policies.Transfer{Header: policies.Header{Chain: "1", From: wallet}, To: recipient(42), Token: usdc, Amount: units("5", 6)}
 	},
+	"approve": func(int) policies.Intent {
+		return policies.Approve{Header: policies.Header{Chain: "1", From: wallet}, Method: policies.MethodApprove, Token: usdc, Spender: router, Amount: units("5", 6)}
+	},
 	"swap": func(i int) policies.Intent {
 		return policies.Swap{
 			Header: policies.Header{Chain: "1", From: wallet}, Venue: "uniswap-v3",
@@ -206,27 +280,47 @@ var intents = map[string]func(i int) policies.Intent{
 }
 
 // regoInput is the same intent as OPA's input, with the day's total spent
-// of the token passed in, as a Rego deployment would have to.
+// of the token and, for a swap, its tokens' USD prices (micro-USD per whole
+// token) passed in, as a Rego deployment would have to.
 func regoInput(in policies.Intent, now time.Time, spentToday *big.Int) map[string]any {
 	num := func(v *big.Int) json.Number { return json.Number(v.String()) }
+	addr := func(t policies.Token) string {
+		if t.Native() {
+			return "native"
+		}
+		return t.Address
+	}
 	m := map[string]any{"kind": string(in.Kind()), "now_ns": now.UnixNano(), "spent_today": num(spentToday)}
 	switch v := in.(type) {
 	case policies.Transfer:
-		tok := v.Token.Address
-		if tok == "" {
-			tok = "native"
-		}
-		m["chain"], m["from"], m["to"], m["token"], m["amount"] = v.Chain, v.From, v.To, tok, num(v.Amount)
+		m["chain"], m["from"], m["to"], m["token"], m["amount"] = v.Chain, v.From, v.To, addr(v.Token), num(v.Amount)
+	case policies.Approve:
+		m["chain"], m["from"], m["spender"], m["token"], m["amount"], m["unlimited"] = v.Chain, v.From, v.Spender, addr(v.Token), num(v.Amount), v.Unlimited
 	case policies.Swap:
-		tok := v.TokenIn.Address
-		if tok == "" {
-			tok = "native"
-		}
-		m["chain"], m["from"], m["recipient"], m["token_in"], m["token_out"] = v.Chain, v.From, v.Recipient, tok, v.TokenOut.Address
+		m["chain"], m["from"], m["recipient"], m["token_in"], m["token_out"] = v.Chain, v.From, v.Recipient, addr(v.TokenIn), addr(v.TokenOut)
 		m["amount_in"], m["quoted"], m["min_out"] = num(v.AmountIn), num(v.Quoted), num(v.MinOut)
 		m["slippage_bps"], m["deadline"] = v.SlippageBps, v.Deadline
+		if p, ok := microUSD(v.TokenIn); ok {
+			m["price_in"] = p
+		}
+		if p, ok := microUSD(v.TokenOut); ok {
+			m["price_out"] = p
+		}
 	}
 	return m
+}
+
+// microUSD is the fixed price of one whole t in micro-USD, for Rego.
+func microUSD(t policies.Token) (json.Number, bool) {
+	p, ok := prices[t.Symbol]
+	if !ok {
+		return "", false
+	}
+	v := new(big.Rat).Mul(p.USD, big.NewRat(1_000_000, 1))
+	if !v.IsInt() {
+		panic("fixed prices are whole micro-dollars")
+	}
+	return json.Number(v.Num().String()), true
 }
 
 type fixedPrices struct{}
@@ -250,7 +344,7 @@ func report(b *testing.B, d []time.Duration) {
 	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds()), "p99-ns")
 }
 
-var kinds = []string{"transfer-eth", "transfer-usdc", "swap"}
+var kinds = []string{"transfer-eth", "transfer-usdc", "approve", "swap"}
 
 func BenchmarkRego(b *testing.B) {
 	ctx := context.Background()
@@ -263,7 +357,7 @@ func BenchmarkRego(b *testing.B) {
 		b.Fatal(err)
 	}
 	// The day's total so far of the token spent, as Rego's input must carry it.
-	spentToday := map[string]*big.Int{"transfer-eth": units("0.5", 18), "transfer-usdc": units("100", 6), "swap": units("0.5", 18)}
+	spentToday := map[string]*big.Int{"transfer-eth": units("0.5", 18), "transfer-usdc": units("100", 6), "approve": units("100", 6), "swap": units("0.5", 18)}
 	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
 			mk, spent := intents[kind], spentToday[kind]
@@ -338,9 +432,24 @@ func TestSameDecisions(t *testing.T) {
 	now := clock(0).Add(12 * time.Hour)
 	eng := policies.NewEngine(p, policies.NewMemLedger(), policies.WithPrices(fixedPrices{}), policies.WithClock(func() time.Time { return now }))
 	tr := intents["transfer-usdc"](0).(policies.Transfer)
+	ap := intents["approve"](0).(policies.Approve)
 	sw := intents["swap"](0).(policies.Swap)
 	sw.Deadline = now.Unix() + 600
+	apWith := func(f func(*policies.Approve)) policies.Intent { x := ap; f(&x); return x }
 	cases := map[string]policies.Intent{
+		"ok approve":         ap,
+		"approve per-tx":     apWith(func(x *policies.Approve) { x.Amount = units("1000.000001", 6) }),
+		"approve stranger":   apWith(func(x *policies.Approve) { x.Spender = "0x4444444444444444444444444444444444444444" }),
+		"approve the token":  apWith(func(x *policies.Approve) { x.Spender = usdcAddr }),
+		"approve the wallet": apWith(func(x *policies.Approve) { x.Spender = wallet }),
+		"approve unlimited":  apWith(func(x *policies.Approve) { x.Amount = new(big.Int).Lsh(big.NewInt(1), 255) }),
+		"approve flagged":    apWith(func(x *policies.Approve) { x.Unlimited = true }),
+		"swap loss":          func() policies.Intent { x := sw; x.Quoted, x.MinOut = units("2.9", 6), units("2.871", 6); return x }(),
+		"swap at the loss bound": func() policies.Intent {
+			x := sw
+			x.Quoted, x.MinOut = units("2.92", 6), units("2.91", 6)
+			return x
+		}(),
 		"ok transfer": tr,
 		"ok swap":     sw,
 		"stranger":    func() policies.Intent { x := tr; x.To = "0x4444444444444444444444444444444444444444"; return x }(),

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,13 +47,49 @@ var finalStatuses = []string{
 // the lookup can use it (see whereKeyApproval).
 const whereTxKey = "chain = ? AND sender_key = ? AND idem_key = ? AND idem_key <> ''"
 
-// journal implements evm.Journal over a Store.
-type journal struct{ s *Store }
+// journal implements evm.Journal over a Store. Inside LockNonces it is
+// bound to the locked transaction (tx), and reads and writes there.
+type journal struct {
+	s  *Store
+	tx *gorm.DB
+}
 
-var _ evm.Journal = journal{}
+var (
+	_ evm.Journal     = journal{}
+	_ evm.NonceLocker = journal{}
+)
 
-// Journal returns the transaction journal, for the EVM wallet's sender.
-func (s *Store) Journal() evm.Journal { return journal{s} }
+// Journal returns the transaction journal, for the EVM wallet's sender. It
+// is also an evm.NonceLocker: wallets in every process on this database
+// reserve their nonces under its lock.
+func (s *Store) Journal() evm.Journal { return journal{s: s} }
+
+// reader is where the journal reads: the locked transaction, or the
+// store's read handle.
+func (j journal) reader(ctx context.Context) *gorm.DB {
+	if j.tx != nil {
+		return fresh(ctx, j.tx)
+	}
+	return j.s.read(ctx)
+}
+
+// fresh is a handle on db's connection or transaction with no statement
+// state: gorm carries a statement's model, destination and conditions
+// over to the next one made from the same handle.
+func fresh(ctx context.Context, db *gorm.DB) *gorm.DB {
+	return db.Session(&gorm.Session{NewDB: true, Context: ctx})
+}
+
+// write runs fn as one write: in its own transaction, or inside the locked
+// one under a savepoint, so that a refused statement (a duplicate key) can
+// be answered and the locked transaction goes on. PostgreSQL would
+// otherwise abort the whole transaction at the first error.
+func (j journal) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if j.tx != nil {
+		return fresh(ctx, j.tx).Transaction(fn)
+	}
+	return j.s.write(ctx, fn)
+}
 
 // senderKey is the form senders are compared in. Journal senders are EVM
 // addresses, whose letter case is only a checksum: a caller that spells the
@@ -100,7 +138,7 @@ func (j journal) Insert(ctx context.Context, rec evm.TxRecord) error {
 		CreatedAtNs: nanos(rec.CreatedAt),
 		UpdatedAtNs: nanos(rec.UpdatedAt),
 	}
-	err := j.s.write(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
+	err := j.write(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
 	if err == nil {
 		return nil
 	}
@@ -134,7 +172,7 @@ func (j journal) Update(ctx context.Context, rec evm.TxRecord) error {
 		updated = time.Now()
 	}
 	var affected int64
-	err := j.s.write(ctx, func(tx *gorm.DB) error {
+	err := j.write(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&txRow{}).Where("hash = ?", normHash(rec.Hash)).Updates(map[string]any{
 			"status":        string(rec.Status),
 			"replaced_by":   normHash(rec.ReplacedBy),
@@ -170,7 +208,7 @@ func (j journal) ByHash(ctx context.Context, hash string) (evm.TxRecord, bool, e
 
 func (j journal) one(ctx context.Context, where string, args ...any) (evm.TxRecord, bool, error) {
 	var rows []txRow
-	if err := j.s.read(ctx).Where(where, args...).Order("id").Limit(1).Find(&rows).Error; err != nil {
+	if err := j.reader(ctx).Where(where, args...).Order("id").Limit(1).Find(&rows).Error; err != nil {
 		return evm.TxRecord{}, false, fmt.Errorf("memory: journal lookup: %w", err)
 	}
 	if len(rows) == 0 {
@@ -183,7 +221,7 @@ func (j journal) one(ctx context.Context, where string, args ...any) (evm.TxReco
 // (and, for one nonce, in the order they were journaled).
 func (j journal) Open(ctx context.Context, chain, from string) ([]evm.TxRecord, error) {
 	var rows []txRow
-	if err := j.s.read(ctx).
+	if err := j.reader(ctx).
 		Where("chain = ? AND sender_key = ? AND status NOT IN ?", chain, senderKey(from), finalStatuses).
 		Order("nonce, id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("memory: journal open: %w", err)
@@ -199,7 +237,7 @@ func (j journal) Open(ctx context.Context, chain, from string) ([]evm.TxRecord, 
 // not failed (a failed transaction never left, so its nonce is free).
 func (j journal) MaxNonce(ctx context.Context, chain, from string) (uint64, bool, error) {
 	var n sql.NullInt64
-	if err := j.s.read(ctx).Model(&txRow{}).
+	if err := j.reader(ctx).Model(&txRow{}).
 		Where("chain = ? AND sender_key = ? AND status <> ?", chain, senderKey(from), string(evm.TxFailed)).
 		Select("MAX(nonce)").Scan(&n).Error; err != nil {
 		return 0, false, fmt.Errorf("memory: journal max nonce: %w", err)
@@ -226,4 +264,124 @@ func (r txRow) record() evm.TxRecord {
 		CreatedAt:  fromNanos(r.CreatedAtNs),
 		UpdatedAt:  fromNanos(r.UpdatedAtNs),
 	}
+}
+
+// LockNonces runs fn holding the database's lock on the nonces of from on
+// chain, with a journal bound to the locked transaction: what fn writes
+// through it commits when fn returns nil and is rolled back when it fails,
+// and what it reads includes everything earlier holders committed.
+//
+// On PostgreSQL the lock is a transaction-scoped advisory lock keyed by
+// chain and sender, so other wallets do not wait for it. On SQLite it is the
+// database's write lock (the transaction begins IMMEDIATE), the only lock
+// SQLite has, so every writer waits: callers keep fn short. Either way every
+// process on the database honours it. When ctx has a deadline, waiting for
+// the lock ends there (PostgreSQL's lock_timeout, SQLite's busy timeout for
+// this transaction) with an error wrapping evm.ErrNonceLockTimeout, and fn is
+// not called.
+func (j journal) LockNonces(ctx context.Context, chain, from string, fn func(context.Context, evm.Journal) error) error {
+	if j.tx != nil { // nested: the transaction already holds the write lock, or can add an advisory one
+		if j.s.backend == backendPostgres {
+			if err := pgLockNonces(ctx, j.tx, chain, from); err != nil {
+				return lockError(ctx, chain, from, err)
+			}
+		}
+		return fn(ctx, j)
+	}
+	locked := false
+	run := func(tx *gorm.DB) error {
+		locked = true
+		return fn(ctx, journal{s: j.s, tx: tx})
+	}
+	var err error
+	if j.s.backend == backendPostgres {
+		err = j.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := pgLockNonces(ctx, tx, chain, from); err != nil {
+				return err
+			}
+			return run(tx)
+		}, &sql.TxOptions{Isolation: sql.LevelReadCommitted}) // each statement sees the previous holder's commit
+	} else {
+		err = j.s.db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+			restore, err := j.s.sqliteBusyUntil(ctx, conn)
+			if err != nil {
+				return err
+			}
+			defer restore()
+			return fresh(ctx, conn).Transaction(run) // BEGIN IMMEDIATE waits for the write lock
+		})
+	}
+	if err != nil && !locked {
+		return lockError(ctx, chain, from, err)
+	}
+	return err
+}
+
+// nonceLockKey is the PostgreSQL advisory lock of a sender's nonces: a
+// 64-bit FNV-1a hash of chain and sender. Two senders that collide only
+// wait for each other.
+func nonceLockKey(chain, from string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("mandate:nonce\x00" + chain + "\x00" + senderKey(from)))
+	return int64(h.Sum64())
+}
+
+// pgLockNonces takes the advisory lock of a sender's nonces in tx, giving up
+// at ctx's deadline (lock_timeout, local to the transaction).
+func pgLockNonces(ctx context.Context, tx *gorm.DB, chain, from string) error {
+	if dl, ok := ctx.Deadline(); ok {
+		ms := max(time.Until(dl).Milliseconds(), 1)
+		if err := fresh(ctx, tx).Exec("SELECT set_config('lock_timeout', ?, true)", strconv.FormatInt(ms, 10)).Error; err != nil {
+			return err
+		}
+	}
+	return fresh(ctx, tx).Exec("SELECT pg_advisory_xact_lock(?)", nonceLockKey(chain, from)).Error
+}
+
+// sqliteBusyUntil sets conn's busy timeout — how long SQLite waits for
+// another connection's write lock before giving up with SQLITE_BUSY — to
+// what is left until ctx's deadline, and returns what sets it back.
+func (s *Store) sqliteBusyUntil(ctx context.Context, conn *gorm.DB) (restore func(), err error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return func() {}, nil
+	}
+	var prev int64
+	if err := fresh(ctx, conn).Raw("PRAGMA busy_timeout").Scan(&prev).Error; err != nil {
+		return nil, err
+	}
+	ms := max(time.Until(dl).Milliseconds(), 1)
+	if err := fresh(ctx, conn).Exec("PRAGMA busy_timeout = " + strconv.FormatInt(ms, 10)).Error; err != nil {
+		return nil, err
+	}
+	return func() {
+		// Set back even when ctx is done: this connection serves every
+		// later write of the store.
+		err := fresh(context.WithoutCancel(ctx), conn).Exec("PRAGMA busy_timeout = " + strconv.FormatInt(prev, 10)).Error
+		if err != nil {
+			s.log.Error("could not restore the SQLite busy timeout", "error", err.Error())
+		}
+	}, nil
+}
+
+// lockError says why the lock on a sender's nonces was not granted,
+// wrapping evm.ErrNonceLockTimeout when it was held past ctx's deadline.
+func lockError(ctx context.Context, chain, from string, err error) error {
+	if isLockTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("memory: lock on the nonces of %s on chain %s: %w (%w)", from, chain, evm.ErrNonceLockTimeout, err)
+	}
+	return fmt.Errorf("memory: lock on the nonces of %s on chain %s: %w", from, chain, err)
+}
+
+// isLockTimeout recognises a lock wait that ran out: SQLite's SQLITE_BUSY
+// (its busy timeout passed) and PostgreSQL's lock_not_available (55P03,
+// lock_timeout passed).
+func isLockTimeout(err error) bool {
+	const sqliteBusy = 5
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == sqliteBusy {
+		return true
+	}
+	var pg interface{ SQLState() string }
+	return errors.As(err, &pg) && pg.SQLState() == "55P03"
 }

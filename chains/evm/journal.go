@@ -83,6 +83,28 @@ type Journal interface {
 	MaxNonce(ctx context.Context, chain, from string) (uint64, bool, error)
 }
 
+// NonceLocker is a Journal that several senders of one wallet may share —
+// goroutines, processes, replicas on one database — and that serialises
+// their nonce assignment. memory.Store's journal implements it with the
+// database's own locks (SQLite's write lock; a PostgreSQL advisory lock per
+// chain and sender), so processes on one database never take the same
+// nonce; MemJournal implements it within one process. A Wallet over a
+// Journal that is not a NonceLocker serialises its own sends only.
+type NonceLocker interface {
+	// LockNonces runs fn holding the lock on the nonces of from on chain.
+	// j reads and writes inside the lock, seeing what earlier holders
+	// committed: a transactional journal commits fn's writes when fn
+	// returns nil and discards them when it returns an error. If the lock
+	// is not granted before ctx's deadline, LockNonces returns an error
+	// wrapping ErrNonceLockTimeout and does not call fn.
+	LockNonces(ctx context.Context, chain, from string, fn func(ctx context.Context, j Journal) error) error
+}
+
+// ErrNonceLockTimeout is wrapped by the error NonceLocker.LockNonces returns
+// when another sender held the lock past the caller's deadline, and by
+// Send's error then: nothing was signed and no nonce was used.
+var ErrNonceLockTimeout = errors.New("evm: timed out waiting for the wallet's nonce lock")
+
 // ErrDuplicateKey is returned by Journal.Insert for a reused idempotency key.
 var ErrDuplicateKey = errDuplicateKey{}
 

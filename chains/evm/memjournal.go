@@ -3,6 +3,7 @@ package evm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,15 +17,61 @@ import (
 // forgets everything on exit; programs that must survive a restart pass
 // memory.Store's journal instead.
 type MemJournal struct {
-	mu   sync.Mutex
-	rows map[string]*TxRecord // by lower-case hash
-	seq  []string             // insertion order
+	mu     sync.Mutex
+	rows   map[string]*TxRecord // by lower-case hash
+	seq    []string             // insertion order
+	nonces senderLocks
 }
 
 // NewMemJournal returns an empty in-memory journal.
 func NewMemJournal() *MemJournal { return &MemJournal{rows: map[string]*TxRecord{}} }
 
-var _ Journal = (*MemJournal)(nil)
+var (
+	_ Journal     = (*MemJournal)(nil)
+	_ NonceLocker = (*MemJournal)(nil)
+)
+
+// LockNonces runs fn holding this journal's lock on the nonces of from on
+// chain, which every Wallet sharing the journal in this process takes. fn's
+// writes are not rolled back when it fails: the Wallet makes its one write
+// last.
+func (m *MemJournal) LockNonces(ctx context.Context, chain, from string, fn func(context.Context, Journal) error) error {
+	unlock, err := m.nonces.lock(ctx, chain+"/"+strings.ToLower(from))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn(ctx, m)
+}
+
+// senderLocks are in-process locks, one per sender, whose waiters give up
+// when their context ends. The zero value is ready to use.
+type senderLocks struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+func (l *senderLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]chan struct{}{}
+	}
+	sem, ok := l.m[key]
+	if !ok {
+		sem = make(chan struct{}, 1)
+		l.m[key] = sem
+	}
+	l.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", ErrNonceLockTimeout, ctx.Err())
+		}
+		return nil, ctx.Err()
+	}
+}
 
 func copyRec(r TxRecord) TxRecord {
 	r.Raw = bytes.Clone(r.Raw)

@@ -78,13 +78,19 @@ func (e *UncertainError) Unwrap() error { return e.Err }
 //     must be what the policy read.
 //
 // It then spends the approval, returns the journaled record if the intent's
-// idempotency key was already sent (sending nothing), simulates the call,
-// and under the wallet's nonce lock signs it, journals it (status signed),
-// broadcasts it and marks it sent. When anything fails before the
-// transaction leaves (a revert in simulation, the node's definite refusal, a
-// journal error), the approval is released so the ledger uncharges it. Once
-// the node accepted the transaction, or its answer leaves that uncertain,
-// the approval is marked sent (policies.Approval.Sent) and can no longer be
+// idempotency key was already sent (sending nothing), and simulates the
+// call. Under the journal's lock on the wallet's nonces (shared by every
+// process on the same database, see NonceLocker) it takes the next nonce,
+// signs the call and journals it (status signed); with the lock released it
+// broadcasts it and marks it sent. A reservation not done within the nonce
+// lock timeout (WithNonceLockTimeout) fails with ErrNonceLockTimeout,
+// having signed nothing.
+//
+// When anything fails before the transaction leaves (a revert in
+// simulation, the node's definite refusal, a journal error, the lock
+// timeout), the approval is released so the ledger uncharges it. Once the
+// node accepted the transaction, or its answer leaves that uncertain, the
+// approval is marked sent (policies.Approval.Sent) and can no longer be
 // released.
 //
 // Send returns once the node accepted the transaction; Wait waits for it to
@@ -315,46 +321,122 @@ func sameSemantics(want, got policies.Intent) string {
 	return ""
 }
 
-// --- nonce manager and broadcast -----------------------------------------
+// --- nonce reservation and broadcast --------------------------------------
 
-// ensureNonce sets the next nonce on first use (and after anything that may
-// have moved it): the larger of the chain's pending nonce and one past the
-// highest nonce of the journal's open (signed or sent) rows, so a restart
-// neither reuses a journaled nonce nor leaves one behind. Final rows do not
-// count: a mined row's nonce is already in the chain's nonce, and on a chain
-// that was reset (a devnet restarted with the same database) the old
-// chain's mined rows would otherwise leave a gap no transaction fills.
-// Journaled rows still "signed" are queued for rebroadcast: after a crash
-// between journal and broadcast they are the nonces the chain has not seen.
-// Called with w.mu held.
-func (w *Wallet) ensureNonce(ctx context.Context) error {
-	if w.nonceKnown {
-		return nil
+// crashPoint is a test seam: a binary built with the mandate_crashpoints tag
+// (crashpoint.go) is killed at the point named by its environment, so tests
+// can check that a process dying between two steps loses nothing. In every
+// other build it does nothing, and nothing outside this package can set it.
+var crashPoint = func(point string) {}
+
+// locker is the lock on the wallet's nonces: the journal's own when it is a
+// NonceLocker (shared by every process on a database), otherwise one held
+// within this process.
+func (w *Wallet) locker() NonceLocker {
+	if l, ok := w.j.(NonceLocker); ok {
+		return l
 	}
-	pending, err := w.c.PendingNonce(ctx, w.addr)
+	return localLocker{w}
+}
+
+type localLocker struct{ w *Wallet }
+
+func (l localLocker) LockNonces(ctx context.Context, chain, from string, fn func(context.Context, Journal) error) error {
+	unlock, err := l.w.local.lock(ctx, chain+"/"+strings.ToLower(from))
 	if err != nil {
 		return err
 	}
-	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
+	defer unlock()
+	return fn(ctx, l.w.j)
+}
+
+// reserve takes the wallet's next nonce, signs call with it and journals the
+// signed transaction (status signed), all under the nonce lock, so no other
+// sender — in this process or, through a shared database, in another — can
+// take the same nonce. The lock is released before anything is broadcast:
+// it is never held across the network's answer. Nothing it returns an error
+// for was journaled, so no nonce is used.
+func (w *Wallet) reserve(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, key, approvalID string) (TxRecord, error) {
+	lctx, cancel := context.WithTimeout(ctx, w.lockWait)
+	defer cancel()
+	var rec TxRecord
+	err := w.locker().LockNonces(lctx, w.chain, w.addr.Hex(), func(ctx context.Context, j Journal) error {
+		nonce, err := w.nextNonce(ctx, j)
+		if err != nil {
+			return err
+		}
+		tx, raw, err := w.sign(call, nonce, gas, tip, feeCap)
+		if err != nil {
+			return err
+		}
+		rec = w.record(tx, raw, key, approvalID)
+		return w.journalSigned(ctx, j, rec)
+	})
+	switch {
+	case err == nil:
+		return rec, nil
+	case ctx.Err() != nil:
+		return TxRecord{}, fmt.Errorf("evm: reserving a nonce: %w; nothing was sent", ctx.Err())
+	case errors.Is(err, ErrNonceLockTimeout):
+		return TxRecord{}, fmt.Errorf("%w: not granted within %s, another sender of %s held it (on a shared database, another process may hold its lock); nothing was signed and no nonce was used: try again once it is free, or allow longer with WithNonceLockTimeout",
+			ErrNonceLockTimeout, w.lockWait, w.addr.Hex())
+	case errors.Is(err, ErrDuplicateKey):
+		return TxRecord{}, err
+	case lctx.Err() != nil:
+		return TxRecord{}, fmt.Errorf("evm: reserving a nonce took longer than %s: %w; nothing was sent", w.lockWait, err)
+	}
+	return TxRecord{}, fmt.Errorf("evm: reserving a nonce: %w; nothing was sent", err)
+}
+
+// nextNonce returns the lowest nonce at or above the chain's pending nonce
+// that no open journal row holds. Called under the nonce lock, it sees every
+// transaction a sender sharing the journal has journaled, broadcast or not:
+// one a live sender is about to broadcast, one whose sender died before
+// broadcasting it, one whose broadcast outcome is unknown (the last two are
+// rebroadcast before each reservation, see flushUnsent).
+//
+// Final rows do not count. A mined row's nonce is in the pending nonce
+// already, and on a chain that was reset (a devnet restarted over the same
+// database) the old chain's rows would leave a gap no transaction fills. A
+// failed row never left, so its nonce is free: if another sender reserved
+// the next one meanwhile, this fills the gap the refusal left, and the
+// later transaction does not wait behind it.
+func (w *Wallet) nextNonce(ctx context.Context, j Journal) (uint64, error) {
+	pending, err := w.c.PendingNonce(ctx, w.addr)
 	if err != nil {
-		return fmt.Errorf("evm: journal: %w", err)
+		return 0, err
+	}
+	open, err := j.Open(ctx, w.chain, w.addr.Hex())
+	if err != nil {
+		return 0, fmt.Errorf("evm: journal: %w", err)
+	}
+	used := make(map[uint64]bool, len(open))
+	for _, r := range open {
+		if !r.Status.Final() { // Open lists only these; a journal may be lax
+			used[r.Nonce] = true
+		}
 	}
 	next := pending
-	w.unsent = w.unsent[:0]
-	for _, r := range open {
-		if r.Status.Final() { // Open lists only these; a journal may be lax
-			continue
-		}
-		if r.Nonce+1 > next {
-			next = r.Nonce + 1
-		}
-		if r.Status == TxSigned && r.Nonce >= pending {
-			w.unsent = append(w.unsent, r)
-		}
+	for used[next] {
+		next++
 	}
-	w.next, w.nonceKnown = next, true
-	w.log.Debug("nonce initialised", slog.Uint64("next", next), slog.Uint64("pending", pending), slog.Int("unsent", len(w.unsent)))
-	return nil
+	w.log.Debug("nonce reserved", slog.Uint64("nonce", next), slog.Uint64("pending", pending), slog.Int("open", len(open)))
+	return next, nil
+}
+
+// journalSigned records a transaction just signed, under the nonce lock.
+// The journal may already hold the very same transaction — same sender,
+// nonce, call and fees give the same hash — when the chain forgot it (a
+// devnet restarted over the same database); staleRow decides.
+func (w *Wallet) journalSigned(ctx context.Context, j Journal, rec TxRecord) error {
+	err := j.Insert(ctx, rec)
+	if err == nil || errors.Is(err, ErrDuplicateKey) {
+		return err
+	}
+	if errors.Is(err, ErrDuplicateHash) && w.staleRow(ctx, j, rec) {
+		return nil
+	}
+	return fmt.Errorf("evm: journal the signed transaction: %w", err)
 }
 
 type outcome int
@@ -463,110 +545,126 @@ func (w *Wallet) record(tx *types.Transaction, raw []byte, key, approvalID strin
 		ApprovalID: approvalID, Raw: raw, Status: TxSigned, CreatedAt: now, UpdatedAt: now}
 }
 
-// signAndSend holds the nonce lock from nonce assignment through the
-// node's answer. A refused transaction gives its nonce back; since the lock
-// is held, no later nonce was handed out meanwhile, so there is no gap.
+// signAndSend reserves a nonce for call, signs and journals it (reserve),
+// then broadcasts it with the nonce lock released. First it rebroadcasts
+// what earlier senders left signed but maybe unsent, so the new nonce does
+// not wait behind a gap.
+//
+// A transaction the node refuses for good is marked failed, which frees its
+// nonce for the next reservation (see nextNonce). One whose nonce turns out
+// to be used by a transaction the journal does not know (another program
+// with the same key) is marked failed and signed again at a fresh nonce, at
+// most twice.
 func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, key, approvalID string) (TxRecord, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.ensureNonce(ctx); err != nil {
-		return TxRecord{}, err
-	}
 	w.flushUnsent(ctx)
 	var prev *TxRecord // a row that failed with "nonce too low", to link to its retry
 	for attempt := 0; ; attempt++ {
-		nonce := w.next
-		tx, raw, err := w.sign(call, nonce, gas, tip, feeCap)
-		if err != nil {
-			return TxRecord{}, err
-		}
 		rowKey := key
 		if prev != nil {
 			rowKey = "" // the key stays on the first row, which links here
 		}
-		rec := w.record(tx, raw, rowKey, approvalID)
-		if err := w.j.Insert(ctx, rec); err != nil {
-			if errors.Is(err, ErrDuplicateKey) {
-				return TxRecord{}, err
-			}
-			if !errors.Is(err, ErrDuplicateHash) || !w.staleRow(ctx, rec) {
-				return TxRecord{}, fmt.Errorf("evm: journal the signed transaction: %w; nothing was sent", err)
-			}
+		rec, err := w.reserve(ctx, call, gas, tip, feeCap, rowKey, approvalID)
+		if err != nil {
+			return TxRecord{}, err
 		}
 		if prev != nil {
 			prev.ReplacedBy = rec.Hash
 			w.update(ctx, *prev)
 		}
-		out, serr := w.broadcast(ctx, raw)
+		crashPoint("after-reserve")
+		w.sending.Store(strings.ToLower(rec.Hash), struct{}{})
+		out, serr := w.broadcast(ctx, rec.Raw)
+		w.sending.Delete(strings.ToLower(rec.Hash))
 		switch out {
 		case accepted:
 			rec.Status = TxSent
 			w.update(ctx, rec)
-			w.next = nonce + 1
 			return rec, nil
 		case uncertain:
-			w.next = nonce + 1
-			w.unsent = append(w.unsent, rec)
+			// It stays signed: the next send, here or in another process
+			// on the journal, rebroadcasts it (flushUnsent), as does Resume.
 			return rec, &UncertainError{Record: rec, Err: serr}
 		case nonceTaken:
-			if r, err := w.c.Receipt(ctx, tx.Hash()); err == nil {
+			if r, err := w.c.Receipt(ctx, common.HexToHash(rec.Hash)); err == nil {
 				// "nonce too low" because this very transaction is mined
-				// (a provider relayed it twice): it was sent.
-				w.next = nonce + 1
+				// (a provider relayed it twice, or another sender's
+				// flushUnsent sent it first): it was sent.
 				return w.settle(ctx, rec, r), nil
 			}
 			rec.Status, rec.Error = TxFailed, serr.Error()
 			w.update(ctx, rec)
 			if attempt >= 2 {
-				return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: nonce, Err: serr}
+				return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr}
 			}
-			// Something else used the nonce (another program with the same
-			// key): read the chain again and sign at the next free one.
-			w.log.Warn("nonce already used; resyncing", slog.Uint64("nonce", nonce), slog.String("error", serr.Error()))
-			w.nonceKnown = false
-			if err := w.ensureNonce(ctx); err != nil {
-				return TxRecord{}, err
-			}
+			w.log.Warn("nonce already used by a transaction not in the journal; reserving another",
+				slog.Uint64("nonce", rec.Nonce), slog.String("error", serr.Error()))
 			prev = &rec
-		default: // rejected
+		default: // rejected, undelivered: it never left
 			rec.Status, rec.Error = TxFailed, serr.Error()
 			w.update(ctx, rec)
-			return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: nonce, Err: serr}
+			return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr}
 		}
 	}
 }
 
-// flushUnsent rebroadcasts transactions whose broadcast outcome is unknown,
-// lowest nonce first, so they do not leave a gap before the next one.
-// Called with w.mu held.
+// flushUnsent rebroadcasts the wallet's journaled transactions still
+// "signed" at or above the chain's pending nonce, lowest first. They are
+// nonces the chain may not have seen: a broadcast whose answer was lost, or
+// a sender — in this process or another on the same journal — that died
+// between journaling and broadcasting. A new nonce reserved above them would
+// wait behind them for ever. Rows this wallet is broadcasting at this
+// moment are left to it; a row another process is broadcasting goes out
+// twice, which is harmless: the same bytes are "already known". One the
+// node refuses for good is marked failed, so its nonce is reused. Failures
+// here only log: the send goes on.
 func (w *Wallet) flushUnsent(ctx context.Context) {
-	keep := w.unsent[:0]
-	for _, rec := range w.unsent {
-		cur, ok, err := w.j.ByHash(ctx, rec.Hash)
-		if err == nil && ok && cur.Status != TxSigned {
-			continue // settled meanwhile (Resume, Replace, Wait)
+	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
+	if err != nil {
+		w.log.Warn("could not read the journal for unsent transactions", slog.String("error", err.Error()))
+		return
+	}
+	var signed []TxRecord
+	for _, r := range open {
+		if _, mine := w.sending.Load(strings.ToLower(r.Hash)); r.Status == TxSigned && !mine {
+			signed = append(signed, r)
+		}
+	}
+	if len(signed) == 0 {
+		return
+	}
+	pending, err := w.c.PendingNonce(ctx, w.addr)
+	if err != nil {
+		w.log.Warn("could not read the pending nonce to rebroadcast unsent transactions", slog.String("error", err.Error()))
+		return
+	}
+	for _, rec := range signed {
+		if rec.Nonce < pending {
+			continue // the chain has used the nonce: Wait and Resume settle the row
 		}
 		out, serr := w.broadcast(ctx, rec.Raw)
 		switch out {
 		case accepted:
-			rec.Status = TxSent
-			w.update(ctx, rec)
-		case uncertain, undelivered:
-			keep = append(keep, rec)
-		case nonceTaken:
-			// Mined already, or replaced: Wait and Resume settle it.
+			w.setIfSigned(ctx, rec, TxSent, "")
+			w.log.Info("rebroadcast unsent transaction", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
 		case rejected:
-			rec.Status, rec.Error = TxFailed, serr.Error()
-			w.update(ctx, rec)
-			w.nonceKnown = false // its nonce is free again
+			w.setIfSigned(ctx, rec, TxFailed, serr.Error())
+			w.log.Warn("unsent transaction refused; its nonce is free again", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("error", serr.Error()))
+		case nonceTaken, uncertain, undelivered:
+			// Mined or replaced meanwhile (Wait and Resume settle it), or
+			// no answer: left signed for the next try.
 		}
 	}
-	w.unsent = keep
-	if !w.nonceKnown {
-		if err := w.ensureNonce(ctx); err != nil {
-			w.log.Warn("nonce resync failed", slog.String("error", err.Error()))
-		}
+}
+
+// setIfSigned moves a row that other senders may be settling at the same
+// time on from "signed", unless one of them already did: a row's own
+// sender, or Wait, may have recorded more than this rebroadcast knows.
+func (w *Wallet) setIfSigned(ctx context.Context, rec TxRecord, status TxStatus, why string) {
+	if cur, ok, err := w.j.ByHash(ctx, rec.Hash); err != nil || !ok || cur.Status != TxSigned {
+		return
 	}
+	rec.Status, rec.Error = status, why
+	w.update(ctx, rec)
 }
 
 // Resume settles the journal after a restart: for each of the wallet's
@@ -609,8 +707,6 @@ func (w *Wallet) Resume(ctx context.Context) error {
 			return fmt.Errorf("evm: resume %s: %w", rec.Hash, serr)
 		}
 	}
-	w.nonceKnown = false
-	w.unsent = nil
 	return errors.Join(errs...)
 }
 
@@ -888,16 +984,9 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 		w.update(ctx, rec)
 		old.Status = TxReplaced
 		w.update(ctx, old)
-		for i, u := range w.unsent {
-			if u.Hash == old.Hash {
-				w.unsent = append(w.unsent[:i], w.unsent[i+1:]...)
-				break
-			}
-		}
 		w.log.Info("transaction replaced", slog.String("old", old.Hash), slog.String("new", rec.Hash), slog.Uint64("nonce", rec.Nonce))
 		return rec, nil
-	case uncertain:
-		w.unsent = append(w.unsent, rec)
+	case uncertain: // left signed: the next send or Resume rebroadcasts it
 		return rec, &UncertainError{Record: rec, Err: serr}
 	default:
 		rec.Status, rec.Error = TxFailed, serr.Error()
@@ -915,7 +1004,7 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 // transaction this chain never had. The row is set back to signed, to be
 // broadcast now, and true is returned. If the chain knows the transaction
 // after all, false: the caller refuses rather than send twice.
-func (w *Wallet) staleRow(ctx context.Context, rec TxRecord) bool {
+func (w *Wallet) staleRow(ctx context.Context, j Journal, rec TxRecord) bool {
 	h := common.HexToHash(rec.Hash)
 	if _, err := w.c.Receipt(ctx, h); !errors.Is(err, ethereum.NotFound) {
 		return false // mined here, or the node cannot say: do not risk a second send
@@ -924,7 +1013,7 @@ func (w *Wallet) staleRow(ctx context.Context, rec TxRecord) bool {
 		return false
 	}
 	rec.Status, rec.Error, rec.Block, rec.ReplacedBy = TxSigned, "", 0, ""
-	if err := w.j.Update(ctx, rec); err != nil {
+	if err := j.Update(ctx, rec); err != nil {
 		return false
 	}
 	w.log.Warn("journal held this transaction from a chain that no longer has it (devnet reset?); sending it again",

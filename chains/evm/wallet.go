@@ -23,9 +23,13 @@ import (
 // policy engine approved, through Send. There is no other way to get a
 // signature out of it.
 //
-// A Wallet is safe for concurrent use; its sends are serialised per wallet
-// from nonce assignment to broadcast acceptance, so concurrent sends get
-// consecutive nonces with no gap and no duplicate.
+// A Wallet is safe for concurrent use. Its nonces are reserved through its
+// journal: under the journal's lock on the wallet's nonces (see NonceLocker;
+// with memory.Store's journal that is the database's lock, shared by every
+// process on it) a send takes the lowest nonce no open transaction holds,
+// signs and journals its transaction, and only then, with the lock released,
+// broadcasts it. Concurrent sends, in one process or many, get distinct
+// nonces with no gap left behind.
 type Wallet struct {
 	c      *Client
 	s      Signer
@@ -39,15 +43,22 @@ type Wallet struct {
 	maxFee *big.Int // highest fee cap signed, nil for none
 	margin uint64   // gas limit = estimate * (100+margin)/100
 	poll   time.Duration
+	// lockWait bounds a nonce reservation: waiting for the journal's
+	// nonce lock, then reading the pending nonce, signing and journaling.
+	lockWait time.Duration
 
-	// mu is the nonce lock: held from nonce assignment through the node's
-	// answer to the broadcast, so a nonce handed out is either accepted or
-	// given back before anyone else gets one.
-	mu         sync.Mutex
-	nonceKnown bool
-	next       uint64
-	unsent     []TxRecord // journaled, broadcast outcome unknown; rebroadcast before the next send
+	// mu serialises Replace and Resume within the process.
+	mu sync.Mutex
+	// local is the nonce lock when the journal is not a NonceLocker.
+	local senderLocks
+	// sending holds the (lower-case) hashes this wallet has journaled and
+	// is broadcasting right now: flushUnsent leaves them to their sender.
+	sending sync.Map
 }
+
+// DefaultNonceLockTimeout is how long a send waits for its nonce
+// reservation unless WithNonceLockTimeout says otherwise.
+const DefaultNonceLockTimeout = 15 * time.Second
 
 // WalletOption configures NewWallet.
 type WalletOption func(*Wallet)
@@ -98,6 +109,20 @@ func WithPollInterval(d time.Duration) WalletOption {
 	}
 }
 
+// WithNonceLockTimeout bounds how long a send may take to reserve its nonce
+// (default DefaultNonceLockTimeout): to be granted the journal's lock on the
+// wallet's nonces — which, on a shared database, another process may hold —
+// and, holding it, to read the pending nonce and journal the signed
+// transaction. A send that runs out of time fails with an error wrapping
+// ErrNonceLockTimeout, having signed nothing and used no nonce.
+func WithNonceLockTimeout(d time.Duration) WalletOption {
+	return func(w *Wallet) {
+		if d > 0 {
+			w.lockWait = d
+		}
+	}
+}
+
 // WithDecodeOptions passes options to the DecodeCall that Send uses to
 // check an intent's call (e.g. Permit2At for a devnet's Permit2).
 func WithDecodeOptions(opts ...DecodeOption) WalletOption {
@@ -120,6 +145,8 @@ func NewWallet(c *Client, s Signer, opts ...WalletOption) (*Wallet, error) {
 		floor:  big.NewInt(params.GWei),
 		margin: 20,
 		poll:   time.Second,
+
+		lockWait: DefaultNonceLockTimeout,
 	}
 	for _, o := range opts {
 		o(w)

@@ -47,8 +47,7 @@ type Policy struct {
 	askUSD *big.Int // micro-USD; nil when there is no ask section
 	safe   *safeRules
 	rules  []*rule
-	// ruleKeys are the intent keys the rules read; nil when they may read any.
-	ruleKeys map[string]bool
+	lint   lintNotes // likely mistakes, found at Parse (lint.go)
 }
 
 type family uint8
@@ -237,41 +236,61 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // checks cannot say. Each rule's deny_if is compiled once, when the policy is
 // parsed, and must have type bool; it is evaluated after the fixed checks,
 // for the intent and for each inner call of a Safe transaction, and a true
-// result denies with the rule's reason. A rule that fails to evaluate (a
-// missing key, a bad decimal, the cost limit) denies too: a rule that cannot
-// be checked is not a rule that passed.
+// result denies with the rule's reason. A rule that fails to evaluate (a bad
+// decimal, the cost limit) denies too: a rule that cannot be checked is not
+// a rule that passed.
 //
 // Two variables are declared:
 //
-//	intent  map(string, dyn)  the intent, with the keys below
-//	now     timestamp         the decision time (UTC unless a zone is given,
-//	                          e.g. now.getDayOfWeek("Europe/Berlin"))
+//	intent  mandate.Intent  the intent, with the typed fields below
+//	now     timestamp       the decision time (UTC unless a zone is given,
+//	                        e.g. now.getDayOfWeek("Europe/Berlin"))
 //
-// Keys every intent has: kind ("transfer", "approve", "swap", "call",
-// "safe_tx"), chain ("1", "solana-mainnet"), from, to (the recipient, spender
-// or called contract), token (the policy's symbol, or the address of a token
-// the policy does not know), token_address ("" for the native coin) and
-// amount (an exact decimal string in token units: the amount sent, approved
-// or swapped in, or the value of a call). By kind:
+// Fields every intent has:
 //
-//	approve  spender, method, unlimited (bool)
-//	swap     venue, token_in, token_out (and their _address), amount_in,
-//	         min_out, quoted, recipient, slippage_bps (int), deadline (int,
-//	         unix seconds)
-//	call     value, selector
-//	safe_tx  value, operation (int), self_call, inner (list of maps like
-//	         this one, one per inner call)
+//	kind           string   "transfer", "approve", "swap", "call" or "safe_tx"
+//	chain          string   "1", "solana-mainnet"
+//	from           string   the acting account (the Safe for safe_tx)
+//	to             string   the recipient, spender or called contract
+//	token          string   the policy's symbol, or the address of a token
+//	                        the policy does not know
+//	token_address  string   "" for the native coin
+//	amount         decimal  in token units: the amount sent, approved or
+//	                        swapped in, or the value of a call
 //
-// Looking up a key the intent's kind lacks is an evaluation error, so guard
-// such rules by kind: intent.kind == "swap" && intent.slippage_bps > 50.
+// Fields by kind:
 //
-// Money is never a float. The function decimal(string) (or decimal(int))
-// makes an exact decimal that compares with <, <=, >, >=, == and != and adds
-// and subtracts with + and -, so a rule can say
+//	approve  spender string, method string ("approve", "increaseAllowance",
+//	         "setApprovalForAll", "permit2"), unlimited bool
+//	swap     venue string, token_in, token_in_address, token_out,
+//	         token_out_address string, amount_in, min_out, quoted decimal
+//	         (min_out and quoted in token_out's units), recipient string,
+//	         slippage_bps int, deadline int (unix seconds)
+//	call     value decimal, selector string ("0x" and 8 hex digits)
+//	safe_tx  value decimal, operation int (0 call, 1 delegatecall),
+//	         self_call string, inner list(mandate.Intent) (its inner calls,
+//	         each with the fields of its own kind)
 //
-//	intent.token == "USDC" && decimal(intent.amount) > decimal("250.5")
+// Rules are type-checked against these: a field no intent has, a field the
+// kinds a rule lets through lack, a comparison of a kind with one that does
+// not exist, or an amount compared with a number or a string fails Parse
+// with the rule's line. Reading a field of one kind needs a kind guard the
+// checker can follow (==, != or in [...] on intent.kind, or has() of the
+// field, through &&, ||, ! and ?:), so the rule never reads it from
+// another kind:
 //
-// and mean it to the last base unit.
+//	intent.kind == "swap" && intent.slippage_bps > 50
+//	intent.kind != "approve" || !intent.unlimited
+//	intent.kind == "safe_tx" && intent.inner.exists(x, x.kind == "swap" && x.slippage_bps > 50)
+//
+// Money is never a float. Amounts are exact decimals, and decimal(string)
+// (or decimal(int)) makes one; decimals compare with <, <=, >, >=, == and !=
+// and add and subtract with + and -, so a rule can say
+//
+//	intent.token == "USDC" && intent.amount > decimal("250.5")
+//
+// and mean it to the last base unit. (decimal(intent.amount) is the same
+// decimal, for rules written when amounts were strings.)
 func Parse(data []byte) (*Policy, error) {
 	if len(data) > maxPolicySize {
 		return nil, &ParseError{msg: fmt.Sprintf("the file has %d bytes, more than the %d a policy may have; keep it to the rules", len(data), maxPolicySize)}
@@ -375,6 +394,7 @@ func parseRoot(root *yaml.Node) (*Policy, error) {
 			}
 		}
 	}
+	p.lint = lint(p, root)
 	return p, nil
 }
 
@@ -941,23 +961,30 @@ func (p *Policy) parseRules(n *yaml.Node) error {
 		}
 		lines[r.name] = it.Line
 		if err := r.compile(); err != nil {
-			e := errAt(exprNode, "rules."+r.name, fmt.Sprintf("rule %q", r.name), "does not compile: "+err.Error(), "see go doc policies.Parse for the rule language")
-			e.Rule = r.name
-			return e
+			return ruleParseError(r, exprNode, err)
 		}
 		p.rules = append(p.rules, r)
 	}
-	p.ruleKeys = map[string]bool{}
-	for _, r := range p.rules {
-		if r.keys == nil {
-			p.ruleKeys = nil
-			break
+	return nil
+}
+
+// ruleParseError places a rule's compile error on the line of the file it
+// is on: the deny_if line, or for a literal block (deny_if: |) the line of
+// the expression it names.
+func ruleParseError(r *rule, exprNode *yaml.Node, err error) *ParseError {
+	at := *exprNode
+	hint := "see go doc policies.Parse for the rule language"
+	if re, ok := errors.AsType[*ruleError](err); ok {
+		if re.line > 0 && at.Style&yaml.LiteralStyle != 0 {
+			at.Line += re.line
 		}
-		for k := range r.keys {
-			p.ruleKeys[k] = true
+		if !re.hint {
+			hint = ""
 		}
 	}
-	return nil
+	e := errAt(&at, "rules."+r.name, fmt.Sprintf("rule %q", r.name), "does not compile: "+err.Error(), hint)
+	e.Rule = r.name
+	return e
 }
 
 // Chains returns the chains the policy allows, as Header.Chain spells them.

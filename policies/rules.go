@@ -25,12 +25,13 @@ type rule struct {
 	line                 int
 	id                   string // "rules.<name>", the Reason.Rule
 	prg                  cel.Program
-	keys                 map[string]bool // the intent keys it reads; nil: any
-	kinds                map[Kind]bool   // the only kinds it can deny; nil: any
+	// kinds are the only kinds the rule can be true for: for every other
+	// kind its guard makes it false (never an error), so it is not run.
+	kinds kindSet
 }
 
 // appliesTo reports whether the rule can deny an intent of kind k.
-func (r *rule) appliesTo(k Kind) bool { return r.kinds == nil || r.kinds[k] }
+func (r *rule) appliesTo(k Kind) bool { return r.kinds&kindBit(k) != 0 }
 
 // ruleCostLimit bounds one rule's evaluation. Ordinary rules cost tens;
 // the bound stops a rule that walks a huge inner list quadratically.
@@ -50,16 +51,32 @@ func (decimalRuntimeType) TypeName() string    { return "mandate.decimal" }
 
 var decimalRuntime ref.Type = decimalRuntimeType{}
 
-// ruleEnv is built once: the environment is the same for every policy.
-var ruleEnv = sync.OnceValues(func() (*cel.Env, error) {
+// ruleEnvs are built once: the environment is the same for every policy.
+// Both declare the same variables and functions; the lenient one types a
+// field no intent has as dyn, so the guard analysis sees the whole rule
+// and can say which kinds it is guarded to when it refuses the field, and
+// the strict one, which refuses such a field outright, compiles the
+// program (see compile).
+var ruleEnvs = sync.OnceValues(func() (envs struct{ strict, lenient *cel.Env }, err error) {
+	if envs.strict, err = newRuleEnv(false); err == nil {
+		envs.lenient, err = newRuleEnv(true)
+	}
+	return envs, err
+})
+
+func newRuleEnv(lenient bool) (*cel.Env, error) {
 	dd := []*cel.Type{decimalType, decimalType}
 	// The operators' implementations are the standard library's, which call
 	// celDecimal's Compare, Add and Subtract; these only declare the types.
 	decl := func(op, id string, result *cel.Type) cel.EnvOption {
 		return cel.Function(op, cel.Overload(id, dd, result))
 	}
+	provide := func(env *cel.Env) (*cel.Env, error) {
+		return cel.CustomTypeProvider(intentProvider{Provider: env.CELTypeProvider(), lenient: lenient})(env)
+	}
 	return cel.NewEnv(
-		cel.Variable("intent", cel.MapType(cel.StringType, cel.DynType)),
+		provide,
+		cel.Variable("intent", cel.ObjectType(intentTypeName)),
 		cel.Variable("now", cel.TimestampType),
 		cel.Function("decimal",
 			cel.Overload("decimal_string", []*cel.Type{cel.StringType}, decimalType,
@@ -81,7 +98,11 @@ var ruleEnv = sync.OnceValues(func() (*cel.Env, error) {
 						return types.MaybeNoSuchOverloadErr(v)
 					}
 					return celDecimal{new(big.Rat).SetInt64(int64(i))}
-				}))),
+				})),
+			// Amounts are decimals already; decimal(intent.amount), from
+			// when they were strings, still reads.
+			cel.Overload("decimal_decimal", []*cel.Type{decimalType}, decimalType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return v }))),
 		decl(operators.Less, "less_decimal", cel.BoolType),
 		decl(operators.LessEquals, "less_equals_decimal", cel.BoolType),
 		decl(operators.Greater, "greater_decimal", cel.BoolType),
@@ -89,7 +110,7 @@ var ruleEnv = sync.OnceValues(func() (*cel.Env, error) {
 		decl(operators.Add, "add_decimal", decimalType),
 		decl(operators.Subtract, "subtract_decimal", decimalType),
 	)
-})
+}
 
 // parseRat reads a decimal for decimal(): ParseUnits' grammar, any number of
 // fractional digits, and an optional leading minus.
@@ -170,40 +191,68 @@ func (d celDecimal) Equal(other ref.Val) ref.Val {
 func (d celDecimal) Type() ref.Type { return decimalRuntime }
 func (d celDecimal) Value() any     { return d.r }
 
-// compile type-checks the rule and builds its program.
+// compile type-checks the rule, runs the guard analysis and builds its
+// program. A mistake in the rule is a *ruleError.
 func (r *rule) compile() error {
-	env, err := ruleEnv()
+	envs, err := ruleEnvs()
 	if err != nil {
 		return fmt.Errorf("rule environment: %w", err)
 	}
 	r.id = "rules." + r.name
-	ast, iss := env.Compile(r.source)
+	// The lenient check types every node, so the guard analysis can refuse
+	// a mistyped field knowing the kinds the rule is guarded to.
+	ast, iss := envs.lenient.Compile(r.source)
 	if iss.Err() != nil {
-		msgs := make([]string, 0, len(iss.Errors()))
-		for _, e := range iss.Errors() {
-			loc := ""
-			if e.Location != nil && e.Location.Column() >= 0 {
-				loc = fmt.Sprintf("column %d: ", e.Location.Column()+1)
-			}
-			msgs = append(msgs, loc+strings.ReplaceAll(e.Message, "\n", " "))
-		}
-		return fmt.Errorf("%s", strings.Join(msgs, "; "))
+		return issuesError(iss)
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
-		return fmt.Errorf("it has type %s, but deny_if must be a bool (compare it, e.g. x == true)", ast.OutputType())
+		return &ruleError{msg: fmt.Sprintf("it has type %s, but deny_if must be a bool (compare it, e.g. x == true)", ast.OutputType()), hint: true}
 	}
-	r.keys = intentKeys(ast.NativeRep().Expr())
-	r.kinds = guardKinds(ast.NativeRep().Expr())
+	kinds, rerr := checkGuards(ast.NativeRep())
+	if rerr != nil {
+		return rerr
+	}
+	r.kinds = kinds
+	// The program comes from the strict check, which would refuse a field
+	// no intent has even if the analysis missed it.
+	if ast, iss = envs.strict.Compile(r.source); iss.Err() != nil {
+		return issuesError(iss)
+	}
 	// The cost limit: a rule whose worst-case cost the checker can bound
 	// within the limit (any rule without a loop over the intent's lists)
 	// needs no tracking at run time, which would cost more than the rule;
 	// every other rule is tracked and stopped at the limit.
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if est, err := env.EstimateCost(ast, noSizeHints{}); err != nil || est.Max > ruleCostLimit {
+	if est, err := envs.strict.EstimateCost(ast, noSizeHints{}); err != nil || est.Max > ruleCostLimit {
 		opts = append(opts, cel.CostLimit(ruleCostLimit))
 	}
-	r.prg, err = env.Program(ast, opts...)
-	return err
+	if r.prg, err = envs.strict.Program(ast, opts...); err != nil {
+		return &ruleError{msg: err.Error()}
+	}
+	return nil
+}
+
+// issuesError is the checker's first complaints as one line, with advice
+// where a rule compares an amount with a number or a string.
+func issuesError(iss *cel.Issues) *ruleError {
+	errs := iss.Errors()
+	re := &ruleError{hint: true}
+	msgs := make([]string, 0, len(errs))
+	for i, e := range errs {
+		msg := strings.ReplaceAll(e.Message, "\n", " ")
+		if i == 0 && e.Location != nil && e.Location.Line() > 0 && e.Location.Column() >= 0 {
+			re.line, re.column = e.Location.Line(), e.Location.Column()+1
+		} else if e.Location != nil && e.Location.Column() >= 0 {
+			msg = fmt.Sprintf("column %d: %s", e.Location.Column()+1, msg)
+		}
+		msgs = append(msgs, msg)
+	}
+	re.msg = strings.Join(msgs, "; ")
+	if strings.Contains(re.msg, "no matching overload") && strings.Contains(re.msg, "mandate.decimal") {
+		re.msg += `; amounts are exact decimals: compare them with decimals, e.g. intent.amount > decimal("250")`
+		re.hint = false
+	}
+	return re
 }
 
 // noSizeHints gives the cost estimator no extra knowledge: sizes of the
@@ -217,104 +266,6 @@ func (noSizeHints) EstimateCallCost(string, string, *checker.AstNode, []checker.
 	return nil
 }
 
-// intentKeys returns the keys of intent a rule reads, or nil when it may
-// read any (it indexes intent, passes it whole, reads inner calls, or
-// shadows the name). Knowing the keys lets a decision build only those
-// entries of the map rules see, which is most of a rule's cost.
-func intentKeys(e celast.Expr) map[string]bool {
-	keys := map[string]bool{}
-	selected, idents := 0, 0
-	all := false
-	celast.PostOrderVisit(e, celast.NewExprVisitor(func(x celast.Expr) {
-		switch x.Kind() {
-		case celast.IdentKind:
-			if x.AsIdent() == "intent" {
-				idents++
-			}
-		case celast.SelectKind:
-			sel := x.AsSelect()
-			if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == "intent" {
-				selected++
-				keys[sel.FieldName()] = true
-			}
-		case celast.ComprehensionKind:
-			c := x.AsComprehension()
-			if c.IterVar() == "intent" || c.IterVar2() == "intent" || c.AccuVar() == "intent" {
-				all = true
-			}
-		}
-	}))
-	if all || selected != idents || keys["inner"] {
-		return nil
-	}
-	return keys
-}
-
-// guardKinds finds the kind guard the documentation recommends: when the
-// rule is a conjunction one of whose terms is intent.kind == "swap" (or
-// intent.kind in ["swap", "approve"]), the rule is false for every other
-// kind whatever the other terms are (CEL's && is false when any term is
-// false, even if another term errs), so the engine need not evaluate it for
-// them. nil means the rule may deny any kind.
-func guardKinds(e celast.Expr) map[Kind]bool {
-	var kinds map[Kind]bool
-	var visit func(celast.Expr)
-	visit = func(x celast.Expr) {
-		if x.Kind() != celast.CallKind {
-			return
-		}
-		call := x.AsCall()
-		args := call.Args()
-		var found map[Kind]bool
-		switch {
-		case call.FunctionName() == operators.LogicalAnd && len(args) == 2:
-			visit(args[0])
-			visit(args[1])
-			return
-		case call.FunctionName() == operators.Equals && len(args) == 2:
-			for i := range 2 {
-				if isIntentKind(args[i]) {
-					if lit, ok := stringLiteral(args[1-i]); ok {
-						found = map[Kind]bool{Kind(lit): true}
-					}
-				}
-			}
-		case call.FunctionName() == operators.In && len(args) == 2 && isIntentKind(args[0]) && args[1].Kind() == celast.ListKind:
-			found = map[Kind]bool{}
-			for _, el := range args[1].AsList().Elements() {
-				lit, ok := stringLiteral(el)
-				if !ok {
-					return
-				}
-				found[Kind(lit)] = true
-			}
-		}
-		if found == nil {
-			return
-		}
-		if kinds == nil {
-			kinds = found
-			return
-		}
-		for k := range kinds { // both guards must hold
-			if !found[k] {
-				delete(kinds, k)
-			}
-		}
-	}
-	visit(e)
-	return kinds
-}
-
-func isIntentKind(x celast.Expr) bool {
-	if x.Kind() != celast.SelectKind {
-		return false
-	}
-	sel := x.AsSelect()
-	op := sel.Operand()
-	return !sel.IsTestOnly() && sel.FieldName() == "kind" && op.Kind() == celast.IdentKind && op.AsIdent() == "intent"
-}
-
 func stringLiteral(x celast.Expr) (string, bool) {
 	if x.Kind() != celast.LiteralKind {
 		return "", false
@@ -326,7 +277,7 @@ func stringLiteral(x celast.Expr) (string, bool) {
 // ruleVars is the activation rules run against; it avoids building a map of
 // variables for every decision.
 type ruleVars struct {
-	intent map[string]any
+	intent *celIntent
 	now    types.Timestamp
 }
 
@@ -375,7 +326,7 @@ func (c *check) applyRules(in Intent, pre string, depth int) {
 			continue
 		}
 		if vars == nil { // built only when some rule looks at this kind
-			vars = &ruleVars{intent: c.e.celIntent(in, depth), now: celTime(c.now)}
+			vars = &ruleVars{intent: c.e.newCelIntent(in, depth), now: celTime(c.now)}
 		}
 		deny, err := r.eval(vars)
 		switch {
@@ -390,108 +341,6 @@ func (c *check) applyRules(in Intent, pre string, depth int) {
 			c.applyRules(x, fmt.Sprintf("%sinner call %d: ", pre, i), depth+1)
 		}
 	}
-}
-
-// celIntent is the intent as rules see it (see "Rules" above). Amounts are
-// exact decimal strings without separators, which decimal() reads. Only the
-// keys some rule reads are filled in (all of them when a rule may read any),
-// so a decision pays for what its rules look at.
-func (e *Engine) celIntent(in Intent, depth int) map[string]any {
-	in, ok := deref(in)
-	if !ok {
-		return map[string]any{"kind": ""}
-	}
-	keys := e.p.ruleKeys
-	need := func(k string) bool { return keys == nil || keys[k] }
-	h := in.Head()
-	m := make(map[string]any, 4)
-	// The values are boxed only when needed: boxing a string allocates.
-	put := func(k string, v string) {
-		if need(k) {
-			m[k] = v
-		}
-	}
-	putInt := func(k string, v int64) {
-		if need(k) {
-			m[k] = v
-		}
-	}
-	if need("kind") {
-		m["kind"] = kindValues[in.Kind()]
-	}
-	put("chain", h.Chain)
-	put("from", h.From)
-	native := Token{Decimals: 18}
-	if fam, ok := e.p.families[h.Chain]; ok {
-		native = Token{Symbol: fam.nativeSymbol(), Decimals: fam.nativeDecimals()}
-	}
-	amount := func(k string, v *big.Int, decimals uint8) {
-		if need(k) {
-			m[k] = formatUnits(v, decimals, false)
-		}
-	}
-	token := func(k, kaddr, chain string, t Token) {
-		if need(k) || need(kaddr) {
-			m[k], m[kaddr] = e.tokenName(chain, t), t.Address
-		}
-	}
-	switch v := in.(type) {
-	case Transfer:
-		put("to", v.To)
-		token("token", "token_address", h.Chain, v.Token)
-		amount("amount", v.Amount, v.Token.Decimals)
-	case Approve:
-		put("to", v.Spender)
-		put("spender", v.Spender)
-		put("method", string(v.Method))
-		if need("unlimited") {
-			m["unlimited"] = v.Unlimited
-		}
-		token("token", "token_address", h.Chain, v.Token)
-		amount("amount", v.Amount, v.Token.Decimals)
-	case Swap:
-		put("to", v.Recipient)
-		put("recipient", v.Recipient)
-		put("venue", v.Venue)
-		token("token", "token_address", h.Chain, v.TokenIn)
-		token("token_in", "token_in_address", h.Chain, v.TokenIn)
-		token("token_out", "token_out_address", h.Chain, v.TokenOut)
-		amount("amount", v.AmountIn, v.TokenIn.Decimals)
-		amount("amount_in", v.AmountIn, v.TokenIn.Decimals)
-		amount("min_out", v.MinOut, v.TokenOut.Decimals)
-		amount("quoted", v.Quoted, v.TokenOut.Decimals)
-		putInt("slippage_bps", int64(v.SlippageBps))
-		putInt("deadline", v.Deadline)
-	case ContractCall:
-		put("to", v.To)
-		token("token", "token_address", h.Chain, native)
-		amount("amount", v.Value, native.Decimals)
-		amount("value", v.Value, native.Decimals)
-		put("selector", v.Selector)
-	case SafeTx:
-		put("to", v.To)
-		token("token", "token_address", h.Chain, native)
-		amount("amount", v.Value, native.Decimals)
-		amount("value", v.Value, native.Decimals)
-		putInt("operation", int64(v.Operation))
-		put("self_call", v.SelfCall)
-		// Inner calls are always listed: rules are applied to each of them.
-		inner := make([]any, 0, len(v.Inner))
-		if depth < maxDepth {
-			for _, x := range v.Inner {
-				inner = append(inner, e.celIntent(x, depth+1))
-			}
-		}
-		m["inner"] = inner
-	}
-	return m
-}
-
-// kindValues are the kinds boxed once, so building a rule's input does not
-// allocate for them.
-var kindValues = map[Kind]any{
-	KindTransfer: string(KindTransfer), KindApprove: string(KindApprove), KindSwap: string(KindSwap),
-	KindCall: string(KindCall), KindSafeTx: string(KindSafeTx),
 }
 
 // tokenName is the policy's symbol for t, or its address when the policy

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/chains/evm/uniswap"
 	"github.com/mandatehq/mandate/policies"
 )
 
@@ -19,12 +23,22 @@ func newPolicyCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a policy file: unknown keys, bad addresses or amounts, CEL rules that do not compile",
-		Args:  exactArgs(1, "usage: mandate policy check FILE"),
+		Long: `Validates a policy file: unknown keys, bad addresses or amounts, and CEL
+rules that do not type-check (a field or intent kind that does not exist, a
+field of another kind without a kind guard). Likely mistakes in a valid
+policy are printed to stderr as "warning: FILE:LINE: …" (and listed under
+"warnings" with --json). Exit status: 0 valid (warnings or not), 2 invalid.`,
+		Args: exactArgs(1, "usage: mandate policy check FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := policies.Load(args[0]); err != nil {
+			p, err := policies.Load(args[0])
+			if err != nil {
 				return asUsage(err)
 			}
-			return g.print(map[string]any{"ok": true, "file": args[0]}, "%s: ok", args[0])
+			warnings := policyWarnings(p)
+			for _, w := range warnings {
+				fmt.Fprintln(g.stderr, "warning: "+warningLine(args[0], w))
+			}
+			return g.print(map[string]any{"ok": true, "file": args[0], "warnings": warnings}, "%s: ok", args[0])
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -98,4 +112,33 @@ func exactArgs(n int, usage string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// policyWarnings is the policy's likely mistakes, in file order, and the
+// USD settings it has where the runtime could build no price source.
+func policyWarnings(p *policies.Policy) []policies.Warning {
+	ws := append(append([]policies.Warning{}, p.Warnings()...), p.PriceWarnings(runtimePriced)...)
+	slices.SortStableFunc(ws, func(a, b policies.Warning) int { return a.Line - b.Line })
+	return ws
+}
+
+// runtimePriced reports whether the runtime builds a USD price source (the
+// Uniswap V3 TWAP, see app.prices) for a chain: a chain with a known
+// Uniswap deployment, or the devnet, which deploys its own. Solana
+// clusters have none.
+func runtimePriced(chain string) bool {
+	id, err := strconv.ParseInt(chain, 10, 64)
+	if err != nil {
+		return false
+	}
+	_, _, known := uniswap.Known(id)
+	return known || id == devnet.ChainID
+}
+
+// warningLine is "FILE:LINE: field: text", the form editors jump to.
+func warningLine(file string, w policies.Warning) string {
+	if w.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", file, w.Line, w.Field, w.Text)
+	}
+	return fmt.Sprintf("%s: %s: %s", file, w.Field, w.Text)
 }

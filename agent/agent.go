@@ -50,6 +50,7 @@ type Agent struct {
 	approver  Approver
 	system    string
 	maxSteps  int
+	maxCalls  int // tool calls one model reply may make
 	budget    int
 	log       *slog.Logger
 	defs      []llms.Tool // the registry's tools as the model sees them
@@ -138,6 +139,27 @@ func WithSystemPrompt(s string) Option { return func(a *Agent) { a.system = s } 
 // keeps calling tools is stopped, not followed forever.
 func WithMaxSteps(n int) Option { return func(a *Agent) { a.maxSteps = n } }
 
+// DefaultMaxToolCalls is how many tool calls one model reply may make
+// unless WithMaxToolCalls says otherwise. A reply is one step of the
+// model's plan; no task a person asks for in one message needs more, and a
+// compromised or confused model that fans out dozens of value-moving calls
+// at once (ten approvals, thirty transfers) is stopped before any of them
+// reaches the policy, not after the policy has let the first few through.
+const DefaultMaxToolCalls = 16
+
+// WithMaxToolCalls bounds the tool calls of one model reply (default
+// DefaultMaxToolCalls; n < 1 keeps the default). A reply with more is
+// refused whole: none of its calls runs, the model is told why in the
+// result of each call, so it can ask again with fewer, and the turn yields
+// an EventRefused.
+func WithMaxToolCalls(n int) Option {
+	return func(a *Agent) {
+		if n >= 1 {
+			a.maxCalls = n
+		}
+	}
+}
+
 // WithHistoryBudget bounds the history sent to the model, in estimated
 // tokens (default 6000).
 func WithHistoryBudget(tokens int) Option { return func(a *Agent) { a.budget = tokens } }
@@ -153,7 +175,7 @@ func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
 
 // New returns an agent that runs model with the tools of reg.
 func New(model llms.Model, reg *tools.Registry, opts ...Option) *Agent {
-	a := &Agent{model: model, reg: reg, system: DefaultSystemPrompt, maxSteps: 8, budget: 6000, log: slog.Default(),
+	a := &Agent{model: model, reg: reg, system: DefaultSystemPrompt, maxSteps: 8, maxCalls: DefaultMaxToolCalls, budget: 6000, log: slog.Default(),
 		moving: map[string]bool{}, summarize: ExtractiveSummary}
 	for _, n := range ValueMoving {
 		a.moving[n] = true

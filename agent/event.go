@@ -11,6 +11,7 @@ const (
 	EventToolResult EventKind = "tool_result" // a tool answered (Tool, CallID, Text, Data) or failed (Err)
 	EventDecision   EventKind = "decision"    // the policy decided a tool's intent (Decision, Reasons)
 	EventTx         EventKind = "tx"          // a transaction was sent (TxHash, TxStatus)
+	EventRefused    EventKind = "refused"     // the agent refused a model reply whole, none of its tool calls ran (Text says why)
 	EventDone       EventKind = "done"        // the turn ended; Text is the whole answer
 )
 

@@ -187,7 +187,7 @@ func (t *turn) run(text string) error {
 			t.emit(Event{Kind: EventDone, Text: ch.Content, Steps: step})
 			return nil
 		}
-		if a.quorum > 1 && t.moves(ch.ToolCalls) {
+		if a.quorum > 1 && len(ch.ToolCalls) <= a.maxCalls && t.moves(ch.ToolCalls) {
 			voted, ok, err := t.vote(msgs)
 			if err != nil {
 				return err
@@ -196,6 +196,12 @@ func (t *turn) run(text string) error {
 				return nil // the owner was asked; nothing was done
 			}
 			ch = voted
+		}
+		if len(ch.ToolCalls) > a.maxCalls {
+			if msgs, err = t.refuse(msgs, ch, step); err != nil || t.stopped {
+				return err
+			}
+			continue
 		}
 		calls := withIDs(ch.ToolCalls, step)
 		parts := t.parts(len(calls) + 1)
@@ -242,6 +248,62 @@ func (t *turn) run(text string) error {
 		}
 	}
 	return ErrTooManySteps
+}
+
+// refuse answers a reply that asked for more tool calls than the agent
+// allows. None of them runs, not even the first few: the reply is the
+// model's plan for one step, and carrying out part of it would act on a
+// plan that was refused. Every call is answered with the reason (the
+// protocol wants an answer to each call, and the model reads them), so the
+// next step can ask again with fewer; the owner sees one EventRefused. The
+// refused step counts against the step limit, so a model that keeps
+// replying this way is stopped there.
+func (t *turn) refuse(msgs []llms.MessageContent, ch *llms.ContentChoice, step int) ([]llms.MessageContent, error) {
+	a := t.a
+	calls := withIDs(ch.ToolCalls, step)
+	why := fmt.Sprintf("the model asked for %d tool calls in one reply and at most %d are allowed, so none of them ran", len(calls), a.maxCalls)
+	a.log.Warn("agent: model reply refused", "chat", t.chat, "step", step, "tool_calls", len(calls), "max", a.maxCalls)
+	if !t.emit(Event{Kind: EventRefused, Text: why}) {
+		return msgs, nil
+	}
+	content := refusedContent(len(calls), a.maxCalls)
+	parts := make([]llms.ContentPart, 0, len(calls)+1)
+	if ch.Content != "" {
+		parts = append(parts, llms.TextContent{Text: ch.Content})
+	}
+	for _, c := range calls {
+		parts = append(parts, c)
+	}
+	msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
+	stored := make([]memory.Message, 1, len(calls)+1)
+	stored[0] = memory.Message{Role: "assistant", Content: ch.Content, ToolCalls: appendCalls(nil, calls),
+		Tokens: estimate(ch.Content) + 16*len(calls)}
+	for _, c := range calls {
+		name := callName(c)
+		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
+			llms.ToolCallResponse{ToolCallID: c.ID, Name: name, Content: content}}})
+		stored = append(stored, memory.Message{Role: "tool", Content: content, ToolCallID: c.ID, ToolName: name, Tokens: estimate(content)})
+	}
+	if err := a.mem.Append(t.ctx, t.chat, stored...); err != nil {
+		return msgs, fmt.Errorf("agent: store refused reply: %w", err)
+	}
+	return msgs, nil
+}
+
+// refusedContent is what the model reads for each call of a refused reply:
+// the agent's own word, not data from outside, so it is not marked
+// untrusted.
+func refusedContent(n, limit int) string {
+	b, _ := json.Marshal(struct {
+		Error  string `json:"error"`
+		NotRun bool   `json:"not_run"`
+		Advice string `json:"advice"`
+	}{
+		Error:  fmt.Sprintf("not run: your reply asked for %d tool calls and at most %d are allowed in one reply, so none of them ran", n, limit),
+		NotRun: true,
+		Advice: fmt.Sprintf("Nothing was done. If these actions are still needed, ask for them again with at most %d tool calls in one reply.", limit),
+	})
+	return string(b)
 }
 
 // argsBuf returns room for the arguments of n calls.

@@ -236,4 +236,20 @@ func Price(subject string, from, to policies.Token, amountIn, out *big.Int) *big
 	return in.Quo(in, got) // from per to
 }
 
+// PriceFromUSD is the price of one whole subject token (From or To) in
+// whole units of the other, from each token's USD price per whole token
+// (an oracle's, such as a TWAP). A trigger is checked against it beside
+// Price, the executable one: a pool pushed for a block moves the quote,
+// not a time-weighted average. Nil when a USD price is missing or not
+// positive.
+func PriceFromUSD(subject string, from, to policies.Token, fromUSD, toUSD *big.Rat) *big.Rat {
+	if fromUSD == nil || toUSD == nil || fromUSD.Sign() <= 0 || toUSD.Sign() <= 0 {
+		return nil
+	}
+	if strings.EqualFold(subject, from.Symbol) {
+		return new(big.Rat).Quo(fromUSD, toUSD) // to per from
+	}
+	return new(big.Rat).Quo(toUSD, fromUSD) // from per to
+}
+
 func pow10(d uint8) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil) }

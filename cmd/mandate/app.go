@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -400,7 +401,13 @@ func (a *app) tools(approver wallet.Approver) *tools.Registry {
 	if a.store != nil {
 		store = a.store.Orders()
 	}
-	bookOpts := []dex.BookOption{dex.BookTokenList(a.tokens)}
+	bookOpts := []dex.BookOption{dex.BookTokenList(a.tokens), dex.BookLogger(slog.Default())}
+	if ps := a.prices(); ps != nil {
+		// Triggers are checked against the TWAP the policy judges swaps
+		// by, not only the executable quote; without it the watcher logs
+		// that they use the quote alone.
+		bookOpts = append(bookOpts, dex.BookTWAP(ps))
+	}
 	if a.dev != nil {
 		// The in-process devnet mines a block only when a transaction
 		// arrives, so a trigger could wait for a second block forever;

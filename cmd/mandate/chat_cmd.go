@@ -141,6 +141,8 @@ func (g *globals) turn(ctx context.Context, sess *agent.Session, line string) {
 					fmt.Fprintf(g.stdout, "      - %s\n", r)
 				}
 			}
+		case agent.EventRefused:
+			fmt.Fprintf(g.stdout, "\n  x refused: %s\n", ev.Text)
 		case agent.EventTx:
 			fmt.Fprintf(g.stdout, "  tx %s (%s)\n", ev.TxHash, ev.TxStatus)
 		case agent.EventToolResult:

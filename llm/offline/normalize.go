@@ -38,7 +38,7 @@ func normalize(s string) string {
 }
 
 // numberWord splits an amount glued to a symbol or unit.
-var numberWord = regexp.MustCompile(`^(\d[\d,]*(?:\.\d+)?|\.\d+)([a-z][a-z0-9]*)$`)
+var numberWord = regexp.MustCompile(`^` + amountPattern + `([a-z][a-z0-9]*)$`)
 
 func isHexToken(f string) bool {
 	return len(f) > 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X')

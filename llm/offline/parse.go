@@ -158,7 +158,7 @@ func parse(text string) intent {
 		return intent{Text: helpText()}
 	}
 	if in, ok := parseOrder(s); ok {
-		return in
+		return askIfUnclear(s, in)
 	}
 	switch {
 	case conditionRe.MatchString(s):
@@ -167,6 +167,9 @@ func parse(text string) intent {
 	slip, core := "", s
 	if swapVerb.MatchString(s) {
 		if m := slippageClause.FindStringSubmatch(s); m != nil {
+			if q, unclear := unclearNumber(m[2]); unclear {
+				return intent{Text: q}
+			}
 			bps, ok := slippageBps(m[2], m[3])
 			if !ok {
 				return intent{Text: badSlippageText()}
@@ -189,7 +192,7 @@ func parse(text string) intent {
 			}
 			args["slippage_bps"] = slip
 		}
-		return intent{Tool: ru.tool, Args: args}
+		return askIfUnclear(s, intent{Tool: ru.tool, Args: args})
 	}
 	for _, h := range badHexRe.FindAllString(s, -1) {
 		if n := len(h) - 2; n != 40 && n != 64 {
@@ -197,6 +200,18 @@ func parse(text string) intent {
 		}
 	}
 	return intent{Text: unknownText()}
+}
+
+// askIfUnclear returns in, the command the message s was read as, unless
+// a number in it has more than one reading ("1,000", "1.000", "1,5"): then
+// the question which one was meant, and nothing is proposed. Every number
+// of a recognised command is an amount, a price level, a slippage or a
+// count, so the whole message is checked, not only the captured amount.
+func askIfUnclear(s string, in intent) intent {
+	if q, unclear := unclearNumber(s); unclear {
+		return intent{Text: q}
+	}
+	return in
 }
 
 // finish canonicalises the arguments a rule captured: symbols upper-cased,

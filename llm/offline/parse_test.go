@@ -63,7 +63,7 @@ func TestParseCommands(t *testing.T) {
 		{"swap 0.5 ETH to USDC with 0.3% slippage", toolSwap, args{"from": "ETH", "to": "USDC", "amount": "0.5", "slippage_bps": "30"}},
 		{"swap 0.5 ETH to USDC slippage 30 bps", toolSwap, args{"from": "ETH", "to": "USDC", "amount": "0.5", "slippage_bps": "30"}},
 		{"swap 100 USDC for DAI, max slippage 1%", toolSwap, args{"from": "USDC", "to": "DAI", "amount": "100", "slippage_bps": "100"}},
-		{"swap 1,000 USDC for DAI with 50bps slippage", toolSwap, args{"from": "USDC", "to": "DAI", "amount": "1000", "slippage_bps": "50"}},
+		{"swap 1,000.00 USDC for DAI with 50bps slippage", toolSwap, args{"from": "USDC", "to": "DAI", "amount": "1000.00", "slippage_bps": "50"}},
 		{"buy DAI with 2 WETH at 0.5 percent slippage", toolSwap, args{"from": "WETH", "to": "DAI", "amount": "2", "slippage_bps": "50"}},
 		{"sell 1 WETH for USDC", toolSwap, args{"from": "WETH", "to": "USDC", "amount": "1"}},
 
@@ -78,7 +78,7 @@ func TestParseCommands(t *testing.T) {
 
 		// standing orders: the condition goes to order_place, which checks it
 		{"buy ETH with 300 USDC when ETH is below 2900", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "ETH", "amount": "300", "trigger": "ETH <= 2900"}},
-		{"place a limit order to buy WETH with 1,000 USDC if WETH drops to 2,750.5", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "WETH", "amount": "1000", "trigger": "WETH <= 2750.5"}},
+		{"place a limit order to buy WETH with 1,000.00 USDC if WETH drops to 2,750.5", toolOrderPlace, args{"kind": "limit", "from": "USDC", "to": "WETH", "amount": "1000.00", "trigger": "WETH <= 2750.5"}},
 		{"sell 1 ETH for USDC when ETH is above 3500", toolOrderPlace, args{"kind": "limit", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH >= 3500"}},
 		{"sell 1 ETH for USDC if ETH falls below 2500 USDC", toolOrderPlace, args{"kind": "stop", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH <= 2500"}},
 		{"stop loss: sell 1 ETH for USDC at 2500", toolOrderPlace, args{"kind": "stop", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH <= 2500"}},
@@ -141,7 +141,7 @@ func TestParseText(t *testing.T) {
 		{"send everything to " + lowercase, []string{"did not understand"}},
 		{"send 10 USDC to " + lowercase + " and swap 1 ETH to DAI", []string{"did not understand"}},
 		{"don't send 10 USDC to " + lowercase, []string{"did not understand"}},
-		{"send 1,5 ETH to " + lowercase, []string{"did not understand"}},
+		{"send 1,5 ETH to " + lowercase, []string{"I did nothing", "Did you mean 1.5?"}},
 		{"send 10 USDC to 0x1234", []string{"0x1234", "40 hex digits"}},
 		{"swap 1 ETH to USDC with 0.005% slippage", []string{"whole number of basis points"}},
 		{"thanks!", []string{"help"}},

@@ -40,8 +40,11 @@ type Book struct {
 	// a flash loan) does not execute the order; moving it for two blocks
 	// costs the manipulator the arbitrage in between.
 	confirm uint64
-	heldMu  sync.Mutex
-	held    map[int64]uint64 // order → first block its trigger held at, while it holds
+	// twap is the independent price a limit or stop trigger must also
+	// satisfy; nil: the executable quote alone.
+	twap   policies.PriceSource
+	heldMu sync.Mutex
+	held   map[int64]uint64 // order → first block its trigger held at, while it holds
 }
 
 // BookOption configures a Book.
@@ -63,6 +66,17 @@ func BookPollInterval(d time.Duration) BookOption { return func(b *Book) { b.pol
 // must hold at before the order executes (default 2; 1 executes at the
 // first block it holds).
 func BookConfirmBlocks(n uint64) BookOption { return func(b *Book) { b.confirm = max(n, 1) } }
+
+// BookTWAP checks limit and stop triggers against src as well as against
+// the executable quote: a trigger holds only when both the quote and the
+// price of src (the time-weighted average the policy's swaps.max_loss_bps
+// judges by, a *uniswap.PriceSource) satisfy it, at as many blocks as
+// BookConfirmBlocks asks. Pushing a pool across the level for a block or
+// two moves the quote but hardly the average, so it neither fills the
+// order nor starts its count of blocks; a price that stays there moves the
+// average too, and the order fills. Orders are placed only for tokens src
+// can price. Without it, triggers use the quote alone, and Run logs so.
+func BookTWAP(src policies.PriceSource) BookOption { return func(b *Book) { b.twap = src } }
 
 // OnExecute calls f after each execution the watcher records, with the
 // order as recorded and the execution's error (nil when it swapped): a chat
@@ -179,20 +193,61 @@ func (b *Book) place(ctx context.Context, a placeArgs) (tools.Result, error) {
 	if err != nil {
 		return tools.Result{}, err
 	}
+	// Likewise the independent price the trigger is also checked against.
+	var twap *big.Rat
+	if b.twap != nil && o.Kind != orders.DCA {
+		if twap, err = b.twapPrice(ctx, o, cond.Subject); err != nil {
+			return tools.Result{}, fmt.Errorf("%w; a limit or stop trigger is checked against it, so this order could never execute", err)
+		}
+	}
 	o, err = b.store.Place(ctx, o)
 	if err != nil {
 		return tools.Result{}, fmt.Errorf("storing the order: %w", err)
 	}
 	what := fmt.Sprintf("Order #%d placed: %s, swap %s %s for %s %s", o.ID, o.Kind, units(o.Amount, o.From), o.From.Symbol, o.To.Symbol, describe(o))
 	if o.Kind != orders.DCA {
-		now := orders.Price(cond.Subject, o.From, o.To, o.Amount, q)
-		what += fmt.Sprintf(" (now %s", orders.FormatPrice(now))
-		if cond.Holds(now) {
-			what += "; that already holds, so it executes at the next check"
-		}
-		what += ")"
+		what += " (" + nowText(cond, orders.Price(cond.Subject, o.From, o.To, o.Amount, q), twap) + ")"
 	}
 	return tools.Result{Text: what + ". Each execution passes the policy like any swap.", Data: o}, nil
+}
+
+// nowText says where the trigger of a new order stands: the executable
+// price, the independent one when there is one, and whether it already
+// holds.
+func nowText(cond orders.Condition, quote, twap *big.Rat) string {
+	if twap == nil {
+		s := "now " + orders.FormatPrice(quote)
+		if cond.Holds(quote) {
+			s += "; that already holds, so it executes at the next check"
+		}
+		return s
+	}
+	s := fmt.Sprintf("now %s by the quote and %s by the TWAP", orders.FormatPrice(quote), orders.FormatPrice(twap))
+	switch q, t := cond.Holds(quote), cond.Holds(twap); {
+	case q && t:
+		s += "; that already holds, so it executes at the next checks"
+	case q || t:
+		s += "; it executes once both hold"
+	}
+	return s
+}
+
+// twapPrice is the price of one whole subject token in the other by the
+// independent price source (BookTWAP).
+func (b *Book) twapPrice(ctx context.Context, o orders.Order, subject string) (*big.Rat, error) {
+	from, err := b.twap.PriceUSD(ctx, o.Chain, o.From)
+	if err != nil {
+		return nil, fmt.Errorf("no independent price (TWAP) for %s: %w", o.From.Symbol, err)
+	}
+	to, err := b.twap.PriceUSD(ctx, o.Chain, o.To)
+	if err != nil {
+		return nil, fmt.Errorf("no independent price (TWAP) for %s: %w", o.To.Symbol, err)
+	}
+	p := orders.PriceFromUSD(subject, o.From, o.To, from.USD, to.USD)
+	if p == nil {
+		return nil, fmt.Errorf("no independent price (TWAP) for %s in %s: the price source gave a price that is not positive", o.From.Symbol, o.To.Symbol)
+	}
+	return p, nil
 }
 
 func describe(o orders.Order) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"time"
 
 	"github.com/mandatehq/mandate/chains/evm"
@@ -22,6 +23,11 @@ import (
 func (b *Book) Run(ctx context.Context) error {
 	if err := b.ready(); err != nil {
 		return err
+	}
+	if b.twap == nil {
+		b.log.Warn("order watcher: limit and stop triggers use the executable quote only, with no independent price (TWAP) to check them against; a price pushed across a level for a few blocks can trigger an order")
+	} else {
+		b.log.Info("order watcher: limit and stop triggers are checked against the executable quote and the TWAP")
 	}
 	var last uint64
 	t := time.NewTicker(b.poll)
@@ -178,10 +184,25 @@ func (b *Book) due(ctx context.Context, o orders.Order) (bool, string, error) {
 		return false, "", err
 	}
 	p := orders.Price(cond.Subject, o.From, o.To, o.Amount, out)
+	var twap *big.Rat
+	var twapErr error
+	if b.twap != nil && cond.Holds(p) { // read outside the lock: it may be a network call
+		twap, twapErr = b.twapPrice(ctx, o, cond.Subject)
+	}
 	b.heldMu.Lock()
 	defer b.heldMu.Unlock()
 	if !cond.Holds(p) {
 		delete(b.held, o.ID)
+		return false, "", nil
+	}
+	if twapErr != nil {
+		delete(b.held, o.ID) // not known to hold: the count starts again
+		return false, "", twapErr
+	}
+	if twap != nil && !cond.Holds(twap) {
+		delete(b.held, o.ID)
+		b.log.Info("order trigger holds by the quote but not by the TWAP; waiting for both", slog.Int64("order", o.ID),
+			slog.String("quote", orders.FormatPrice(p)), slog.String("twap", orders.FormatPrice(twap)), slog.Uint64("block", block))
 		return false, "", nil
 	}
 	first, ok := b.held[o.ID]
@@ -193,7 +214,11 @@ func (b *Book) due(ctx context.Context, o orders.Order) (bool, string, error) {
 		return false, "", nil
 	}
 	delete(b.held, o.ID)
-	return true, fmt.Sprintf("%s, now %s (held since block %d)", o.Trigger, orders.FormatPrice(p), first), nil
+	now := orders.FormatPrice(p)
+	if twap != nil {
+		now += " by the quote and " + orders.FormatPrice(twap) + " by the TWAP"
+	}
+	return true, fmt.Sprintf("%s, now %s (held since block %d)", o.Trigger, now, first), nil
 }
 
 // nobody declines every confirmation: a standing order runs unattended, so

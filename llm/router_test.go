@@ -383,9 +383,11 @@ func TestRouterCallerCancellation(t *testing.T) {
 func TestRouterAttemptTimeoutFailsOver(t *testing.T) {
 	_, na := backend(t, "ionet", llmtest.WithReplies(llmtest.Reply{Stall: true}))
 	_, nb := backend(t, "akash", llmtest.WithReplies(llmtest.Reply{Text: "ok"}))
-	// A tiny attempt timeout stands in for a stalled backend; what is
-	// checked is the choice made, not how long it took.
-	r := llm.NewRouter([]llm.Named{na, nb}, llm.WithAttemptTimeout(time.Millisecond), llm.WithRouterLogger(quietLogger()))
+	// The attempt timeout ends the stalled backend's attempt; what is
+	// checked is the choice made, not how long it took. It is long enough
+	// that the healthy backend answers within it on a loaded machine (a
+	// millisecond was not: both attempts timed out).
+	r := llm.NewRouter([]llm.Named{na, nb}, llm.WithAttemptTimeout(2*time.Second), llm.WithRouterLogger(quietLogger()))
 	resp, err := r.GenerateContent(t.Context(), ask("hi"))
 	if err != nil {
 		t.Fatal(err)

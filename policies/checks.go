@@ -261,7 +261,15 @@ func (c *check) approve(a Approve, pre string, credit *big.Int) {
 	// spender and amount checks and charges nothing once its calldata is
 	// checked below: withdrawing an allowance from anyone only lowers the
 	// risk, and it must work when the limits are spent.
-	revoke := a.Method != MethodIncreaseAllowance && !a.Unlimited && a.Amount != nil && a.Amount.Sign() == 0
+	//
+	// Except on a token with no decimals: ERC-721's approve(spender, id)
+	// has ERC-20's selector, and there approve(spender, 0) grants NFT #0.
+	// The engine cannot tell the two standards apart from the call, so on
+	// such a token only approve(address(0), id), ERC-721's way of clearing
+	// an approval, is a revoke; approve(spender, 0) is charged as one token.
+	nftLike := a.Method == MethodApprove && tok != nil && tok.decimals == 0
+	revoke := a.Method != MethodIncreaseAllowance && !a.Unlimited && a.Amount != nil &&
+		((!nftLike && a.Amount.Sign() == 0) || (nftLike && isZeroAddress(a.Spender)))
 	if revoke {
 		if a.Spender == "" {
 			c.deny("intent", pre, "the approval has no spender")
@@ -288,7 +296,11 @@ func (c *check) approve(a Approve, pre string, credit *big.Int) {
 		case a.Amount.Cmp(tok.approveMax) > 0:
 			c.deny(tok.maxRule, pre, "approval %s exceeds approvals.max %s", amt(tok, a.Amount), amt(tok, tok.approveMax))
 		}
-		c.chargeApproval(a, tok, credit)
+		charged := a
+		if nftLike && a.Amount.Sign() == 0 {
+			charged.Amount = big.NewInt(1) // NFT #0: one token
+		}
+		c.chargeApproval(charged, tok, credit)
 	}
 	if a.Tx != nil && fam == familyEVM {
 		if what := approveTxMismatch(a); what != "" {

@@ -17,7 +17,14 @@ var (
 	selApprove           = []byte{0x09, 0x5e, 0xa7, 0xb3} // approve(address,uint256)
 	selIncreaseAllowance = []byte{0x39, 0x50, 0x93, 0x51} // increaseAllowance(address,uint256)
 	selSetApprovalForAll = []byte{0xa2, 0x2c, 0xb4, 0x65} // setApprovalForAll(address,bool)
+	selPermit2Approve    = []byte{0x87, 0x51, 0x7c, 0x45} // approve(address,address,uint160,uint48)
 )
+
+// Permit2 is Uniswap's Permit2 contract, deployed by CREATE2 at the same
+// address on every EVM chain. A Permit2 approval is a call to it and to
+// nothing else: the engine checks the address, not only the encoding, so
+// an intent cannot call "Permit2" some other contract with that selector.
+const Permit2 = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
 
 // abiCall encodes sel(address, uint256); ok is false when an argument
 // cannot be encoded (not an address, negative or wider than 256 bits).
@@ -27,9 +34,7 @@ func abiCall(sel []byte, addr string, v *big.Int) ([]byte, bool) {
 	}
 	out := make([]byte, 4+64)
 	copy(out, sel)
-	for i := 0; i < 20; i++ {
-		out[4+12+i] = byte(fromHex(addr[2+2*i])<<4 | fromHex(addr[3+2*i]))
-	}
+	putAddr(out[4:36], addr)
 	v.FillBytes(out[4+32:])
 	return out, true
 }
@@ -63,8 +68,50 @@ func approveTxMismatch(a Approve) string {
 			return tokenCallMismatch(a.Tx, a.Token.Address, selSetApprovalForAll, a.Spender, big.NewInt(1), "setApprovalForAll(true)")
 		}
 		return tokenCallMismatch(a.Tx, a.Token.Address, selSetApprovalForAll, a.Spender, big.NewInt(0), "setApprovalForAll(false)")
+	case MethodPermit2:
+		return permit2CallMismatch(a)
 	}
-	return "" // Permit2 signs typed data whose encoding lives with its decoder
+	return ""
+}
+
+// permit2CallMismatch checks a Permit2 approval's transaction is exactly
+// Permit2.approve(token, spender, amount, expiration), with no value.
+func permit2CallMismatch(a Approve) string {
+	tx := a.Tx
+	want, ok := permit2Call(a)
+	switch {
+	case !sameAddr(tx.To, Permit2):
+		return fmt.Sprintf("it calls %s, not Permit2 (%s)", tx.To, Permit2)
+	case !eqInt(tx.Value, nil):
+		return fmt.Sprintf("it sends value %s with a Permit2 approval", valueOf(tx.Value))
+	case !ok || !bytes.Equal(tx.Data, want):
+		return fmt.Sprintf("its call data is not Permit2 approve(%s, %s, %s, %d)", a.Token.Address, a.Spender, valueOf(a.Amount), a.Expiration)
+	}
+	return ""
+}
+
+// permit2Call encodes approve(token, spender, uint160 amount, uint48
+// expiration); ok is false when an argument does not fit its type.
+func permit2Call(a Approve) ([]byte, bool) {
+	v := a.Amount
+	if !isEVMAddress(a.Token.Address) || !isEVMAddress(a.Spender) || v == nil || v.Sign() < 0 || v.BitLen() > 160 || a.Expiration >= 1<<48 {
+		return nil, false
+	}
+	out := make([]byte, 4+4*32)
+	copy(out, selPermit2Approve)
+	putAddr(out[4:36], a.Token.Address)
+	putAddr(out[36:68], a.Spender)
+	v.FillBytes(out[68:100])
+	new(big.Int).SetUint64(a.Expiration).FillBytes(out[100:132])
+	return out, true
+}
+
+// putAddr writes a 0x-prefixed hex address into the last 20 bytes of a
+// 32-byte ABI word.
+func putAddr(word []byte, addr string) {
+	for i := 0; i < 20; i++ {
+		word[12+i] = byte(fromHex(addr[2+2*i])<<4 | fromHex(addr[3+2*i]))
+	}
 }
 
 func tokenCallMismatch(tx *Call, token string, sel []byte, addr string, v *big.Int, name string) string {

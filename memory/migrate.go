@@ -268,6 +268,24 @@ var migrations = []migration{{
 // SchemaVersion is the schema version this build writes.
 var SchemaVersion = migrations[len(migrations)-1].version
 
+// schemaVersion reads the schema's version without a write lock; ok is
+// false when there is no schema yet or it cannot be read (then migrateTo
+// takes the lock and finds out).
+func (s *Store) schemaVersion(ctx context.Context) (version int, ok bool) {
+	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	if s.backend == backendPostgres {
+		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+	}
+	var n int
+	if err := s.read(ctx).Raw(exists).Scan(&n).Error; err != nil || n == 0 {
+		return 0, false
+	}
+	if err := s.read(ctx).Raw("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&version).Error; err != nil {
+		return 0, false
+	}
+	return version, true
+}
+
 // migrateLockKey is the PostgreSQL advisory lock that serialises schema
 // upgrades across replicas ("mandate:schema" in ASCII).
 const migrateLockKey int64 = 0x6d616e6461746573
@@ -293,6 +311,12 @@ func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, Sch
 // migrateTo applies the migrations up to version target; tests use it to
 // build an older schema.
 func (s *Store) migrateTo(ctx context.Context, target int) error {
+	// A database already at the target needs no write: reading the version
+	// first lets a process open a store while another holds the write lock
+	// (WAL readers do not wait for writers).
+	if current, ok := s.schemaVersion(ctx); ok && current == target {
+		return nil
+	}
 	applied := 0
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		if s.backend == backendPostgres {

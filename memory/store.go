@@ -27,6 +27,10 @@ var (
 	ErrInvalid = errors.New("memory: invalid argument")
 	// ErrDuplicateApproval: an approval with this ID was already committed.
 	ErrDuplicateApproval = errors.New("memory: approval already committed")
+	// ErrBusy: another connection (often another process) held the
+	// database's write lock for longer than the store waits for it. Nothing
+	// of the write was done; trying again later is safe.
+	ErrBusy = errors.New("memory: the database is locked by another connection")
 )
 
 // Store is a database holding Mandate's durable state. It is safe for
@@ -244,11 +248,20 @@ func (s *Store) Close() error {
 // default: under REPEATABLE READ the snapshot would be taken before the
 // advisory lock is granted, and a commit would not see the spends of the one
 // it waited for.
+//
+// A write that gave up waiting for the lock returns an error wrapping
+// ErrBusy, so a caller can say so instead of reporting the driver's code.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
 	if s.backend == backendPostgres {
-		return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+		err = s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	} else {
+		err = s.db.WithContext(ctx).Transaction(fn)
 	}
-	return s.db.WithContext(ctx).Transaction(fn)
+	if err != nil && !errors.Is(err, ErrBusy) && isLockTimeout(err) {
+		return fmt.Errorf("%w (%w); nothing was written", ErrBusy, err)
+	}
+	return err
 }
 
 // read returns the handle for reads outside a transaction.

@@ -199,7 +199,11 @@ func (a *app) openStore(ctx context.Context) error {
 		}
 	}
 	s, err := memory.Open(ctx, dsn)
-	if err != nil {
+	switch {
+	case errors.Is(err, memory.ErrBusy):
+		// Not bad input: another process holds the database; a retry works.
+		return fmt.Errorf("%w; another mandate process may be writing to it: try again once it is done", err)
+	case err != nil:
 		return asUsage(err)
 	}
 	a.store = s

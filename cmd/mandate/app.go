@@ -264,7 +264,10 @@ func (a *app) openPolicy(ctx context.Context) error {
 // prices is the USD price source the policy's USD limits and the analytics
 // use: Uniswap V3 TWAPs against the token list's stablecoins on this chain,
 // one source (and one per-block cache) for both. Nil where the chain has no
-// known Uniswap deployment or no listed stablecoin.
+// known Uniswap deployment or no listed stablecoin. Every pool it prices
+// through must hold the whole TWAP window of history, except on a Mandate
+// devnet (one this process started, or one whose node answered
+// mandate_deployment), whose pools hold devnet.OracleAge.
 func (a *app) prices() *uniswap.PriceSource {
 	if a.priceSrc != nil || a.client == nil {
 		return a.priceSrc
@@ -282,7 +285,14 @@ func (a *app) prices() *uniswap.PriceSource {
 	if len(stables) == 0 {
 		return nil
 	}
-	a.priceSrc = uniswap.NewPriceSource(a.client, f, stables)
+	var opts []uniswap.PriceOption
+	if a.dep != nil {
+		// A Mandate devnet's pools hold devnet.OracleAge seconds of
+		// history, not the whole window; anywhere else a shorter history
+		// is refused.
+		opts = append(opts, uniswap.WithMinTWAPWindow(devnet.OracleAge))
+	}
+	a.priceSrc = uniswap.NewPriceSource(a.client, f, stables, opts...)
 	return a.priceSrc
 }
 

@@ -61,7 +61,9 @@ func WithTokenList(l *tokenlist.List) Option { return func(c *config) { c.list =
 // WithPriceSource prices tokens with p. Default: Uniswap V3 TWAPs
 // (uniswap.NewPriceSource) from the factories of WithFactories, against the
 // token list's USDC, USDT and DAI on the client's chain; no price source
-// when either is missing.
+// when either is missing. The default averages over the whole window, so
+// pools with less oracle history (a devnet's) go unpriced: pass a source
+// with uniswap.WithMinTWAPWindow there.
 func WithPriceSource(p policies.PriceSource) Option { return func(c *config) { c.prices = p } }
 
 // WithFactories sets where pool_stats finds pools and, by default, where

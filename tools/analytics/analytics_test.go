@@ -53,11 +53,19 @@ func newEnv(t testing.TB) *env {
 	return &env{d: d, c: c, list: list, f: f, progress: &bytes.Buffer{}}
 }
 
+// prices is the price source the CLI gives the tools on a devnet: the V3
+// TWAP against USDC and DAI, over at least devnet.OracleAge of history.
+func (e *env) prices() *uniswap.PriceSource {
+	return uniswap.NewPriceSource(e.c, e.f, []uniswap.Stablecoin{
+		{Symbol: "USDC", Address: e.d.Address(devnet.USDC), Decimals: 6}, {Symbol: "DAI", Address: e.d.Address(devnet.DAI), Decimals: 18}},
+		uniswap.WithMinTWAPWindow(devnet.OracleAge))
+}
+
 // registry is the analytics tools for the wallet at addr, configured as
 // the CLI configures them for a devnet.
 func (e *env) registry(addr common.Address, opts ...analytics.Option) *tools.Registry {
 	base := []analytics.Option{
-		analytics.WithTokenList(e.list), analytics.WithFactories(e.f),
+		analytics.WithTokenList(e.list), analytics.WithFactories(e.f), analytics.WithPriceSource(e.prices()),
 		analytics.WithRouter(uniswap.Router02{Address: e.d.Address(devnet.SwapRouter02), WETH: e.d.Address(devnet.WETH)}),
 		analytics.WithContracts(e.d.Deployment().Contracts), analytics.WithProgress(e.progress),
 	}
@@ -261,8 +269,7 @@ func TestWalletPortfolio(t *testing.T) {
 
 	// Independently: balances from the client, prices from a price source
 	// of the test's own at the same block, summed exactly.
-	ps := uniswap.NewPriceSource(e.c, e.f, []uniswap.Stablecoin{
-		{Symbol: "USDC", Address: e.d.Address(devnet.USDC), Decimals: 6}, {Symbol: "DAI", Address: e.d.Address(devnet.DAI), Decimals: 18}})
+	ps := e.prices()
 	total := new(big.Rat)
 	want := map[string]string{}
 	unpriced := 0

@@ -34,7 +34,8 @@ func ExampleTools() {
 
 // The tools on a devnet, wired as the CLI wires them: the deployment's
 // token list, factories, router and contract names; prices from Uniswap V3
-// TWAPs against the list's stablecoins.
+// TWAPs against the list's stablecoins, over at least the devnet's
+// devnet.OracleAge of oracle history (elsewhere the whole window).
 func Example() {
 	ctx := context.Background()
 	d, err := devnet.New(ctx)
@@ -52,9 +53,14 @@ func Example() {
 		log.Fatal(err)
 	}
 	weth := dep.Contracts[devnet.WETH]
+	f := uniswap.Factories{V2: dep.Contracts[devnet.UniswapV2Factory], V3: dep.Contracts[devnet.UniswapV3Factory], WETH: weth}
+	prices := uniswap.NewPriceSource(c, f, []uniswap.Stablecoin{
+		{Symbol: "USDC", Address: dep.Contracts[devnet.USDC], Decimals: 6}, {Symbol: "DAI", Address: dep.Contracts[devnet.DAI], Decimals: 18}},
+		uniswap.WithMinTWAPWindow(devnet.OracleAge))
 	reg := tools.NewRegistry(analytics.Tools(c, dep.Accounts[0].Address,
 		analytics.WithTokenList(list),
-		analytics.WithFactories(uniswap.Factories{V2: dep.Contracts[devnet.UniswapV2Factory], V3: dep.Contracts[devnet.UniswapV3Factory], WETH: weth}),
+		analytics.WithFactories(f),
+		analytics.WithPriceSource(prices),
 		analytics.WithRouter(uniswap.Router02{Address: dep.Contracts[devnet.SwapRouter02], WETH: weth}),
 		analytics.WithContracts(dep.Contracts),
 		// analytics.WithProgress(os.Stderr) to watch long log scans

@@ -23,17 +23,19 @@ import (
 	"github.com/mandatehq/mandate/tools/dex"
 )
 
-// twapSource is the runtime's independent price: the V3 TWAP against the
-// devnet's USDC.
+// twapSource is the runtime's independent price on a devnet: the V3 TWAP
+// against the devnet's USDC, over at least devnet.OracleAge of history.
 func twapSource(d *devnet.Devnet, c *evm.Client, opts ...uniswap.PriceOption) *uniswap.PriceSource {
 	f, _, _ := d.Deployment().Uniswap()
+	opts = append([]uniswap.PriceOption{uniswap.WithMinTWAPWindow(devnet.OracleAge)}, opts...)
 	return uniswap.NewPriceSource(c, f, []uniswap.Stablecoin{{Symbol: "USDC", Address: d.Address("USDC"), Decimals: 6}}, opts...)
 }
 
 // twapWindow is the oracle window of TestTriggerWaitsForTWAP, and
 // pastWindow how far it moves the chain's clock to fill one. Short, because
 // the swap tool dates its deadline by the wall clock (ten minutes ahead),
-// so the chain's clock may run at most that far ahead of it.
+// so the chain's clock may run at most that far ahead of it (a fresh
+// devnet already runs devnet.OracleAge and a few seconds ahead).
 const (
 	twapWindow = 120
 	pastWindow = 150 * time.Second

@@ -56,7 +56,8 @@ func lossEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prices := uniswap.NewPriceSource(w.Client(), f, []uniswap.Stablecoin{{Symbol: "USDC", Address: d.Address(devnet.USDC), Decimals: 6}})
+	prices := uniswap.NewPriceSource(w.Client(), f, []uniswap.Stablecoin{{Symbol: "USDC", Address: d.Address(devnet.USDC), Decimals: 6}},
+		uniswap.WithMinTWAPWindow(devnet.OracleAge))
 	eng := policies.NewEngine(p, policies.NewMemLedger(), policies.WithPrices(prices))
 	reg := tools.NewRegistry(dex.Tools(w, eng, dex.WithTokenList(list), dex.WithUniswap(f, r), dex.WithBounds(p)))
 	return &env{d: d, w: w, reg: reg, acct: acct}

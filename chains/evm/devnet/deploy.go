@@ -427,6 +427,11 @@ func (d *Devnet) deploy(ctx context.Context) (*Deployment, error) {
 	if err := d.buildMarket(ctx, b, c, deadline); err != nil {
 		return nil, err
 	}
+	// The pools' oracles cover only the few seconds since the pools were
+	// made; one empty block OracleAge later gives them that much history.
+	if err := d.AdjustTime(OracleAge * time.Second); err != nil {
+		return nil, fmt.Errorf("devnet: age the oracles: %w", err)
+	}
 
 	dep := &Deployment{
 		ChainID:   ChainID,

@@ -68,6 +68,9 @@
 //     alternating direction, each pair of blocks there and back so prices
 //     end where they started. Nothing records them but the chain: the
 //     pools' Swap logs (recipient Trader) are the history analytics read.
+//   - Oracle history: the seeded V3 pools keep ObservationCardinality
+//     observations, and New ends with an empty block OracleAge (120) seconds
+//     after the history, so their TWAPs average over at least that long.
 //
 // A separate deployer key deploys everything, so the funded accounts
 // (keccak256("mandate devnet account N"), 10,000 ETH, 1,000,000 USDC and DAI,
@@ -87,7 +90,7 @@
 // # Cost
 //
 // Deploying and funding is about 80 transactions in 3 blocks, the market
-// about 55 more in 7: New costs about 0.35 s on an idle 2-core
+// about 55 more in 7, then one empty block: New costs about 0.35 s on an idle 2-core
 // machine (BenchmarkNew; the market adds about 0.1 s) and under a second
 // when the cores are busy, once the artifacts are in place (the first EnsureArtifacts
 // on a machine runs npm, about 40 s, and solc-js, about 10 s). Tests that do
@@ -97,8 +100,11 @@
 // Each block gets the wall-clock time, or its parent's plus one second when
 // blocks come faster than that, so after a burst of transactions the chain
 // runs ahead of the clock by at most a second per block. New mines about a
-// dozen blocks (the deployment, then the market and its history), so a
-// fresh devnet's head is about 10 s ahead of the wall clock.
+// dozen blocks (the deployment, then the market and its history), then the
+// block OracleAge seconds later, so a fresh devnet's head is about 130 s
+// ahead of the wall clock, and blocks come a second apart until the clock
+// catches up two minutes or so later. Deadlines minutes from the wall
+// clock (a swap's default is 10) are unaffected.
 package devnet
 
 import (
@@ -514,6 +520,11 @@ func waitMined(ctx context.Context, c *ethclient.Client, hash common.Hash) (*typ
 func (d *Devnet) AdjustTime(adv time.Duration) error {
 	d.sealMu.Lock()
 	defer d.sealMu.Unlock()
+	// The pool drops mined transactions on a background reset; until it
+	// has, the beacon would count the last block's as pending.
+	if err := d.eth.TxPool().Sync(); err != nil {
+		return fmt.Errorf("devnet: transaction pool: %w", err)
+	}
 	return d.beacon.AdjustTime(adv)
 }
 

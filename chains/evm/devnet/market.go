@@ -83,8 +83,31 @@ var v3ExtraPositions = []struct {
 // positions and the history): a new pool keeps one, which leaves no history
 // to average a TWAP over. A pool writes at most one observation per block,
 // when the first swap or in-range position change of the block touches it,
-// so 100 covers the market's blocks and many more.
-const ObservationCardinality = 100
+// and the devnet's blocks are at least a second apart, so a full ring spans
+// at least ObservationCardinality-1 seconds: twice OracleAge keeps the
+// pools' history at least OracleAge long however fast swaps come.
+const ObservationCardinality = 2 * OracleAge
+
+// OracleAge is how much oracle history, in seconds, the seeded V3 pools
+// hold when New returns: the chain cannot be backdated, so after the
+// market's history New seals one empty block OracleAge seconds later (the
+// chain then runs about OracleAge seconds ahead of the wall clock until the
+// clock catches up; a swap's deadline, minutes from the wall clock, still
+// lies ahead of it). A price source on a devnet must accept TWAPs this
+// short (uniswap.WithMinTWAPWindow(OracleAge)) where a real chain's
+// would use the whole window.
+//
+// Bound: a price pushed for k seconds weighs k/window in the TWAP's mean
+// tick, so it moves the TWAP by the push's factor to the power k/window,
+// and the window here may be as short as OracleAge. Devnet blocks come a
+// second apart while the chain is ahead of the clock, so a push that
+// doubles a seeded pool's price for one block moves its TWAP by 2^(1/120),
+// about 0.6%, well inside a policy's max_loss_bps of 300; held for 12 s (a
+// mainnet block) it would move it by 2^(12/120), about 7%. On a real chain
+// the whole 1800 s window makes a 12 s block weigh 0.7%. Nobody arbitrages
+// a devnet, so a push held for minutes does move its TWAP: the minimum
+// guards against the one-block push, not against owning the market.
+const OracleAge = 120
 
 // historySwap is one swap of the trader's history: amountIn of tokenIn for
 // tokenOut on a V2 pair (fee 0) or a V3 pool.

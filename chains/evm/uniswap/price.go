@@ -40,11 +40,17 @@ var ErrNoPrice = errors.New("no Uniswap V3 pool with liquidity pairs it with a c
 // pairs compare in the same unit); between the direct pool and the route
 // through WETH it takes the deeper, a route being as deep as its shallower
 // leg. Pools without liquidity or not yet initialized are skipped, and so
-// is a route whose pool has no oracle history at all at the block (a new
-// pool keeps one observation, which its first swap or mint in a block
-// overwrites): the next deepest route prices the token then. V2 pairs are
-// not used: their price here would be a spot price, which a policy's USD
-// limits must not rest on.
+// is a route any of whose pools holds less oracle history at the block
+// than the minimum window (WithMinTWAPWindow; by default the whole window
+// asked for): the next deepest route prices the token then, and when none
+// qualifies the error (ErrShortOracleHistory) names the pools and what
+// they lack. A pool's oracle can be shorter than the window because the
+// pool keeps few observations: a new pool keeps one, and every pool does
+// until someone pays to grow it, so a swap in a new block overwrites it
+// and the history starts at that swap. A TWAP over such a history is the
+// price the swap pushed it to, which is what an attacker wants a limit to
+// rest on. V2 pairs are not used: their price here would be a spot price,
+// which a policy's USD limits must not rest on.
 //
 // The stablecoins themselves are pegged: each prices at exactly 1 USD with
 // Source "pegged: …". They are the source's definition of USD, so pricing
@@ -63,6 +69,8 @@ type PriceSource struct {
 	f       Factories
 	stables []Stablecoin
 	window  uint32
+	minimum uint32 // the shortest history a leg may average over, when minSet
+	minSet  bool   // WithMinTWAPWindow was given (so 0 is a mistake, not the default)
 	stats   *StateCache
 
 	mu    sync.Mutex
@@ -82,6 +90,34 @@ type PriceOption func(*PriceSource)
 // WithTWAPWindow sets the averaging window in seconds (default
 // DefaultTWAPWindow). 0 is refused when pricing: it would be the spot price.
 func WithTWAPWindow(seconds uint32) PriceOption { return func(s *PriceSource) { s.window = seconds } }
+
+// WithMinTWAPWindow sets the shortest oracle history, in seconds, a pool
+// may average over for a route through it to price a token (default: the
+// whole TWAP window). A pool whose history is shorter but at least this
+// long is averaged over what it holds, and the quote says so (Window <
+// Requested, Shortened). Set it below the window only where the chain's
+// pools cannot hold the whole window yet (a devnet, whose history is
+// minutes old) and accept the weaker price: a price pushed for k seconds
+// weighs k/seconds in the average at worst. 0 is refused when pricing: it
+// would accept an average over the last block alone. A minimum above the
+// window is refused too.
+func WithMinTWAPWindow(seconds uint32) PriceOption {
+	return func(s *PriceSource) { s.minimum, s.minSet = seconds, true }
+}
+
+// ErrShortOracleHistory says a pool's oracle holds less history than the
+// minimum TWAP window (WithMinTWAPWindow) at the block read, so its
+// average would weigh the last few blocks, which a swap just before can
+// set, too heavily.
+var ErrShortOracleHistory = errors.New("uniswap: oracle history shorter than the minimum TWAP window")
+
+// minWindow is the shortest history a leg may average over.
+func (s *PriceSource) minWindow() uint32 {
+	if !s.minSet {
+		return s.window
+	}
+	return s.minimum
+}
 
 // NewPriceSource prices tokens on c's chain from the V3 pools of f.V3 (its
 // fee tiers f.V3Fees, default DefaultV3Fees), through f.WETH when a token
@@ -166,6 +202,10 @@ func (s *PriceSource) QuoteAt(ctx context.Context, block uint64, t policies.Toke
 	switch {
 	case s.window == 0:
 		return fail(errZeroWindow)
+	case s.minWindow() == 0:
+		return fail(errors.New("minimum TWAP window of 0 seconds: it would accept an average over the last block alone, which one swap sets; configure a minimum in seconds (the window itself by default)"))
+	case s.minWindow() > s.window:
+		return fail(fmt.Errorf("minimum TWAP window of %ds exceeds the %ds window asked for: configure a minimum no longer than the window", s.minWindow(), s.window))
 	case addr == (common.Address{}):
 		return fail(errors.New("the native coin is priced as WETH, and no WETH address is configured"))
 	case s.f.V3 == (common.Address{}):
@@ -196,7 +236,7 @@ func (s *PriceSource) put(block uint64, key priceKey, q USDQuote) {
 }
 
 // maxPriceRoutes is how many routes, deepest first, a quote tries before
-// giving up on pools without oracle history.
+// giving up on pools without enough oracle history.
 const maxPriceRoutes = 4
 
 // Roles of a candidate pool in pricing a token.
@@ -336,12 +376,13 @@ func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token,
 	}
 	sort.SliceStable(routes, func(i, j int) bool { return routes[i].depth.Cmp(routes[j].depth) > 0 })
 
-	// 3. The deepest route whose pools all have oracle history: their
-	// TWAPs, over a shorter window where a pool's history is shorter. A
-	// pool with none (a young pool, or one keeping a single observation
-	// that this block's swap overwrote) passes to the next route.
+	// 3. The deepest route whose pools all hold the minimum history:
+	// their TWAPs, over a shorter window where a pool's history is shorter
+	// than the window but not than the minimum. A route through a pool
+	// with less (a young pool, or one keeping a single observation that a
+	// recent swap overwrote) passes to the next route.
 	var legs []*priceCandidate
-	var lastErr error
+	var refused refusals
 	for i := 0; i < len(routes) && i < maxPriceRoutes && legs == nil; i++ {
 		r := routes[i]
 		chosen := make([]*oracleState, len(r.legs))
@@ -351,19 +392,12 @@ func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token,
 		if err := o.finish(ctx, chosen); err != nil {
 			return USDQuote{}, err
 		}
-		legs = r.legs
-		for _, st := range chosen {
-			if st.err != nil {
-				legs, lastErr = nil, st.err
-				break
-			}
+		if refused.add(r.legs, s.minWindow(), symbols) {
+			legs = r.legs
 		}
 	}
 	if legs == nil {
-		if lastErr != nil {
-			return USDQuote{}, lastErr
-		}
-		return USDQuote{}, ErrNoPrice
+		return USDQuote{}, refused.err(s.minWindow())
 	}
 	q := USDQuote{Token: t, Block: block, USD: big.NewRat(1, 1), Spot: big.NewRat(1, 1), Requested: s.window, Window: s.window}
 	from := addr
@@ -403,6 +437,81 @@ func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token,
 		q.Source += fmt.Sprintf(" (oracle history shorter than the %ds asked for)", s.window)
 	}
 	return q, nil
+}
+
+// refusals are why the routes a quote tried could not price the token,
+// each pool once: the pools whose oracle history is shorter than the
+// minimum window, and other errors (a pool with no history at all, or one
+// that could not be read).
+type refusals struct {
+	short []shortPool
+	other []error
+	seen  map[string]bool
+}
+
+// shortPool is a pool refused for holding held seconds of oracle history.
+type shortPool struct {
+	pool common.Address
+	pair string // e.g. "TKN/WETH 0.3%"
+	held uint32
+}
+
+// add records why the route's legs, read and finished, cannot price a
+// token, and reports whether they can (none refused).
+func (r *refusals) add(legs []*priceCandidate, minimum uint32, symbols map[common.Address]string) bool {
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	ok := true
+	for _, l := range legs {
+		st := l.st
+		switch {
+		case st.err != nil:
+			ok = false
+			if key := st.err.Error(); !r.seen[key] {
+				r.seen[key] = true
+				r.other = append(r.other, st.err)
+			}
+		case st.price.Window < minimum:
+			ok = false
+			if key := st.ref.addr.Hex(); !r.seen[key] {
+				r.seen[key] = true
+				other := st.ref.token0
+				if other == l.quote {
+					other = st.ref.token1
+				}
+				r.short = append(r.short, shortPool{st.ref.addr, fmt.Sprintf("%s/%s %s%%", symbols[other], symbols[l.quote], feePercentText(st.ref.fee)), st.price.Window})
+			}
+		}
+	}
+	return ok
+}
+
+// err is the quote's error when no route could be used, on one line:
+// ErrShortOracleHistory naming each short pool, what it holds and what to
+// do, then any other reasons; ErrNoPrice when no route was tried.
+func (r *refusals) err(minimum uint32) error {
+	var errs []error
+	if len(r.short) > 0 {
+		parts := make([]string, len(r.short))
+		for i, p := range r.short {
+			parts[i] = fmt.Sprintf("pool %s (%s) holds %ds", p.pool.Hex(), p.pair, p.held)
+		}
+		errs = append(errs, fmt.Errorf("%w (%ds): %s; wait until a pool's oracle covers %ds (one keeping a single observation must first grow it with increaseObservationCardinalityNext), or configure a shorter minimum window",
+			ErrShortOracleHistory, minimum, strings.Join(parts, ", "), minimum))
+	}
+	errs = append(errs, r.other...)
+	switch len(errs) {
+	case 0:
+		return ErrNoPrice
+	case 1:
+		return errs[0]
+	}
+	args := make([]any, len(errs))
+	for i, e := range errs {
+		args[i] = e
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), args...)
 }
 
 // virtualReserve is how much of token the pool's in-range liquidity

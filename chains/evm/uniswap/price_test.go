@@ -119,17 +119,23 @@ func TestPriceSource(t *testing.T) {
 	weth, usdc, dai := d.Address(devnet.WETH), d.Address(devnet.USDC), d.Address(devnet.DAI)
 	f := uniswap.Factories{V2: d.Address(devnet.UniswapV2Factory), V3: d.Address(devnet.UniswapV3Factory), WETH: weth}
 	stables := []uniswap.Stablecoin{{Symbol: "USDC", Address: usdc, Decimals: 6}, {Symbol: "DAI", Address: dai, Decimals: 18}}
-	ps := uniswap.NewPriceSource(c, f, stables)
+	// As the runtime prices on a devnet: at least devnet.OracleAge of
+	// history, less than the window.
+	ps := uniswap.NewPriceSource(c, f, stables, uniswap.WithMinTWAPWindow(devnet.OracleAge))
 	wethTok := policies.Token{Symbol: "WETH", Address: weth.Hex(), Decimals: 18}
 
-	// A fresh devnet's oracles hold seconds of history: the price uses
-	// them and its source says the window is short.
+	// A fresh devnet's oracles hold devnet.OracleAge seconds of history and
+	// a little more: the price uses them and its source says the window is
+	// short. A source wanting the whole window refuses it.
 	q, err := ps.Quote(ctx, wethTok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Window >= uniswap.DefaultTWAPWindow || q.Window == 0 || !strings.Contains(q.Source, "oracle history shorter than the 1800s asked for") {
+	if q.Window >= uniswap.DefaultTWAPWindow || q.Window < devnet.OracleAge || !strings.Contains(q.Source, "oracle history shorter than the 1800s asked for") {
 		t.Errorf("fresh devnet: window %d, source %q", q.Window, q.Source)
+	}
+	if _, err := uniswap.NewPriceSource(c, f, stables).Quote(ctx, wethTok); !errors.Is(err, uniswap.ErrShortOracleHistory) || !strings.Contains(err.Error(), "window (1800s)") {
+		t.Errorf("fresh devnet, whole window required: %v, want ErrShortOracleHistory", err)
 	}
 
 	// A token with a deep pool against WETH (0.5 WETH) and a thin,
@@ -260,10 +266,97 @@ func TestPriceSource(t *testing.T) {
 		"wrong chain": {ps, "1", tknTok, nil, "TKN"},
 		"window 0":    {uniswap.NewPriceSource(c, f, stables, uniswap.WithTWAPWindow(0)), c.Chain(), tknTok, nil, "0 seconds"},
 		"no stables":  {uniswap.NewPriceSource(c, f, nil), c.Chain(), tknTok, nil, "stablecoin"},
+		"minimum 0":   {uniswap.NewPriceSource(c, f, stables, uniswap.WithMinTWAPWindow(0)), c.Chain(), tknTok, nil, "minimum TWAP window of 0 seconds"},
+		"minimum over window": {uniswap.NewPriceSource(c, f, stables, uniswap.WithTWAPWindow(600), uniswap.WithMinTWAPWindow(1800)), c.Chain(), tknTok, nil,
+			"minimum TWAP window of 1800s exceeds the 600s window"},
 	} {
 		_, err := tc.ps.PriceUSD(ctx, tc.chain, tc.tok)
 		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), tc.text) || (tc.is != nil && !errors.Is(err, tc.is)) {
 			t.Errorf("%s: %v; want one line with %q", name, err, tc.text)
+		}
+	}
+}
+
+// A route through a pool holding less oracle history than the minimum
+// window is refused with ErrShortOracleHistory and the next route prices
+// the token; with none left the error gives every route's reason. TKN has
+// a deep direct pool against USDC (at 10 USD) and a shallower one against
+// WETH (at 0.5 WETH): which prices it shows which was refused.
+func TestPriceSourceMinimumHistory(t *testing.T) {
+	d := devnettest.New(t)
+	c := newClient(t, d)
+	ctx := t.Context()
+	weth, usdc := d.Address(devnet.WETH), d.Address(devnet.USDC)
+	f := uniswap.Factories{V3: d.Address(devnet.UniswapV3Factory), WETH: weth}
+	stables := []uniswap.Stablecoin{{Symbol: "USDC", Address: usdc, Decimals: 6}}
+	ps := uniswap.NewPriceSource(c, f, stables, uniswap.WithMinTWAPWindow(devnet.OracleAge))
+	strict := uniswap.NewPriceSource(c, f, stables) // the whole window, as on a real chain
+
+	me := newActor(t, d)
+	tkn, err := d.DeployToken(ctx, "Test Token", "TKN", 18, units(1_000_000, 18), me.from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	npm := d.Address(devnet.NonfungiblePositionManager)
+	me.call(devnet.WETH, weth, ether(200), "deposit")
+	for _, tok := range []common.Address{tkn, weth, usdc} {
+		me.call("DevnetERC20", tok, nil, "approve", npm, new(big.Int).Lsh(big.NewInt(1), 255))
+	}
+	viaPool := me.newPool(tkn, weth, 3000, ether(200), ether(100))
+	directPool := me.newPool(tkn, usdc, 3000, ether(50_000), units(500_000, 6))
+	tknTok := policies.Token{Symbol: "TKN", Address: tkn.Hex(), Decimals: 18}
+	wethUSD, err := ps.Quote(ctx, policies.Token{Symbol: "WETH", Address: weth.Hex(), Decimals: 18})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaPrice := new(big.Rat).Mul(wethUSD.USD, big.NewRat(1, 2))
+
+	for _, step := range []struct {
+		name    string
+		advance time.Duration // AdjustTime before the quote
+		touch   bool          // first, a mint into the direct pool, which overwrites its one observation
+		pool    common.Address
+		price   *big.Rat
+		refused []string // the pools a refusal names; none when priced
+	}{
+		{name: "both pools 30s old", advance: 30 * time.Second, refused: []string{directPool.Hex(), viaPool.Hex()}},
+		{name: "both pools old enough: the deeper, direct", advance: devnet.OracleAge * time.Second, pool: directPool, price: big.NewRat(10, 1)},
+		{name: "direct pool touched 30s ago: through WETH", touch: true, advance: 30 * time.Second, pool: viaPool, price: viaPrice},
+		{name: "direct pool old enough again", advance: devnet.OracleAge * time.Second, pool: directPool, price: big.NewRat(10, 1)},
+	} {
+		if step.touch {
+			me.mintFullRange(tkn, usdc, 3000, ether(1), units(10, 6))
+		}
+		if err := d.AdjustTime(step.advance); err != nil {
+			t.Fatal(err)
+		}
+		q, err := ps.Quote(ctx, tknTok)
+		if len(step.refused) > 0 {
+			if !errors.Is(err, uniswap.ErrShortOracleHistory) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), fmt.Sprintf("window (%ds)", devnet.OracleAge)) {
+				t.Errorf("%s: %v; want ErrShortOracleHistory on one line", step.name, err)
+				continue
+			}
+			for _, pool := range step.refused {
+				if !strings.Contains(err.Error(), pool) {
+					t.Errorf("%s: %v; want pool %s named", step.name, err, pool)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", step.name, err)
+			continue
+		}
+		if q.Legs[0].Pool != step.pool || !within(q.USD, step.price, 200) {
+			t.Errorf("%s: TKN = %s USD by %q, want about %s through %s", step.name, q.USD.FloatString(4), q.Source, step.price.FloatString(4), step.pool.Hex())
+		}
+		// Between the minimum and the window: used, and said to be short.
+		if q.Window < devnet.OracleAge || !strings.Contains(q.Source, "oracle history shorter than the 1800s asked for") {
+			t.Errorf("%s: window %d, source %q; want a shortened window of at least %ds, said so", step.name, q.Window, q.Source, devnet.OracleAge)
+		}
+		// A source wanting the whole window takes neither route.
+		if _, err := strict.Quote(ctx, tknTok); !errors.Is(err, uniswap.ErrShortOracleHistory) || !strings.Contains(err.Error(), "window (1800s)") {
+			t.Errorf("%s, whole window required: %v, want ErrShortOracleHistory", step.name, err)
 		}
 	}
 }

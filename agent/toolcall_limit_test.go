@@ -49,7 +49,7 @@ func (h *hostile) state(ctx context.Context) (walletState, error) {
 	if s.nonce, err = c.PendingNonce(ctx, me); err != nil {
 		return s, err
 	}
-	n, ok, err := h.w.Journal().MaxNonce(ctx, h.w.Chain(), me.Hex())
+	n, ok, err := h.w.Journal().MaxNonce(ctx, h.w.JournalChain(), me.Hex())
 	if err != nil {
 		return s, err
 	}

@@ -26,6 +26,7 @@ type txRow struct {
 	Nonce       int64  `gorm:"column:nonce"`
 	IdemKey     string `gorm:"column:idem_key"`
 	ApprovalID  string `gorm:"column:approval_id"`
+	Action      string `gorm:"column:action"`
 	Raw         []byte `gorm:"column:raw"`
 	Status      string `gorm:"column:status"`
 	ReplacedBy  string `gorm:"column:replaced_by"`
@@ -130,6 +131,7 @@ func (j journal) Insert(ctx context.Context, rec evm.TxRecord) error {
 		Nonce:       int64(rec.Nonce),
 		IdemKey:     rec.Key,
 		ApprovalID:  rec.ApprovalID,
+		Action:      rec.Action,
 		Raw:         rec.Raw,
 		Status:      string(rec.Status),
 		ReplacedBy:  normHash(rec.ReplacedBy),
@@ -158,8 +160,10 @@ func (j journal) Insert(ctx context.Context, rec evm.TxRecord) error {
 var ErrDuplicateTx = evm.ErrDuplicateHash
 
 // Update sets Status, ReplacedBy, Error and Block of the transaction with
-// rec.Hash, and its UpdatedAt (now, when rec.UpdatedAt is zero). An unknown
-// hash fails with an error wrapping ErrNotFound.
+// rec.Hash on rec.Chain (on every chain, when rec.Chain is empty), and its
+// UpdatedAt (now, when rec.UpdatedAt is zero). An unknown
+// hash fails with an error wrapping ErrNotFound. "sent" only moves a row on
+// from "signed" (see evm.Journal): on a row already final it does nothing.
 func (j journal) Update(ctx context.Context, rec evm.TxRecord) error {
 	if rec.Status == "" {
 		return fmt.Errorf("memory: journal update %s: empty status: %w", rec.Hash, ErrInvalid)
@@ -173,7 +177,16 @@ func (j journal) Update(ctx context.Context, rec evm.TxRecord) error {
 	}
 	var affected int64
 	err := j.write(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&txRow{}).Where("hash = ?", normHash(rec.Hash)).Updates(map[string]any{
+		q := tx.Model(&txRow{}).Where("hash = ?", normHash(rec.Hash))
+		if rec.Chain != "" {
+			q = q.Where("chain = ?", rec.Chain)
+		}
+		if rec.Status == evm.TxSent {
+			// Senders in several processes settle one row: a rebroadcast's
+			// "sent" must not overwrite the "mined" its own sender wrote.
+			q = q.Where("status IN ?", []string{string(evm.TxSigned), string(evm.TxSent)})
+		}
+		res := q.Updates(map[string]any{
 			"status":        string(rec.Status),
 			"replaced_by":   normHash(rec.ReplacedBy),
 			"error_text":    rec.Error,
@@ -187,6 +200,9 @@ func (j journal) Update(ctx context.Context, rec evm.TxRecord) error {
 		return fmt.Errorf("memory: journal update %s: %w", rec.Hash, err)
 	}
 	if affected == 0 {
+		if _, found, err := j.ByHash(ctx, rec.Chain, rec.Hash); err != nil || found {
+			return err // found: already further along than "sent"; nothing to do
+		}
 		return fmt.Errorf("memory: journal update %s: %w", rec.Hash, ErrNotFound)
 	}
 	return nil
@@ -201,9 +217,9 @@ func (j journal) ByKey(ctx context.Context, chain, from, key string) (evm.TxReco
 	return j.one(ctx, whereTxKey, chain, senderKey(from), key)
 }
 
-// ByHash returns a transaction by hash.
-func (j journal) ByHash(ctx context.Context, hash string) (evm.TxRecord, bool, error) {
-	return j.one(ctx, "hash = ?", normHash(hash))
+// ByHash returns a transaction of chain by hash.
+func (j journal) ByHash(ctx context.Context, chain, hash string) (evm.TxRecord, bool, error) {
+	return j.one(ctx, "hash = ? AND chain = ?", normHash(hash), chain)
 }
 
 func (j journal) one(ctx context.Context, where string, args ...any) (evm.TxRecord, bool, error) {
@@ -256,6 +272,7 @@ func (r txRow) record() evm.TxRecord {
 		Nonce:      uint64(r.Nonce),
 		Key:        r.IdemKey,
 		ApprovalID: r.ApprovalID,
+		Action:     r.Action,
 		Raw:        r.Raw,
 		Status:     evm.TxStatus(r.Status),
 		ReplacedBy: r.ReplacedBy,
@@ -269,7 +286,10 @@ func (r txRow) record() evm.TxRecord {
 // LockNonces runs fn holding the database's lock on the nonces of from on
 // chain, with a journal bound to the locked transaction: what fn writes
 // through it commits when fn returns nil and is rolled back when it fails,
-// and what it reads includes everything earlier holders committed.
+// and what it reads includes everything earlier holders committed. fn's
+// context carries the transaction too, so the store's other writes made
+// with it (an approval's ledger commit, a decision record) commit or roll
+// back with the journal row.
 //
 // On PostgreSQL the lock is a transaction-scoped advisory lock keyed by
 // chain and sender, so other wallets do not wait for it. On SQLite it is the
@@ -286,12 +306,15 @@ func (j journal) LockNonces(ctx context.Context, chain, from string, fn func(con
 				return lockError(ctx, chain, from, err)
 			}
 		}
-		return fn(ctx, j)
+		return fn(j.s.within(ctx, j.tx), j)
+	}
+	if tx := j.s.ambient(ctx); tx != nil { // called inside another write of this store
+		return journal{s: j.s, tx: tx}.LockNonces(ctx, chain, from, fn)
 	}
 	locked := false
 	run := func(tx *gorm.DB) error {
 		locked = true
-		return fn(ctx, journal{s: j.s, tx: tx})
+		return fn(j.s.within(ctx, tx), journal{s: j.s, tx: tx})
 	}
 	var err error
 	if j.s.backend == backendPostgres {
@@ -384,4 +407,16 @@ func isLockTimeout(err error) bool {
 	}
 	var pg interface{ SQLState() string }
 	return errors.As(err, &pg) && pg.SQLState() == "55P03"
+}
+
+// JournalChains lists the chains (evm.TxRecord.Chain) on which the journal
+// holds transactions of sender, so a program can tell a user that the chain
+// it now sees is not the one it sent on before.
+func (s *Store) JournalChains(ctx context.Context, sender string) ([]string, error) {
+	var chains []string
+	if err := s.read(ctx).Model(&txRow{}).Where("sender_key = ?", senderKey(sender)).
+		Distinct().Pluck("chain", &chains).Error; err != nil {
+		return nil, fmt.Errorf("memory: journal chains: %w", err)
+	}
+	return chains, nil
 }

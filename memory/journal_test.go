@@ -43,7 +43,7 @@ func TestJournal(t *testing.T) {
 			if err := j.Insert(ctx, first); err != nil {
 				t.Fatal(err)
 			}
-			got, ok, err := j.ByHash(ctx, "0xA1") // any hex case
+			got, ok, err := j.ByHash(ctx, "1337", "0xA1") // any hex case
 			if err != nil || !ok {
 				t.Fatalf("ByHash = %v, %v", ok, err)
 			}
@@ -124,11 +124,11 @@ func TestJournal(t *testing.T) {
 			if err := j.Update(ctx, evm.TxRecord{Hash: "0xb9", Status: evm.TxReverted, Error: "execution reverted: STF", Block: 43}); err != nil {
 				t.Fatal(err)
 			}
-			got, _, _ = j.ByHash(ctx, "0xa1")
+			got, _, _ = j.ByHash(ctx, "1337", "0xa1")
 			if got.Status != evm.TxReplaced || got.ReplacedBy != "0xa1ff" || !got.UpdatedAt.Equal(upd) || !got.CreatedAt.Equal(day) || got.Key != "k7" {
 				t.Errorf("after Update: %+v", got)
 			}
-			got, _, _ = j.ByHash(ctx, "0xb9")
+			got, _, _ = j.ByHash(ctx, "1337", "0xb9")
 			if got.Status != evm.TxReverted || got.Error != "execution reverted: STF" || got.Block != 43 {
 				t.Errorf("after Update: %+v", got)
 			}

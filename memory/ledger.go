@@ -36,6 +36,7 @@ type decisionRow struct {
 	AtNs          int64  `gorm:"column:at_ns"`
 	ReleasedAtNs  *int64 `gorm:"column:released_at_ns"`
 	ReleaseReason string `gorm:"column:release_reason"`
+	SupersededBy  string `gorm:"column:superseded_by"` // the approval that retried this one under its key
 }
 
 func (decisionRow) TableName() string { return "decisions" }
@@ -60,9 +61,9 @@ func (spendRow) TableName() string { return "spends" }
 // idempotency check scans every decision of the wallet.
 // TestQueryPlans holds them to it.
 const (
-	whereLiveSpends  = "bucket = ? AND at_ns >= ? AND voided_at_ns IS NULL"                          // spends_live
-	whereKeyApproval = "wallet_key = ? AND idem_key = ? AND idem_key <> '' AND decision = 'approve'" // decisions_key
-	whereApproval    = "approval_id = ? AND approval_id <> '' AND decision = 'approve'"              // decisions_approval
+	whereLiveSpends  = "bucket = ? AND at_ns >= ? AND voided_at_ns IS NULL"                                                 // spends_live
+	whereKeyApproval = "wallet_key = ? AND idem_key = ? AND idem_key <> '' AND decision = 'approve' AND superseded_by = ''" // decisions_key
+	whereApproval    = "approval_id = ? AND approval_id <> '' AND decision = 'approve'"                                     // decisions_approval
 )
 
 // ledger implements policies.Ledger over a Store.
@@ -133,8 +134,13 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 			if err != nil {
 				return err
 			}
-			if found {
+			if found && (e.Supersedes == "" || dup.ApprovalID != e.Supersedes) {
 				return dup
+			}
+			if found {
+				if err := supersede(tx, e.Supersedes, e.ApprovalID); err != nil {
+					return err
+				}
 			}
 		}
 		for _, lim := range limits {
@@ -179,9 +185,31 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 				return dup
 			}
 		}
-		return fmt.Errorf("memory: commit %s: %w", e.ApprovalID, ErrDuplicateApproval)
+		return fmt.Errorf("memory: commit %s: %w (%w)", e.ApprovalID, ErrDuplicateApproval, policies.ErrApprovalCommitted)
 	}
 	return fmt.Errorf("memory: commit %s: %w", e.ApprovalID, err)
+}
+
+// supersede releases the approval prior — whose attempt signed nothing —
+// for the approval next that retries it under the same key, and marks it
+// superseded, which takes it out of the key's unique index; inside a
+// commit's transaction.
+func supersede(tx *gorm.DB, prior, next string) error {
+	now := time.Now().UnixNano()
+	var row decisionRow
+	if err := tx.Where(whereApproval, prior).Limit(1).Find(&row).Error; err != nil {
+		return err
+	}
+	updates := map[string]any{"superseded_by": next}
+	if row.ReleasedAtNs == nil {
+		updates["released_at_ns"] = now
+		updates["release_reason"] = "superseded by approval " + next + ", the retry of this attempt under its idempotency key; this attempt signed nothing"
+	}
+	if err := tx.Model(&decisionRow{}).Where("id = ?", row.ID).Updates(updates).Error; err != nil {
+		return err
+	}
+	return tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
+		Update("voided_at_ns", now).Error
 }
 
 // Release voids the spends of a committed approval so they stop counting,
@@ -199,7 +227,7 @@ func (l ledger) Release(ctx context.Context, approvalID, reason string) error {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return fmt.Errorf("approval %q: %w", approvalID, ErrNotFound)
+			return fmt.Errorf("approval %q: %w (%w)", approvalID, ErrNotFound, policies.ErrUnknownApproval)
 		}
 		if row.ReleasedAtNs != nil {
 			return nil

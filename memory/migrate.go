@@ -263,6 +263,25 @@ var migrations = []migration{{
 			PRIMARY KEY (chain, safe_tx_hash)
 		)`,
 	},
+}, {
+	version: 6,
+	name:    "retries under a key; chains told apart by genesis",
+	stmts: []string{
+		// An approval whose attempt signed nothing is superseded by the
+		// retry under its key, which then owns the key.
+		`ALTER TABLE decisions ADD COLUMN superseded_by TEXT NOT NULL DEFAULT ''`,
+		`DROP INDEX decisions_key`,
+		`CREATE UNIQUE INDEX decisions_key ON decisions (wallet_key, idem_key)
+			WHERE idem_key <> '' AND decision = 'approve' AND superseded_by = ''`,
+		// The journal's chain names the chain by id and genesis block, and
+		// the same signed bytes may be journaled on two chains that share
+		// an id (a devnet restarted over the same database).
+		// What a row's approval asked for (policies.ActionDigest), so a
+		// retry under its key that asks for something else is refused.
+		`ALTER TABLE tx_journal ADD COLUMN action TEXT NOT NULL DEFAULT ''`,
+		`DROP INDEX tx_journal_hash`,
+		`CREATE UNIQUE INDEX tx_journal_hash ON tx_journal (hash, chain)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.

@@ -144,7 +144,7 @@ func TestLockNoncesIsOneTransaction(t *testing.T) {
 				if err := tj.Insert(ctx, tx("0xb1", 1, "", evm.TxSigned)); err != nil {
 					return err
 				}
-				if _, ok, err := tj.ByHash(ctx, "0xb1"); err != nil || !ok {
+				if _, ok, err := tj.ByHash(ctx, "1337", "0xb1"); err != nil || !ok {
 					return fmt.Errorf("the transaction does not see its own insert: %v %v", ok, err)
 				}
 				return boom
@@ -152,7 +152,7 @@ func TestLockNoncesIsOneTransaction(t *testing.T) {
 			if !errors.Is(err, boom) {
 				t.Fatalf("LockNonces = %v, want fn's error", err)
 			}
-			if _, ok, _ := j.ByHash(ctx, "0xb1"); ok {
+			if _, ok, _ := j.ByHash(ctx, "1337", "0xb1"); ok {
 				t.Fatal("a failed fn's insert was committed")
 			}
 

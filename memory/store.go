@@ -242,7 +242,9 @@ func (s *Store) Close() error {
 }
 
 // write runs fn in one write transaction: BEGIN IMMEDIATE on SQLite, a
-// READ COMMITTED transaction on PostgreSQL.
+// READ COMMITTED transaction on PostgreSQL; or, when ctx carries a
+// transaction of this store (see within), under a savepoint inside it, so
+// that what fn writes commits or rolls back with that transaction.
 //
 // PostgreSQL's isolation is set explicitly, not left to the server's
 // default: under REPEATABLE READ the snapshot would be taken before the
@@ -252,6 +254,9 @@ func (s *Store) Close() error {
 // A write that gave up waiting for the lock returns an error wrapping
 // ErrBusy, so a caller can say so instead of reporting the driver's code.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if tx := s.ambient(ctx); tx != nil {
+		return fresh(ctx, tx).Transaction(fn)
+	}
 	var err error
 	if s.backend == backendPostgres {
 		err = s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
@@ -264,5 +269,40 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return err
 }
 
-// read returns the handle for reads outside a transaction.
-func (s *Store) read(ctx context.Context) *gorm.DB { return s.rdb.WithContext(ctx) }
+// read returns the handle for reads outside a transaction, or the
+// transaction ctx carries (see within): a read there sees what the
+// transaction wrote so far, and on SQLite it must not wait on a second
+// connection while this one holds the write lock.
+func (s *Store) read(ctx context.Context) *gorm.DB {
+	if tx := s.ambient(ctx); tx != nil {
+		return fresh(ctx, tx)
+	}
+	return s.rdb.WithContext(ctx)
+}
+
+// txKey is the context key of a store's open transaction.
+type txKey struct{}
+
+type openTx struct {
+	s  *Store
+	tx *gorm.DB
+}
+
+// within returns ctx carrying tx, an open transaction of s: every write
+// and read of s made with that context (the ledger's commit, a decision
+// record, the journal) joins it. This is how the charge of an approval, its
+// decision record and the journal row of the transaction it signs commit
+// together (Journal().LockNonces passes such a context to its callback):
+// the packages that write them know nothing of each other's tables.
+func (s *Store) within(ctx context.Context, tx *gorm.DB) context.Context {
+	return context.WithValue(ctx, txKey{}, openTx{s: s, tx: tx})
+}
+
+// ambient is the transaction of s that ctx carries, or nil. A transaction of
+// another store (another database) is not joined.
+func (s *Store) ambient(ctx context.Context) *gorm.DB {
+	if o, ok := ctx.Value(txKey{}).(openTx); ok && o.s == s {
+		return o.tx
+	}
+	return nil
+}

@@ -37,6 +37,10 @@ type grant struct {
 	state atomic.Int32
 	// release returns the spend to the ledger when the action did not happen.
 	release func(ctx context.Context, reason string) error
+	// commit charges the ledger for an approval decided under DeferCommit
+	// (nil for one Decide committed at once). supersedes names an earlier
+	// approval of the same intent and key whose attempt signed nothing.
+	commit func(ctx context.Context, supersedes string) error
 }
 
 // ID is the approval's identifier in the ledger and the audit table.
@@ -155,4 +159,45 @@ func (a Approval) Release(ctx context.Context, reason string) error {
 		return nil
 	}
 	return a.g.release(ctx, reason)
+}
+
+// Deferred reports whether the approval was decided under DeferCommit and
+// so charges the ledger only when Commit is called.
+func (a Approval) Deferred() bool { return a.g != nil && a.g.commit != nil }
+
+// Commit charges the spends of an approval decided under DeferCommit and
+// writes its decision record, checking the limits again against what the
+// ledger holds now: a signer calls it in the database transaction that
+// records what it signs (the wallet's journal row), so the charge and the
+// record of the transaction exist together or not at all. When a limit no
+// longer fits it records the denial and returns a *Denied error; when the
+// idempotency key was taken meanwhile, an error wrapping the ledger's
+// *DuplicateError. Commit is safe to repeat: an approval the ledger
+// already holds is not charged twice (a transaction that rolled back took
+// its charge with it, and the next Commit charges again). For an approval
+// Decide committed at once it does nothing.
+func (a Approval) Commit(ctx context.Context) error {
+	if a.g == nil {
+		return ErrNoApproval
+	}
+	if a.g.commit == nil {
+		return nil
+	}
+	return a.g.commit(ctx, "")
+}
+
+// Supersede is Commit for the retry of an attempt that signed nothing: the
+// approval prior, holding the same wallet's idempotency key, is released
+// and its key passes to this approval, in the same ledger transaction. The
+// signer calls it only when its own record (the journal, read in that
+// transaction) shows that prior's attempt signed nothing under the key, and
+// only for a retry of the same action.
+func (a Approval) Supersede(ctx context.Context, prior string) error {
+	if a.g == nil {
+		return ErrNoApproval
+	}
+	if a.g.commit == nil || prior == "" {
+		return errors.New("policies: only an approval decided under DeferCommit can supersede an earlier one")
+	}
+	return a.g.commit(ctx, prior)
 }

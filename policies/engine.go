@@ -223,39 +223,94 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 			entry.Reasons[i] = "confirmed by a person: " + r.String()
 		}
 	}
-	if err := e.ledger.Commit(ctx, entry, c.limits); err != nil {
-		entry.ApprovalID, entry.Key, entry.Spends = "", "", nil
-		if le, ok := errors.AsType[*LimitError](err); ok {
-			if err := c.windowReasons(ctx); err != nil {
-				return Approval{}, err
-			}
-			if len(c.reasons) == 0 { // the window moved between commit and read
-				c.reasons = append(c.reasons, c.limitReason(le.Limit, le.Spent, le.Amount))
-			}
-			return Approval{}, e.deny(ctx, entry, c.reasons)
-		}
-		if dup, ok := errors.AsType[*DuplicateError](err); ok {
-			entry.Decision = DecisionDeny
-			entry.Reasons = []string{Reason{Rule: "idempotency", Text: dup.Error()}.String()}
-			if rerr := e.ledger.Record(ctx, entry); rerr != nil {
-				return Approval{}, fmt.Errorf("policies: record duplicate: %w (after %w)", rerr, dup)
-			}
-			e.logDecision(ctx, entry)
-			return Approval{}, fmt.Errorf("policies: %w", err)
-		}
-		return Approval{}, fmt.Errorf("policies: commit approval: %w", err)
-	}
-	e.logDecision(ctx, entry)
 	ledger := e.ledger
-	return Approval{g: &grant{
-		id:     id,
-		digest: digest,
-		in:     in,
-		release: func(ctx context.Context, reason string) error {
-			return ledger.Release(ctx, id, reason)
-		},
-	}}, nil
+	g := &grant{id: id, digest: digest, in: in}
+	g.release = func(ctx context.Context, reason string) error { return ledger.Release(ctx, id, reason) }
+	if !deferred(ctx) {
+		if err := e.commit(ctx, c, entry, false); err != nil {
+			return Approval{}, err
+		}
+		return Approval{g: g}, nil
+	}
+	g.commit = func(ctx context.Context, supersedes string) error {
+		en := entry
+		en.Supersedes = supersedes
+		return e.commit(ctx, c, en, true)
+	}
+	g.release = func(ctx context.Context, reason string) error {
+		err := ledger.Release(ctx, id, reason)
+		if errors.Is(err, ErrUnknownApproval) {
+			return nil // never committed, or rolled back with its transaction: nothing is charged
+		}
+		return err
+	}
+	return Approval{g: g}, nil
 }
+
+// commit charges an approval's entry to the ledger, checking the limits
+// there. A limit that no longer fits is recorded as a denial and returned
+// as a *Denied; a key another approval took, as an error wrapping the
+// ledger's *DuplicateError (recorded too). An entry the ledger already
+// holds — a deferred approval committed again — is not an error. A
+// deferred approval's key conflict is not recorded as a denial: the signer
+// resolves it (the key's earlier transaction answers, or this approval
+// supersedes an attempt that signed nothing).
+func (e *Engine) commit(ctx context.Context, c *check, entry Entry, deferred bool) error {
+	err := e.ledger.Commit(ctx, entry, c.limits)
+	if err == nil {
+		e.logDecision(ctx, entry)
+		return nil
+	}
+	if errors.Is(err, ErrApprovalCommitted) {
+		return nil
+	}
+	dup, isDup := errors.AsType[*DuplicateError](err)
+	if isDup && dup.ApprovalID == entry.ApprovalID {
+		return nil // committed before under its key
+	}
+	entry.ApprovalID, entry.Key, entry.Spends, entry.Supersedes = "", "", nil, ""
+	if le, ok := errors.AsType[*LimitError](err); ok {
+		c.reasons = c.reasons[:0]
+		if err := c.windowReasons(ctx); err != nil {
+			return err
+		}
+		if len(c.reasons) == 0 { // the window moved between commit and read
+			c.reasons = append(c.reasons, c.limitReason(le.Limit, le.Spent, le.Amount))
+		}
+		return e.deny(ctx, entry, c.reasons)
+	}
+	if isDup && deferred {
+		return fmt.Errorf("policies: %w", err)
+	}
+	if isDup {
+		entry.Decision = DecisionDeny
+		entry.Reasons = []string{Reason{Rule: "idempotency", Text: dup.Error()}.String()}
+		if rerr := e.ledger.Record(ctx, entry); rerr != nil {
+			return fmt.Errorf("policies: record duplicate: %w (after %w)", rerr, dup)
+		}
+		e.logDecision(ctx, entry)
+		return fmt.Errorf("policies: %w", err)
+	}
+	return fmt.Errorf("policies: commit approval: %w", err)
+}
+
+// deferKey marks a context under which approvals are committed later.
+type deferKey struct{}
+
+// DeferCommit returns a context under which Decide and Confirm decide an
+// intent fully — every check, every limit against the ledger's spends so
+// far, denials and asks recorded as usual — but leave an approval's charge
+// to Approval.Commit. A signer that journals what it signs calls Commit in
+// the journal's own database transaction, so that a crash can never leave
+// a charge without a journal row (a spend counted for a transaction that
+// never existed, and its idempotency key used up) or a row without its
+// charge. Commit checks the limits again: two deferred approvals that only
+// one limit fits cannot both commit.
+func DeferCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferKey{}, true)
+}
+
+func deferred(ctx context.Context) bool { v, _ := ctx.Value(deferKey{}).(bool); return v }
 
 // deny records a denial and returns it as a *Denied error.
 func (e *Engine) deny(ctx context.Context, entry Entry, reasons []Reason) error {

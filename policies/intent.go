@@ -15,6 +15,7 @@ package policies
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -190,6 +191,28 @@ func Digest(in Intent) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	return sha256.Sum256(b), nil
+}
+
+// ActionDigest identifies what an intent asks for, leaving out what a
+// fresh quote changes: for a Swap, its expected and minimum output, its
+// deadline, its allowance and its transaction (the venue, tokens, amount
+// in, recipient and slippage tolerance stay); for every other kind it is
+// Digest. A retry under an idempotency key must be the same action — a
+// swap retried is quoted again, so its Digest differs, but its
+// ActionDigest does not — and a different action under a used key is
+// refused.
+func ActionDigest(in Intent) (string, error) {
+	if sw, ok := deref(in); ok {
+		if x, isSwap := sw.(Swap); isSwap {
+			x.Quoted, x.MinOut, x.Deadline, x.Approval, x.Tx = nil, nil, 0, nil, nil
+			in = x
+		}
+	}
+	d, err := Digest(in)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(d[:]), nil
 }
 
 // envelope is the JSON form of an Intent: its kind beside its fields.

@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -19,9 +20,18 @@ type Ledger interface {
 	// exceeded it records nothing and returns a *LimitError. If the entry's
 	// idempotency key was already used by the same wallet it records nothing
 	// and returns a *DuplicateError. Concurrent commits are serialised so
-	// two entries can never both pass a limit that only one fits.
+	// two entries can never both pass a limit that only one fits. An entry
+	// whose ApprovalID was already committed records nothing and returns an
+	// error wrapping ErrApprovalCommitted. With e.Supersedes set, the
+	// approval it names — the one holding e's key for e's wallet — is
+	// released and its key passes to e, in the same transaction, before the
+	// limits are checked; any other approval there is a *DuplicateError as
+	// usual. The caller vouches that the superseded attempt signed nothing
+	// under the key (the wallet checks its journal in the same transaction).
 	Commit(ctx context.Context, e Entry, limits []Limit) error
 	// Release voids the spends of an approval whose action did not happen.
+	// An approval the ledger does not hold is an error wrapping
+	// ErrUnknownApproval.
 	Release(ctx context.Context, approvalID, reason string) error
 	// Record writes a decision that charges nothing (a denial or an ask).
 	Record(ctx context.Context, e Entry) error
@@ -52,7 +62,16 @@ type Entry struct {
 	Prices     []string        // the USD prices used and their source
 	Spends     []Spend         // what the approval charges
 	At         time.Time       //
+	Supersedes string          // Commit only: the approval holding Key whose attempt signed nothing, retried by this one
 }
+
+// ErrApprovalCommitted is wrapped by Ledger.Commit for an approval ID the
+// ledger already holds: the approval is charged, once.
+var ErrApprovalCommitted = errors.New("policies: approval already committed")
+
+// ErrUnknownApproval is wrapped by Ledger.Release for an approval the
+// ledger does not hold.
+var ErrUnknownApproval = errors.New("policies: no such approval in the ledger")
 
 // Spend is an amount charged to a bucket, in the bucket's base units:
 // token base units for a token bucket, micro-USD for a USD bucket.

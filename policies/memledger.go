@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync"
 	"time"
@@ -81,11 +82,17 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if _, done := l.approvals[e.ApprovalID]; done {
+		return fmt.Errorf("memledger: commit %s: %w", e.ApprovalID, ErrApprovalCommitted)
+	}
 	var keyID string
 	if e.Key != "" {
 		keyID = addrKey(e.Wallet) + "\x00" + e.Key
 		if first, dup := l.keys[keyID]; dup {
-			return &DuplicateError{Key: e.Key, ApprovalID: first.approvalID, Digest: first.digest}
+			if e.Supersedes == "" || first.approvalID != e.Supersedes {
+				return &DuplicateError{Key: e.Key, ApprovalID: first.approvalID, Digest: first.digest}
+			}
+			l.release(first.approvalID) // the key passes to e below
 		}
 	}
 	for _, lim := range limits {
@@ -134,14 +141,24 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 func (l *MemLedger) Release(ctx context.Context, approvalID, reason string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range l.approvals[approvalID] {
+	l.release(approvalID)
+	return nil
+}
+
+// release voids an approval's live spends; under l.mu. The approval stays
+// known (Commit refuses its ID again), with nothing live.
+func (l *MemLedger) release(approvalID string) {
+	recs, ok := l.approvals[approvalID]
+	if !ok {
+		return
+	}
+	for _, r := range recs {
 		if r.live {
 			r.live = false
 			r.bucket.total.Sub(r.bucket.total, &r.amount)
 		}
 	}
-	delete(l.approvals, approvalID)
-	return nil
+	l.approvals[approvalID] = nil
 }
 
 // Record implements Ledger.

@@ -41,6 +41,7 @@ type Client struct {
 	eth     *ethclient.Client
 	url     string // redacted: scheme and host only
 	chainID *big.Int
+	genesis common.Hash // hash of block 0: tells apart two chains with one id
 	timeout time.Duration
 	owned   bool // Close closes rpc
 }
@@ -136,8 +137,27 @@ func newClient(ctx context.Context, rc *rpc.Client, label string, cfg clientConf
 		return nil, fmt.Errorf("evm: RPC %s serves chain %s, but chain %s was configured (MANDATE_CHAIN_ID); check MANDATE_RPC_URL", label, cid, cfg.chainID)
 	}
 	c.chainID = new(big.Int).Set(cid)
+	var genesis struct {
+		Hash common.Hash `json:"hash"`
+	}
+	if err := rc.CallContext(ctx, &genesis, "eth_getBlockByNumber", "0x0", false); err != nil {
+		return nil, c.wrap(ctx, "eth_getBlockByNumber", err)
+	}
+	if genesis.Hash == (common.Hash{}) {
+		return nil, &RPCError{URL: label, Method: "eth_getBlockByNumber", Err: errors.New("the node did not return its genesis block (block 0)")}
+	}
+	c.genesis = genesis.Hash
 	return c, nil
 }
+
+// Genesis returns the hash of the chain's genesis block, read when the
+// client was made.
+func (c *Client) Genesis() common.Hash { return c.genesis }
+
+// ChainKey names the chain by id and genesis block ("1337/0x…"): a devnet
+// restarted with the same id is a new chain, and what the journal knows of
+// the old one must not answer for it.
+func (c *Client) ChainKey() string { return c.chainID.String() + "/" + c.genesis.Hex() }
 
 // Close closes the connection if Dial opened it.
 func (c *Client) Close() {

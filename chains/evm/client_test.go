@@ -34,6 +34,11 @@ func scripted(t *testing.T, answers map[string]func(params []json.RawMessage) st
 			return
 		}
 		f, ok := answers[req.Method]
+		if !ok && req.Method == "eth_getBlockByNumber" && len(req.Params) > 0 && string(req.Params[0]) == `"0x0"` {
+			// Dial reads the genesis block; a script that does not care
+			// about it gets one.
+			f, ok = constant(`{"number":"0x0","hash":"0x00000000000000000000000000000000000000000000000000000000000000aa"}`), true
+		}
 		if !ok {
 			f = answers["*"]
 		}

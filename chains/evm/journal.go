@@ -27,11 +27,12 @@ func (s TxStatus) Final() bool {
 // TxRecord is one transaction in the journal.
 type TxRecord struct {
 	Hash       string // 0x-prefixed
-	Chain      string // decimal chain id
+	Chain      string // the chain's key: decimal chain id, "/", genesis block hash (Client.ChainKey)
 	From       string // checksummed address
 	Nonce      uint64
 	Key        string // idempotency key; unique per (Chain, From) when set
 	ApprovalID string // the approval that authorised it
+	Action     string // policies.ActionDigest of the approved intent: what a retry under Key must repeat
 	Raw        []byte // the signed transaction (RLP / typed envelope)
 	Status     TxStatus
 	ReplacedBy string // hash of the replacement, for TxReplaced
@@ -71,11 +72,15 @@ type Journal interface {
 	// rec.Key is set and already used for the same chain and sender.
 	Insert(ctx context.Context, rec TxRecord) error
 	// Update sets the status (and ReplacedBy, Error, Block) of a transaction.
+	// TxSent moves a row on only from TxSigned (or TxSent): senders in other
+	// processes settle the same rows, and a rebroadcast's "sent" must never
+	// overwrite the "mined" the row's own sender recorded. On a row already
+	// further along it does nothing and returns nil.
 	Update(ctx context.Context, rec TxRecord) error
 	// ByKey returns the first transaction sent under an idempotency key.
 	ByKey(ctx context.Context, chain, from, key string) (TxRecord, bool, error)
-	// ByHash returns a transaction by hash.
-	ByHash(ctx context.Context, hash string) (TxRecord, bool, error)
+	// ByHash returns a transaction of chain by hash.
+	ByHash(ctx context.Context, chain, hash string) (TxRecord, bool, error)
 	// Open lists a sender's transactions whose status is not final, by nonce.
 	Open(ctx context.Context, chain, from string) ([]TxRecord, error)
 	// MaxNonce returns the highest nonce journaled for a sender whose status

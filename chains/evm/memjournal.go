@@ -18,7 +18,7 @@ import (
 // memory.Store's journal instead.
 type MemJournal struct {
 	mu     sync.Mutex
-	rows   map[string]*TxRecord // by lower-case hash
+	rows   map[string]*TxRecord // by rowID: chain and lower-case hash
 	seq    []string             // insertion order
 	nonces senderLocks
 }
@@ -73,6 +73,10 @@ func (l *senderLocks) lock(ctx context.Context, key string) (unlock func(), err 
 	}
 }
 
+// rowID names a row: one signed transaction may be journaled on two chains
+// that share an id (see TxRecord.Chain).
+func rowID(chain, hash string) string { return chain + "\x00" + strings.ToLower(hash) }
+
 func copyRec(r TxRecord) TxRecord {
 	r.Raw = bytes.Clone(r.Raw)
 	return r
@@ -82,10 +86,10 @@ func copyRec(r TxRecord) TxRecord {
 func (m *MemJournal) Insert(_ context.Context, rec TxRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := strings.ToLower(rec.Hash)
-	if h == "" {
+	if rec.Hash == "" {
 		return fmt.Errorf("evm: journal: record without hash")
 	}
+	h := rowID(rec.Chain, rec.Hash)
 	if _, ok := m.rows[h]; ok {
 		return fmt.Errorf("evm: journal: transaction %s: %w", rec.Hash, ErrDuplicateHash)
 	}
@@ -111,9 +115,12 @@ func (m *MemJournal) Insert(_ context.Context, rec TxRecord) error {
 func (m *MemJournal) Update(_ context.Context, rec TxRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.rows[strings.ToLower(rec.Hash)]
+	r, ok := m.rows[rowID(rec.Chain, rec.Hash)]
 	if !ok {
 		return fmt.Errorf("evm: journal: no transaction %s", rec.Hash)
+	}
+	if rec.Status == TxSent && r.Status != TxSigned && r.Status != TxSent {
+		return nil // already further along (see Journal.Update)
 	}
 	r.Status, r.ReplacedBy, r.Error, r.Block = rec.Status, rec.ReplacedBy, rec.Error, rec.Block
 	r.UpdatedAt = time.Now()
@@ -133,11 +140,11 @@ func (m *MemJournal) ByKey(_ context.Context, chain, from, key string) (TxRecord
 	return TxRecord{}, false, nil
 }
 
-// ByHash returns a transaction by hash.
-func (m *MemJournal) ByHash(_ context.Context, hash string) (TxRecord, bool, error) {
+// ByHash returns a transaction of chain by hash.
+func (m *MemJournal) ByHash(_ context.Context, chain, hash string) (TxRecord, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.rows[strings.ToLower(hash)]
+	r, ok := m.rows[rowID(chain, hash)]
 	if !ok {
 		return TxRecord{}, false, nil
 	}

@@ -26,7 +26,7 @@ func TestSendNonceLockTimeout(t *testing.T) {
 
 	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- j.LockNonces(ctx, w.Chain(), w.Address().Hex(), func(context.Context, Journal) error {
+		done <- j.LockNonces(ctx, w.JournalChain(), w.Address().Hex(), func(context.Context, Journal) error {
 			close(held)
 			<-release
 			return nil
@@ -38,7 +38,7 @@ func TestSendNonceLockTimeout(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(err, ErrNonceLockTimeout) || !strings.Contains(err.Error(), "nothing was signed") {
+	if !errors.Is(err, ErrNonceLockTimeout) || !strings.Contains(err.Error(), "nothing was written or signed") {
 		t.Fatalf("send while the lock is held: %v", err)
 	}
 	if s, _ := ledger.Spent(ctx, "default/1337/native", time.Time{}); s.Sign() != 0 {
@@ -71,7 +71,7 @@ func TestRefusedNonceGapIsFilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := w.record(tx, raw, "", "ap-other")
+		rec := w.record(tx, raw, sendRef{approvalID: "ap-other"})
 		rec.Status = status
 		if err := j.Insert(ctx, rec); err != nil {
 			t.Fatal(err)

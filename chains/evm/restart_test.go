@@ -71,7 +71,7 @@ func TestRestartWithSQLiteJournal(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	first, ok, err := st.Journal().ByKey(ctx, w.Chain(), w.Address().Hex(), "pay-once")
+	first, ok, err := st.Journal().ByKey(ctx, w.JournalChain(), w.Address().Hex(), "pay-once")
 	if err != nil || !ok || first.Status != evm.TxMined {
 		t.Fatalf("%+v %v %v", first, ok, err)
 	}

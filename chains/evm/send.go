@@ -77,14 +77,17 @@ func (e *UncertainError) Unwrap() error { return e.Err }
 //     fields (ErrCallMismatch): the signature covers the call, so the call
 //     must be what the policy read.
 //
-// It then spends the approval, returns the journaled record if the intent's
-// idempotency key was already sent (sending nothing), and simulates the
-// call. Under the journal's lock on the wallet's nonces (shared by every
-// process on the same database, see NonceLocker) it takes the next nonce,
-// signs the call and journals it (status signed); with the lock released it
-// broadcasts it and marks it sent. A reservation not done within the nonce
-// lock timeout (WithNonceLockTimeout) fails with ErrNonceLockTimeout,
-// having signed nothing.
+// It then spends the approval, answers from the journal if the intent's
+// idempotency key was already used (see keyed: sending nothing new), and
+// simulates the call. Under the journal's lock on the wallet's nonces
+// (shared by every process on the same database, see NonceLocker) it
+// commits the approval's charge if the approval was decided under
+// policies.DeferCommit, takes the next nonce, signs the call and journals it
+// (status signed), all in one database transaction with memory.Store's
+// journal; with the lock released it broadcasts it and marks it sent. A
+// reservation not done within the nonce lock timeout
+// (WithNonceLockTimeout) fails with ErrNonceLockTimeout, having signed
+// nothing.
 //
 // When anything fails before the transaction leaves (a revert in
 // simulation, the node's definite refusal, a journal error, the lock
@@ -122,7 +125,7 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 	}
 	key := in.Head().Key
 	if key != "" {
-		rec, ok, err := w.j.ByKey(ctx, w.chain, w.addr.Hex(), key)
+		rec, ok, err := w.byKey(ctx, w.j, key)
 		if err != nil {
 			return fail(fmt.Errorf("evm: journal lookup of idempotency key: %w", err))
 		}
@@ -131,11 +134,16 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 			return w.keyed(ctx, key, rec)
 		}
 	}
+	action, err := policies.ActionDigest(in)
+	if err != nil {
+		return fail(err)
+	}
+	ref := sendRef{key: key, approvalID: ap.ID(), action: action, commit: w.committer(ap, key, action)}
 	if sw, ok := in.(policies.Swap); ok {
 		// A swap that needs an allowance first gets it, mined, before
 		// its own simulation: the swap would revert without it.
-		if err := w.approveFirst(ctx, sw, ap.ID(), log); err != nil {
-			return fail(err)
+		if err := w.approveFirst(ctx, sw, ref, log); err != nil {
+			return w.refused(ctx, ap, key, err, fail)
 		}
 	}
 	gas, err := w.Simulate(ctx, call)
@@ -146,7 +154,7 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 	if err != nil {
 		return fail(err)
 	}
-	rec, err := w.signAndSend(ctx, call, w.gasLimit(gas), tip, feeCap, key, ap.ID())
+	rec, err := w.signAndSend(ctx, call, w.gasLimit(gas), tip, feeCap, ref)
 	if err != nil {
 		var unc *UncertainError
 		if errors.As(err, &unc) {
@@ -154,36 +162,209 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 			log.Warn("broadcast outcome unknown", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("error", err.Error()))
 			return rec, err
 		}
-		if errors.Is(err, ErrDuplicateKey) { // a concurrent send took the key first
-			w.release(ctx, ap, "idempotency key already sent")
-			prev, ok, jerr := w.j.ByKey(ctx, w.chain, w.addr.Hex(), key)
-			if jerr != nil || !ok {
-				return TxRecord{}, errors.Join(err, jerr)
-			}
-			return w.keyed(ctx, key, prev)
-		}
-		return fail(err)
+		return w.refused(ctx, ap, key, err, fail)
 	}
 	ap.Sent()
 	log.Info("transaction sent", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce), slog.String("to", call.To))
+	crashPoint("before-wait")
 	return rec, nil
 }
 
-// keyed answers a send whose idempotency key is already journaled: with the
-// latest transaction of its replacement chain, or an error if it failed.
+// refused ends a send that signed nothing of its own: a key another
+// attempt journaled first is answered with that attempt's transaction
+// (keyed); anything else releases the approval (fail).
+func (w *Wallet) refused(ctx context.Context, ap policies.Approval, key string, err error, fail func(error) (TxRecord, error)) (TxRecord, error) {
+	var kd *keyedError
+	if errors.As(err, &kd) {
+		w.release(ctx, ap, "idempotency key already sent as "+kd.rec.Hash)
+		return w.keyed(ctx, key, kd.rec)
+	}
+	if errors.Is(err, ErrDuplicateKey) { // a concurrent send journaled the key first
+		w.release(ctx, ap, "idempotency key already sent")
+		prev, ok, jerr := w.byKey(ctx, w.j, key)
+		if jerr != nil || !ok {
+			return TxRecord{}, errors.Join(err, jerr)
+		}
+		return w.keyed(ctx, key, prev)
+	}
+	return fail(err)
+}
+
+// ByKey returns where the transaction sent under an idempotency key
+// stands, as a retry under that key would answer: following ReplacedBy,
+// broadcast again if the node does not have it, an error for one that
+// failed (KeyFailedError). It reports false when the key sent nothing on
+// this chain.
+func (w *Wallet) ByKey(ctx context.Context, key string) (TxRecord, bool, error) {
+	if key == "" {
+		return TxRecord{}, false, nil
+	}
+	rec, ok, err := w.byKey(ctx, w.j, key)
+	if !ok || err != nil {
+		return TxRecord{}, false, err
+	}
+	rec, err = w.keyed(ctx, key, rec)
+	return rec, true, err
+}
+
+// JournalChain is the chain's name in the journal (Client.ChainKey): the
+// chain id and the genesis block, so two chains with one id are not mixed.
+func (w *Wallet) JournalChain() string { return w.jchain }
+
+// keyedError says, from inside the nonce lock, that the send's idempotency
+// key is journaled already (another process took it meanwhile): nothing is
+// signed, and Send answers with the journaled transaction.
+type keyedError struct{ rec TxRecord }
+
+func (e *keyedError) Error() string {
+	return "evm: idempotency key already journaled as " + e.rec.Hash
+}
+
+// sendRef is what a transaction is signed for: the idempotency key its row
+// carries, the approval and the action it carries out (ActionDigest), and
+// what charges that approval inside the journal's transaction (nil once
+// charged, or for one charged when decided).
+type sendRef struct {
+	key, approvalID, action string
+	commit                  func(context.Context, Journal) error
+}
+
+// committer returns what charges ap inside the nonce lock's transaction,
+// beside the journal row of the first transaction it signs, or nil for an
+// approval the engine committed when it decided. A key the ledger holds
+// for another approval is resolved there, where the journal cannot change
+// under it: journaled (by an attempt in another process, or a crashed one)
+// means that transaction answers (keyedError); not journaled, for the same
+// intent, means the earlier attempt signed nothing, and this one
+// supersedes it (its charge released, the key passed on, in this commit).
+func (w *Wallet) committer(ap policies.Approval, key, action string) func(context.Context, Journal) error {
+	if !ap.Deferred() {
+		return nil
+	}
+	return func(ctx context.Context, j Journal) error {
+		err := ap.Commit(ctx)
+		dup, ok := errors.AsType[*policies.DuplicateError](err)
+		if !ok || key == "" {
+			return err
+		}
+		rec, found, jerr := w.byKey(ctx, j, key)
+		switch {
+		case jerr != nil:
+			return jerr
+		case found && rec.Action != "" && rec.Action != action:
+			return err // another action under this key: the caller says so
+		case found:
+			return &keyedError{rec: rec}
+		case dup.Digest != ap.Digest() && !w.allowanceOnly(ctx, j, ap, key):
+			return err // another action under this key: the caller says so
+		}
+		w.log.Info("retrying an attempt that signed nothing under its idempotency key",
+			slog.String("key", key), slog.String("earlier_approval", dup.ApprovalID), slog.String("approval", ap.ID()))
+		return ap.Supersede(ctx, dup.ApprovalID)
+	}
+}
+
+// allowanceOnly reports whether the earlier attempt under key was a swap
+// that sent only the allowance it needed first (journaled under
+// key+"/approve", see approveFirst) and never signed the swap: its retry
+// is the same swap quoted again, whose intent differs in its quote and
+// deadline, and supersedes it.
+func (w *Wallet) allowanceOnly(ctx context.Context, j Journal, ap policies.Approval, key string) bool {
+	if _, swap := ap.Intent().(policies.Swap); !swap {
+		return false
+	}
+	_, ok, err := j.ByKey(ctx, w.jchain, w.addr.Hex(), key+"/approve")
+	return ok && err == nil
+}
+
+// byKey finds the transaction journaled under key on this chain. Rows
+// journaled before chains were told apart by genesis name the chain by id
+// alone; such a row answers only if this chain knows its transaction.
+func (w *Wallet) byKey(ctx context.Context, j Journal, key string) (TxRecord, bool, error) {
+	rec, ok, err := j.ByKey(ctx, w.jchain, w.addr.Hex(), key)
+	if ok || err != nil {
+		return rec, ok, err
+	}
+	old, ok, err := j.ByKey(ctx, w.chain, w.addr.Hex(), key)
+	if !ok || err != nil {
+		return TxRecord{}, false, err
+	}
+	if _, _, err := w.c.TransactionByHash(ctx, common.HexToHash(old.Hash)); err != nil {
+		if errors.Is(err, ethereum.NotFound) {
+			return TxRecord{}, false, nil // a chain this one replaced
+		}
+		return TxRecord{}, false, err
+	}
+	return old, true, nil
+}
+
+// keyed answers a send whose idempotency key is already journaled, with
+// where that attempt stands now, following ReplacedBy to the transaction
+// that counts. One journaled but not known to the node (its sender died
+// before broadcasting it, or the node dropped it) is broadcast again, so a
+// retry converges instead of waiting for a transaction nobody sends. One
+// that failed is an error: it never left, and nothing was paid.
 func (w *Wallet) keyed(ctx context.Context, key string, rec TxRecord) (TxRecord, error) {
 	rec = w.latest(ctx, rec)
+	if !rec.Status.Final() {
+		rec = w.redeliver(ctx, rec)
+	}
 	if rec.Status == TxFailed {
-		return rec, fmt.Errorf("evm: idempotency key %q was already used by transaction %s, which failed (%s); use a new key to try again", key, rec.Hash, rec.Error)
+		return rec, &KeyFailedError{Key: key, Record: rec}
 	}
 	return rec, nil
+}
+
+// KeyFailedError answers a retry under an idempotency key whose
+// transaction failed: the node refused it, it never left, and nothing was
+// paid. The key stays spent on it; a new key tries again.
+type KeyFailedError struct {
+	Key    string
+	Record TxRecord
+}
+
+func (e *KeyFailedError) Error() string {
+	return fmt.Sprintf("evm: the transaction %s sent under idempotency key %q failed and never left (%s); nothing was paid: to try again, use a new key",
+		e.Record.Hash, e.Key, e.Record.Error)
+}
+
+// redeliver makes sure the node has a journaled transaction that is not
+// final: settled from its receipt if mined, marked sent if the node knows
+// it, broadcast again otherwise. It returns the row as it now stands.
+func (w *Wallet) redeliver(ctx context.Context, rec TxRecord) TxRecord {
+	h := common.HexToHash(rec.Hash)
+	if r, err := w.c.Receipt(ctx, h); err == nil {
+		return w.settle(ctx, rec, r)
+	}
+	if _, _, err := w.c.TransactionByHash(ctx, h); err == nil {
+		if rec.Status == TxSigned {
+			rec.Status = TxSent
+			w.update(ctx, rec)
+		}
+		return rec
+	} else if !errors.Is(err, ethereum.NotFound) {
+		return rec // the node cannot say; Wait asks again
+	}
+	out, serr := w.broadcast(ctx, rec.Raw)
+	switch out {
+	case accepted:
+		rec.Status = TxSent
+		w.update(ctx, rec)
+		w.log.Info("journaled transaction the node did not have sent again", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
+	case rejected:
+		if cur, ok, err := w.j.ByHash(ctx, w.jchain, rec.Hash); err == nil && ok && !cur.Status.Final() {
+			rec.Status, rec.Error = TxFailed, serr.Error()
+			w.update(ctx, rec)
+		}
+	}
+	return rec
 }
 
 // latest follows ReplacedBy links to the newest record.
 func (w *Wallet) latest(ctx context.Context, rec TxRecord) TxRecord {
 	seen := map[string]bool{strings.ToLower(rec.Hash): true}
 	for rec.ReplacedBy != "" && !seen[strings.ToLower(rec.ReplacedBy)] {
-		next, ok, err := w.j.ByHash(ctx, rec.ReplacedBy)
+		next, ok, err := w.j.ByHash(ctx, w.jchain, rec.ReplacedBy)
 		if err != nil || !ok {
 			break
 		}
@@ -356,32 +537,44 @@ func (l localLocker) LockNonces(ctx context.Context, chain, from string, fn func
 // take the same nonce. The lock is released before anything is broadcast:
 // it is never held across the network's answer. Nothing it returns an error
 // for was journaled, so no nonce is used.
-func (w *Wallet) reserve(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, key, approvalID string) (TxRecord, error) {
+func (w *Wallet) reserve(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, ref sendRef) (TxRecord, error) {
 	lctx, cancel := context.WithTimeout(ctx, w.lockWait)
 	defer cancel()
 	var rec TxRecord
-	err := w.locker().LockNonces(lctx, w.chain, w.addr.Hex(), func(ctx context.Context, j Journal) error {
+	var decided error // the policy refused at commit: recorded, nothing signed
+	err := w.locker().LockNonces(lctx, w.jchain, w.addr.Hex(), func(ctx context.Context, j Journal) error {
+		if ref.commit != nil {
+			if err := ref.commit(ctx, j); err != nil {
+				if _, ok := errors.AsType[*policies.Denied](err); ok {
+					decided = err
+					return nil // commit the denial's record, and nothing else
+				}
+				return err
+			}
+		}
 		nonce, err := w.nextNonce(ctx, j)
 		if err != nil {
 			return err
 		}
-		tx, raw, err := w.sign(call, nonce, gas, tip, feeCap)
-		if err != nil {
-			return err
-		}
-		rec = w.record(tx, raw, key, approvalID)
-		return w.journalSigned(ctx, j, rec)
+		crashPoint("before-commit")
+		rec, err = w.signJournaled(ctx, j, call, nonce, gas, tip, feeCap, ref)
+		return err
 	})
+	var kd *keyedError
 	switch {
+	case err == nil && decided != nil:
+		return TxRecord{}, decided
 	case err == nil:
 		return rec, nil
+	case errors.As(err, &kd), errors.Is(err, ErrDuplicateKey):
+		return TxRecord{}, err
+	case errors.As(err, new(*policies.DuplicateError)):
+		return TxRecord{}, err
 	case ctx.Err() != nil:
 		return TxRecord{}, fmt.Errorf("evm: reserving a nonce: %w; nothing was sent", ctx.Err())
 	case errors.Is(err, ErrNonceLockTimeout):
-		return TxRecord{}, fmt.Errorf("%w: not granted within %s, another sender of %s held it (on a shared database, another process may hold its lock); nothing was signed and no nonce was used: try again once it is free, or allow longer with WithNonceLockTimeout",
+		return TxRecord{}, fmt.Errorf("%w: not granted within %s, another sender of %s held it (on a shared database, another process may hold the database locked); nothing was written or signed, and no nonce was used: try again once it is free, or allow longer with WithNonceLockTimeout",
 			ErrNonceLockTimeout, w.lockWait, w.addr.Hex())
-	case errors.Is(err, ErrDuplicateKey):
-		return TxRecord{}, err
 	case lctx.Err() != nil:
 		return TxRecord{}, fmt.Errorf("evm: reserving a nonce took longer than %s: %w; nothing was sent", w.lockWait, err)
 	}
@@ -406,7 +599,7 @@ func (w *Wallet) nextNonce(ctx context.Context, j Journal) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	open, err := j.Open(ctx, w.chain, w.addr.Hex())
+	open, err := j.Open(ctx, w.jchain, w.addr.Hex())
 	if err != nil {
 		return 0, fmt.Errorf("evm: journal: %w", err)
 	}
@@ -424,19 +617,29 @@ func (w *Wallet) nextNonce(ctx context.Context, j Journal) (uint64, error) {
 	return next, nil
 }
 
-// journalSigned records a transaction just signed, under the nonce lock.
+// signJournaled signs call at nonce and journals it, under the nonce lock.
 // The journal may already hold the very same transaction — same sender,
-// nonce, call and fees give the same hash — when the chain forgot it (a
-// devnet restarted over the same database); staleRow decides.
-func (w *Wallet) journalSigned(ctx context.Context, j Journal, rec TxRecord) error {
-	err := j.Insert(ctx, rec)
-	if err == nil || errors.Is(err, ErrDuplicateKey) {
-		return err
+// nonce, call and fees give the same hash — when an earlier attempt at
+// this nonce was refused by the node (a failed row, whose nonce is free
+// again); the tip is then raised by one wei, which makes it a distinct
+// transaction with a row of its own.
+func (w *Wallet) signJournaled(ctx context.Context, j Journal, call policies.Call, nonce, gas uint64, tip, feeCap *big.Int, ref sendRef) (TxRecord, error) {
+	for range 3 {
+		tx, raw, err := w.sign(call, nonce, gas, tip, feeCap)
+		if err != nil {
+			return TxRecord{}, err
+		}
+		rec := w.record(tx, raw, ref)
+		err = j.Insert(ctx, rec)
+		if err == nil || errors.Is(err, ErrDuplicateKey) {
+			return rec, err
+		}
+		if !errors.Is(err, ErrDuplicateHash) {
+			return TxRecord{}, fmt.Errorf("evm: journal the signed transaction: %w", err)
+		}
+		tip, feeCap = new(big.Int).Add(tip, big.NewInt(1)), new(big.Int).Add(feeCap, big.NewInt(1))
 	}
-	if errors.Is(err, ErrDuplicateHash) && w.staleRow(ctx, j, rec) {
-		return nil
-	}
-	return fmt.Errorf("evm: journal the signed transaction: %w", err)
+	return TxRecord{}, fmt.Errorf("evm: journal the signed transaction: %w at nonce %d three times", ErrDuplicateHash, nonce)
 }
 
 type outcome int
@@ -539,10 +742,10 @@ func (w *Wallet) sign(call policies.Call, nonce, gas uint64, tip, feeCap *big.In
 	return signed, raw, nil
 }
 
-func (w *Wallet) record(tx *types.Transaction, raw []byte, key, approvalID string) TxRecord {
+func (w *Wallet) record(tx *types.Transaction, raw []byte, ref sendRef) TxRecord {
 	now := time.Now().UTC()
-	return TxRecord{Hash: tx.Hash().Hex(), Chain: w.chain, From: w.addr.Hex(), Nonce: tx.Nonce(), Key: key,
-		ApprovalID: approvalID, Raw: raw, Status: TxSigned, CreatedAt: now, UpdatedAt: now}
+	return TxRecord{Hash: tx.Hash().Hex(), Chain: w.jchain, From: w.addr.Hex(), Nonce: tx.Nonce(), Key: ref.key,
+		ApprovalID: ref.approvalID, Action: ref.action, Raw: raw, Status: TxSigned, CreatedAt: now, UpdatedAt: now}
 }
 
 // signAndSend reserves a nonce for call, signs and journals it (reserve),
@@ -555,15 +758,15 @@ func (w *Wallet) record(tx *types.Transaction, raw []byte, key, approvalID strin
 // to be used by a transaction the journal does not know (another program
 // with the same key) is marked failed and signed again at a fresh nonce, at
 // most twice.
-func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, key, approvalID string) (TxRecord, error) {
+func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64, tip, feeCap *big.Int, ref sendRef) (TxRecord, error) {
 	w.flushUnsent(ctx)
 	var prev *TxRecord // a row that failed with "nonce too low", to link to its retry
 	for attempt := 0; ; attempt++ {
-		rowKey := key
+		rowRef := ref
 		if prev != nil {
-			rowKey = "" // the key stays on the first row, which links here
+			rowRef.key = "" // the key stays on the first row, which links here
 		}
-		rec, err := w.reserve(ctx, call, gas, tip, feeCap, rowKey, approvalID)
+		rec, err := w.reserve(ctx, call, gas, tip, feeCap, rowRef)
 		if err != nil {
 			return TxRecord{}, err
 		}
@@ -577,6 +780,7 @@ func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64
 		w.sending.Delete(strings.ToLower(rec.Hash))
 		switch out {
 		case accepted:
+			crashPoint("after-broadcast")
 			rec.Status = TxSent
 			w.update(ctx, rec)
 			return rec, nil
@@ -618,7 +822,7 @@ func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64
 // node refuses for good is marked failed, so its nonce is reused. Failures
 // here only log: the send goes on.
 func (w *Wallet) flushUnsent(ctx context.Context) {
-	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
+	open, err := w.j.Open(ctx, w.jchain, w.addr.Hex())
 	if err != nil {
 		w.log.Warn("could not read the journal for unsent transactions", slog.String("error", err.Error()))
 		return
@@ -644,7 +848,8 @@ func (w *Wallet) flushUnsent(ctx context.Context) {
 		out, serr := w.broadcast(ctx, rec.Raw)
 		switch out {
 		case accepted:
-			w.setIfSigned(ctx, rec, TxSent, "")
+			rec.Status = TxSent
+			w.update(ctx, rec) // only from signed: see Journal.Update
 			w.log.Info("rebroadcast unsent transaction", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
 		case rejected:
 			w.setIfSigned(ctx, rec, TxFailed, serr.Error())
@@ -660,51 +865,47 @@ func (w *Wallet) flushUnsent(ctx context.Context) {
 // time on from "signed", unless one of them already did: a row's own
 // sender, or Wait, may have recorded more than this rebroadcast knows.
 func (w *Wallet) setIfSigned(ctx context.Context, rec TxRecord, status TxStatus, why string) {
-	if cur, ok, err := w.j.ByHash(ctx, rec.Hash); err != nil || !ok || cur.Status != TxSigned {
+	if cur, ok, err := w.j.ByHash(ctx, w.jchain, rec.Hash); err != nil || !ok || cur.Status != TxSigned {
 		return
 	}
 	rec.Status, rec.Error = status, why
 	w.update(ctx, rec)
 }
 
-// Resume settles the journal after a restart: for each of the wallet's
-// transactions not final it records a receipt if there is one, and
-// otherwise rebroadcasts the journaled bytes. Rebroadcasting is idempotent:
-// the same bytes have the same hash and nonce ("already known" is success),
-// and a nonce already used means the transaction, or its replacement, is
-// mined or known. A transaction the node now refuses is marked failed and
-// reported. Call it once on start, before sending.
+// Resume reconciles the wallet's journal with the chain; every process
+// that opens a wallet to send calls it first (the CLI does). Each
+// transaction not final is settled from its receipt when mined, marked sent
+// when the node knows it, and otherwise broadcast again (redeliver): a
+// sender that died between journaling and broadcasting, or a node that
+// dropped what it was given, leaves a nonce the wallet's next transaction
+// would wait behind forever. Rebroadcasting is idempotent: the same bytes
+// have the same hash and nonce. One the node now refuses for good is marked
+// failed (its nonce is free again) and reported. A row whose nonce the
+// chain has used without its receipt is left to Wait, which settles it
+// after the receipt's grace.
+//
+// There are no charges to release here: an approval decided under
+// policies.DeferCommit is charged in the transaction that journals what it
+// signs, so no charge exists without its row.
 func (w *Wallet) Resume(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	open, err := w.j.Open(ctx, w.chain, w.addr.Hex())
+	open, err := w.j.Open(ctx, w.jchain, w.addr.Hex())
 	if err != nil {
 		return fmt.Errorf("evm: journal: %w", err)
 	}
 	var errs []error
 	for _, rec := range open {
-		if r, err := w.c.Receipt(ctx, common.HexToHash(rec.Hash)); err == nil {
-			w.settle(ctx, rec, r)
-			continue
-		} else if !errors.Is(err, ethereum.NotFound) {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		out, serr := w.broadcast(ctx, rec.Raw)
-		switch out {
-		case accepted:
-			if rec.Status == TxSigned {
-				rec.Status = TxSent
-				w.update(ctx, rec)
-			}
-			w.log.Info("resumed transaction", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
-		case nonceTaken:
-			w.log.Info("resumed transaction's nonce is used; Wait settles it", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
-		case rejected:
-			rec.Status, rec.Error = TxFailed, serr.Error()
-			w.update(ctx, rec)
-			errs = append(errs, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr})
-		case uncertain, undelivered:
-			return fmt.Errorf("evm: resume %s: %w", rec.Hash, serr)
+		now := w.redeliver(ctx, rec)
+		switch {
+		case now.Status == TxFailed:
+			errs = append(errs, &RejectedError{Hash: now.Hash, Nonce: now.Nonce, Err: errors.New(now.Error)})
+		case now.Status != rec.Status:
+			w.log.Info("journal reconciled", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce),
+				slog.String("was", string(rec.Status)), slog.String("now", string(now.Status)))
 		}
 	}
 	return errors.Join(errs...)
@@ -733,14 +934,14 @@ func (w *Wallet) settle(ctx context.Context, rec TxRecord, r *types.Receipt) TxR
 // only. Wait returns when ctx is done.
 func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
 	h := common.HexToHash(hash)
-	first, ok, err := w.j.ByHash(ctx, hash)
+	first, ok, err := w.j.ByHash(ctx, w.jchain, hash)
 	if err != nil {
 		return TxRecord{}, fmt.Errorf("evm: journal: %w", err)
 	}
-	if !ok || first.Chain != w.chain || !strings.EqualFold(first.From, w.addr.Hex()) {
+	if !ok || first.Chain != w.jchain || !strings.EqualFold(first.From, w.addr.Hex()) {
 		return w.waitForeign(ctx, h)
 	}
-	usedPolls := 0
+	usedPolls, polls := 0, 0
 	for {
 		cands := w.family(ctx, first)
 		anyLive := false
@@ -772,6 +973,17 @@ func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
 			last := cands[len(cands)-1]
 			return last, fmt.Errorf("evm: transaction %s failed: %s", last.Hash, last.Error)
 		}
+		// Every few polls without a receipt, make sure the node still has
+		// the newest live transaction: one it dropped, or never got (its
+		// sender died before broadcasting), would otherwise never be mined.
+		if polls++; polls%redeliverEvery == 0 {
+			for i := len(cands) - 1; i >= 0; i-- {
+				if !cands[i].Status.Final() {
+					w.redeliver(ctx, cands[i])
+					break
+				}
+			}
+		}
 		// The nonce used on chain with none of ours mined: after a grace
 		// for receipt lag, some other transaction took it.
 		if n, err := w.c.Nonce(ctx, w.addr); err == nil && n > first.Nonce {
@@ -793,16 +1005,20 @@ func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
 	}
 }
 
+// redeliverEvery is how many receipt polls Wait makes before it checks
+// that the node still has the transaction it waits for.
+const redeliverEvery = 3
+
 // family returns rec and every transaction reached by ReplacedBy links,
 // fresh from the journal, oldest first.
 func (w *Wallet) family(ctx context.Context, rec TxRecord) []TxRecord {
-	if cur, ok, err := w.j.ByHash(ctx, rec.Hash); err == nil && ok {
+	if cur, ok, err := w.j.ByHash(ctx, w.jchain, rec.Hash); err == nil && ok {
 		rec = cur
 	}
 	out := []TxRecord{rec}
 	seen := map[string]bool{strings.ToLower(rec.Hash): true}
 	for rec.ReplacedBy != "" && !seen[strings.ToLower(rec.ReplacedBy)] && len(out) < 64 {
-		next, ok, err := w.j.ByHash(ctx, rec.ReplacedBy)
+		next, ok, err := w.j.ByHash(ctx, w.jchain, rec.ReplacedBy)
 		if err != nil || !ok {
 			break
 		}
@@ -818,7 +1034,7 @@ func (w *Wallet) waitForeign(ctx context.Context, h common.Hash) (TxRecord, erro
 	for {
 		r, err := w.c.Receipt(ctx, h)
 		if err == nil {
-			rec := TxRecord{Hash: h.Hex(), Chain: w.chain, Status: TxMined}
+			rec := TxRecord{Hash: h.Hex(), Chain: w.jchain, Status: TxMined}
 			if r.BlockNumber != nil {
 				rec.Block = r.BlockNumber.Uint64()
 			}
@@ -911,14 +1127,14 @@ func bump(v *big.Int) *big.Int {
 func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	old, ok, err := w.j.ByHash(ctx, hash)
+	old, ok, err := w.j.ByHash(ctx, w.jchain, hash)
 	if err != nil {
 		return TxRecord{}, fmt.Errorf("evm: journal: %w", err)
 	}
 	if !ok {
 		return TxRecord{}, fmt.Errorf("evm: transaction %s is not in the journal; only this wallet's transactions can be replaced", hash)
 	}
-	if old.Chain != w.chain || !strings.EqualFold(old.From, w.addr.Hex()) {
+	if old.Chain != w.jchain || !strings.EqualFold(old.From, w.addr.Hex()) {
 		return TxRecord{}, fmt.Errorf("evm: transaction %s was sent by %s on chain %s, not by this wallet", hash, old.From, old.Chain)
 	}
 	if old.Status.Final() {
@@ -969,7 +1185,7 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 	}
 	// The idempotency key stays on the original row (the journal keeps it
 	// unique); the link from old to new is what ByKey callers follow.
-	rec := w.record(tx, raw, "", old.ApprovalID)
+	rec := w.record(tx, raw, sendRef{approvalID: old.ApprovalID, action: old.Action})
 	if err := w.j.Insert(ctx, rec); err != nil {
 		return TxRecord{}, fmt.Errorf("evm: journal the replacement: %w; nothing was sent", err)
 	}
@@ -995,28 +1211,4 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 		w.update(ctx, old)
 		return TxRecord{}, &RejectedError{Hash: rec.Hash, Nonce: rec.Nonce, Err: serr}
 	}
-}
-
-// staleRow handles a journal that already holds the exact transaction just
-// signed: same sender, nonce, call and fees give the same hash. That only
-// happens when the chain forgot it (a devnet restarted over the same
-// database): the nonce was free on chain, so the old row describes a
-// transaction this chain never had. The row is set back to signed, to be
-// broadcast now, and true is returned. If the chain knows the transaction
-// after all, false: the caller refuses rather than send twice.
-func (w *Wallet) staleRow(ctx context.Context, j Journal, rec TxRecord) bool {
-	h := common.HexToHash(rec.Hash)
-	if _, err := w.c.Receipt(ctx, h); !errors.Is(err, ethereum.NotFound) {
-		return false // mined here, or the node cannot say: do not risk a second send
-	}
-	if _, _, err := w.c.TransactionByHash(ctx, h); !errors.Is(err, ethereum.NotFound) {
-		return false
-	}
-	rec.Status, rec.Error, rec.Block, rec.ReplacedBy = TxSigned, "", 0, ""
-	if err := j.Update(ctx, rec); err != nil {
-		return false
-	}
-	w.log.Warn("journal held this transaction from a chain that no longer has it (devnet reset?); sending it again",
-		slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
-	return true
 }

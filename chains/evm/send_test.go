@@ -122,7 +122,7 @@ func TestReplaceRefusesTamperedRow(t *testing.T) {
 			hash = tx.Hash().Hex()
 		}
 		now := time.Now()
-		return TxRecord{Hash: hash, Chain: w.Chain(), From: w.Address().Hex(), Nonce: tx.Nonce(), ApprovalID: "ap-x",
+		return TxRecord{Hash: hash, Chain: w.JournalChain(), From: w.Address().Hex(), Nonce: tx.Nonce(), ApprovalID: "ap-x",
 			Raw: raw, Status: TxSent, CreatedAt: now, UpdatedAt: now}
 	}
 	foreignTx, _, err := foreign.sign(call, 0, 21000, oneGwei, fee)
@@ -142,7 +142,7 @@ func TestReplaceRefusesTamperedRow(t *testing.T) {
 		"foreign signer": row(foreignTx, ""),
 		"other chain":    row(otherChain, ""),
 		"hash differs":   row(ownTx, common.HexToHash("0x1234").Hex()),
-		"not a tx":       {Hash: common.HexToHash("0x99").Hex(), Chain: w.Chain(), From: w.Address().Hex(), Raw: []byte{0x02, 0xc0}, Status: TxSent},
+		"not a tx":       {Hash: common.HexToHash("0x99").Hex(), Chain: w.JournalChain(), From: w.Address().Hex(), Raw: []byte{0x02, 0xc0}, Status: TxSent},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := j.Insert(ctx, rec); err != nil {
@@ -156,7 +156,7 @@ func TestReplaceRefusesTamperedRow(t *testing.T) {
 			if n := len(j.Records()); n != before {
 				t.Fatalf("journal grew from %d to %d rows", before, n)
 			}
-			if got, _, _ := j.ByHash(ctx, rec.Hash); got.Status != TxSent || got.ReplacedBy != "" {
+			if got, _, _ := j.ByHash(ctx, rec.Chain, rec.Hash); got.Status != TxSent || got.ReplacedBy != "" {
 				t.Fatalf("row changed: %+v", got)
 			}
 			if n := e.pendingNonce(t, w.Address()); n != 0 {
@@ -260,7 +260,7 @@ func TestUnknownBroadcastErrorIsUncertain(t *testing.T) {
 	if err := ap.Release(ctx, "test"); !errors.Is(err, policies.ErrApprovalSent) || charged() != 6 {
 		t.Fatalf("Release after an uncertain send: %v (charged %d)", err, charged())
 	}
-	if r, _, _ := w.j.ByHash(ctx, rec.Hash); r.Status != TxSigned {
+	if r, _, _ := w.j.ByHash(ctx, rec.Chain, rec.Hash); r.Status != TxSigned {
 		t.Fatalf("journal says %s", r.Status)
 	}
 	next, err := w.Send(ctx, decide(t, eng, ethTransfer(w, e.addrs[1], 7)))
@@ -304,7 +304,7 @@ func TestNonceIgnoresFinalRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mined := old.record(tx, raw, "", "ap-old-chain")
+	mined := old.record(tx, raw, sendRef{approvalID: "ap-old-chain"})
 	mined.Status, mined.Block = TxMined, 42
 	if err := j.Insert(ctx, mined); err != nil {
 		t.Fatal(err)

@@ -126,7 +126,7 @@ func TestSharedJournalLockTimeout(t *testing.T) {
 
 			held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 			go func() {
-				done <- stores[1].Journal().(evm.NonceLocker).LockNonces(ctx, w.Chain(), w.Address().Hex(), func(context.Context, evm.Journal) error {
+				done <- stores[1].Journal().(evm.NonceLocker).LockNonces(ctx, w.JournalChain(), w.Address().Hex(), func(context.Context, evm.Journal) error {
 					close(held)
 					<-release
 					return nil
@@ -142,16 +142,16 @@ func TestSharedJournalLockTimeout(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			if !errors.Is(err, evm.ErrNonceLockTimeout) || !strings.Contains(err.Error(), "nothing was signed") {
+			if !errors.Is(err, evm.ErrNonceLockTimeout) || !strings.Contains(err.Error(), "nothing was written or signed") {
 				t.Fatalf("send while another process holds the lock: %v", err)
 			}
 			if s, _ := ledger.Spent(ctx, "default/1337/native", time.Time{}); s.Cmp(before) != 0 {
 				t.Fatalf("charged %s, was %s: the approval was not released", s, before)
 			}
-			if open, err := stores[0].Journal().Open(ctx, w.Chain(), w.Address().Hex()); err != nil || len(open) != 0 {
+			if open, err := stores[0].Journal().Open(ctx, w.JournalChain(), w.Address().Hex()); err != nil || len(open) != 0 {
 				t.Fatalf("journal after the timeout: %+v %v", open, err)
 			}
-			if _, ok, _ := stores[0].Journal().MaxNonce(ctx, w.Chain(), w.Address().Hex()); ok {
+			if _, ok, _ := stores[0].Journal().MaxNonce(ctx, w.JournalChain(), w.Address().Hex()); ok {
 				t.Fatal("a nonce was journaled")
 			}
 			start, _ := w.Client().Nonce(ctx, w.Address())

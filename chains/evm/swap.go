@@ -131,7 +131,7 @@ func tokenName(a common.Address) string {
 // approveFirst sends and mines the allowance a swap needs, unless the
 // router already has it. Under an idempotency key the approval is journaled
 // as key+"/approve", so a retry finds it rather than approving twice.
-func (w *Wallet) approveFirst(ctx context.Context, x policies.Swap, approvalID string, log *slog.Logger) error {
+func (w *Wallet) approveFirst(ctx context.Context, x policies.Swap, ref sendRef, log *slog.Logger) error {
 	if x.Approval == nil {
 		return nil
 	}
@@ -150,7 +150,7 @@ func (w *Wallet) approveFirst(ctx context.Context, x policies.Swap, approvalID s
 	key := ""
 	if x.Key != "" {
 		key = x.Key + "/approve"
-		if rec, ok, err := w.j.ByKey(ctx, w.chain, w.addr.Hex(), key); err != nil {
+		if rec, ok, err := w.j.ByKey(ctx, w.jchain, w.addr.Hex(), key); err != nil {
 			return fmt.Errorf("evm: journal lookup of idempotency key: %w", err)
 		} else if ok {
 			return w.mined(ctx, rec.Hash)
@@ -164,10 +164,12 @@ func (w *Wallet) approveFirst(ctx context.Context, x policies.Swap, approvalID s
 	if err != nil {
 		return err
 	}
-	rec, err := w.signAndSend(ctx, call, w.gasLimit(gas), tip, feeCap, key, approvalID)
+	ref.key = key
+	rec, err := w.signAndSend(ctx, call, w.gasLimit(gas), tip, feeCap, ref)
 	if err != nil {
 		return fmt.Errorf("the swap's approval: %w", err)
 	}
+	crashPoint("after-approve")
 	log.Info("approval sent before swap", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
 	return w.mined(ctx, rec.Hash)
 }

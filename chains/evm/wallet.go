@@ -34,7 +34,8 @@ type Wallet struct {
 	c      *Client
 	s      Signer
 	addr   common.Address
-	chain  string
+	chain  string // chain id in decimal, as intents name it
+	jchain string // the journal's name of the chain: Client.ChainKey
 	j      Journal
 	log    *slog.Logger
 	dec    []DecodeOption
@@ -142,6 +143,7 @@ func NewWallet(c *Client, s Signer, opts ...WalletOption) (*Wallet, error) {
 		s:      s,
 		addr:   s.Address(),
 		chain:  c.Chain(),
+		jchain: c.ChainKey(),
 		floor:  big.NewInt(params.GWei),
 		margin: 20,
 		poll:   time.Second,

@@ -52,7 +52,7 @@ func TestSendTransferAndWait(t *testing.T) {
 	if want := new(big.Int).Add(new(big.Int).Mul(big.NewInt(1000), ether), amount); bal.Cmp(want) != 0 {
 		t.Fatalf("recipient has %s, want %s", bal, want)
 	}
-	if j, _, _ := w.j.ByHash(ctx, rec.Hash); j.Status != TxMined || j.Block != got.Block {
+	if j, _, _ := w.j.ByHash(ctx, rec.Chain, rec.Hash); j.Status != TxMined || j.Block != got.Block {
 		t.Fatalf("journal %+v", j)
 	}
 
@@ -356,7 +356,7 @@ func TestRestartRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost := w1.record(tx, raw, "", "ap-lost")
+	lost := w1.record(tx, raw, sendRef{approvalID: "ap-lost"})
 	if err := j.Insert(ctx, lost); err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestRestartRecovery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lost := w1.record(tx, raw, "", "ap-lost-2")
+		lost := w1.record(tx, raw, sendRef{approvalID: "ap-lost-2"})
 		if err := j.Insert(ctx, lost); err != nil {
 			t.Fatal(err)
 		}
@@ -446,7 +446,7 @@ func TestReplaceStuck(t *testing.T) {
 	if repl.Nonce != stuck.Nonce || repl.Hash == stuck.Hash || repl.Status != TxSent || repl.ApprovalID != stuck.ApprovalID {
 		t.Fatalf("%+v", repl)
 	}
-	if old, _, _ := j.ByHash(ctx, stuck.Hash); old.Status != TxReplaced || old.ReplacedBy != repl.Hash {
+	if old, _, _ := j.ByHash(ctx, stuck.Chain, stuck.Hash); old.Status != TxReplaced || old.ReplacedBy != repl.Hash {
 		t.Fatalf("old %+v", old)
 	}
 	e.commit()
@@ -574,7 +574,7 @@ func TestRPCFailuresDuringSend(t *testing.T) {
 		if charged() != 6 {
 			t.Fatal("an approval whose transaction may have left was released")
 		}
-		if r, _, _ := w.j.ByHash(ctx, rec.Hash); r.Status != TxSigned {
+		if r, _, _ := w.j.ByHash(ctx, rec.Chain, rec.Hash); r.Status != TxSigned {
 			t.Fatalf("journal says %s", r.Status)
 		}
 		// The next send rebroadcasts it first ("already known"), then uses nonce 1.

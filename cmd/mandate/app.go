@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -311,7 +312,45 @@ func (a *app) openWallet(ctx context.Context) error {
 		return err
 	}
 	a.wallet = w
+	if a.dev == nil { // an in-process devnet is a new chain every time, by design
+		a.noticeNewChain(ctx)
+	}
+	// Reconcile before anything is sent: transactions a killed process
+	// journaled and never broadcast, or that the node dropped, go out now;
+	// mined ones are settled. A node that cannot answer leaves them for
+	// the next send, which rebroadcasts too.
+	rctx, cancel := context.WithTimeout(ctx, resumeLimit)
+	defer cancel()
+	if err := w.Resume(rctx); err != nil {
+		slog.Warn("journal not fully reconciled with the chain", "error", err.Error())
+	}
 	return nil
+}
+
+// resumeLimit bounds the reconciliation of the journal at start.
+const resumeLimit = 20 * time.Second
+
+// noticeNewChain says so when the journal knows this wallet only on other
+// chains with this chain's id (a devnet restarted over the same database):
+// their transactions are kept, but never sent again nor answer for a key.
+func (a *app) noticeNewChain(ctx context.Context) {
+	chains, err := a.store.JournalChains(ctx, a.wallet.Address().Hex())
+	if err != nil {
+		return
+	}
+	id, others := a.wallet.Chain(), 0
+	for _, c := range chains {
+		if c == a.wallet.JournalChain() {
+			return
+		}
+		if c == id || strings.HasPrefix(c, id+"/") {
+			others++
+		}
+	}
+	if others > 0 {
+		fmt.Fprintf(a.g.stderr, "mandate: chain %s at this RPC is a new chain (genesis %s); the journal's transactions from %d earlier chain(s) with this id are kept but never sent or answered here\n",
+			id, a.client.Genesis().Hex(), others)
+	}
 }
 
 // signer picks the key: MANDATE_PRIVATE_KEY (tests and devnet only), the

@@ -103,7 +103,7 @@ func TestAttack2SlowRunIsTakenOverAndExecutesTwice(t *testing.T) {
 	got, _ := a.store.Orders().Get(ctx, a.w.Chain(), a.w.Address().Hex(), o.ID)
 	var mined []string
 	for _, k := range []string{o.Key(), o.Key() + ".1"} {
-		if rec, ok, _ := a.w.Journal().ByKey(ctx, a.w.Chain(), a.w.Address().Hex(), k); ok && rec.Status == evm.TxMined {
+		if rec, ok, _ := a.w.Journal().ByKey(ctx, a.w.JournalChain(), a.w.Address().Hex(), k); ok && rec.Status == evm.TxMined {
 			mined = append(mined, k+"="+rec.Hash)
 		}
 	}
@@ -153,7 +153,7 @@ func TestAttack2CancelAcceptedWhileRunInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := a.store.Orders().Get(ctx, a.w.Chain(), a.w.Address().Hex(), o.ID)
-	rec, sent, _ := a.w.Journal().ByKey(ctx, a.w.Chain(), a.w.Address().Hex(), o.Key())
+	rec, sent, _ := a.w.Journal().ByKey(ctx, a.w.JournalChain(), a.w.Address().Hex(), o.Key())
 	t.Logf("cancel answered %q; order now %s; swap under %s: sent %v %s %s", cancelText, got.Status, o.Key(), sent, rec.Hash, rec.Status)
 	if got.Status == orders.Cancelled && sent && rec.Status == evm.TxMined {
 		t.Fatalf("the owner was told %q, the order reads %s, and its run swapped anyway in %s", cancelText, got.Status, rec.Hash)

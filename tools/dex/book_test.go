@@ -288,7 +288,7 @@ func TestOrderSentButNotRecorded(t *testing.T) {
 	if stuck.Status != orders.Executing {
 		t.Fatalf("after the lost record the order is %s", stuck.Status)
 	}
-	rec, ok, err := e.w.Journal().ByKey(t.Context(), e.w.Chain(), e.w.Address().Hex(), o.Key())
+	rec, ok, err := e.w.Journal().ByKey(t.Context(), e.w.JournalChain(), e.w.Address().Hex(), o.Key())
 	if err != nil || !ok {
 		t.Fatalf("the run's swap is not in the journal: %v", err)
 	}

@@ -32,7 +32,7 @@ func TestAttack2OrderKeyLookalikes(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := e.order(t, o.ID)
-	rec, ok, _ := e.w.Journal().ByKey(t.Context(), e.w.Chain(), e.w.Address().Hex(), k)
+	rec, ok, _ := e.w.Journal().ByKey(t.Context(), e.w.JournalChain(), e.w.Address().Hex(), k)
 	if got.Status != orders.Filled || !ok || rec.Hash != got.LastTx {
 		t.Fatalf("the order's own run did not execute under %q: %+v (journal %v %+v)", k, got, ok, rec)
 	}

@@ -109,8 +109,14 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 		// A slippage of 100% accepts any price; no router call is built
 		// for it, but the gate still judges it, so the person and the
 		// model hear the policy's reasons rather than a tool's refusal.
-		if _, err := k.x.Gate.Decide(ctx, in); err != nil {
+		// Evaluate, not Decide: nothing will be sent, so nothing may be
+		// charged or use up the key.
+		rep, err := k.x.Gate.Evaluate(ctx, in)
+		if err != nil {
 			return tools.Result{}, err
+		}
+		if rep.Decision == policies.DecisionDeny {
+			return tools.Result{}, &policies.Denied{Reasons: rep.Reasons}
 		}
 		return tools.Result{}, tools.Argf(name, "a slippage of %s accepts any price (a floor of 0); refusing to build it", percent(q.SlippageBps))
 	}

@@ -120,11 +120,12 @@ const waitLimit = 2 * time.Minute
 // the swap under its key, or the approval a swap sends first under
 // key+"/approve".
 func (b *Book) journaled(ctx context.Context, o orders.Order) (rec evm.TxRecord, swap, any bool, err error) {
-	rec, swap, err = b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key())
+	chain := b.w.JournalChain() // the journal names the chain by id and genesis
+	rec, swap, err = b.w.Journal().ByKey(ctx, chain, o.Wallet, o.Key())
 	if err != nil || swap {
 		return rec, swap, swap, err
 	}
-	_, appr, err := b.w.Journal().ByKey(ctx, o.Chain, o.Wallet, o.Key()+"/approve")
+	_, appr, err := b.w.Journal().ByKey(ctx, chain, o.Wallet, o.Key()+"/approve")
 	return rec, false, appr, err
 }
 
@@ -142,8 +143,17 @@ func (b *Book) recover(ctx context.Context, o orders.Order) (orders.Order, bool,
 		if o.Status != orders.Executing {
 			return o, false, nil
 		}
-		if anything || b.now().Sub(o.UpdatedAt) < claimGrace {
-			return o, true, nil // in flight here or in another watcher
+		// In flight here or in another watcher, unless the run is older
+		// than a run can last: a run that sent its swap's allowance and
+		// then stopped is given back too, and the next pass resumes it
+		// under the same key (the wallet waits for the allowance and
+		// signs the swap, re-quoted, in place of the one never signed).
+		grace := claimGrace
+		if anything {
+			grace = runLimit + time.Minute
+		}
+		if b.now().Sub(o.UpdatedAt) < grace {
+			return o, true, nil
 		}
 		back := o
 		back.Status = orders.Open

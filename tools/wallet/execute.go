@@ -91,23 +91,37 @@ func (x *Executor) Run(ctx context.Context, in policies.Intent, simulate Simulat
 		out.Report, out.Decision = &rep, string(rep.Decision)
 		return out, nil
 	}
-	ap, err := x.Gate.Decide(ctx, in)
+	if h := in.Head(); h.Key != "" {
+		// A retry under a key that already sent something answers with
+		// that, before the policy is asked again about an action that
+		// happened (its limits may now refuse what was already paid).
+		if rec, ok, err := x.W.ByKey(ctx, h.Key); ok || err != nil {
+			if action, aerr := policies.ActionDigest(in); ok && aerr == nil && rec.Action != "" && rec.Action != action {
+				return out, x.differentAction(h.Key, "transaction "+rec.Hash)
+			}
+			return x.duplicate(ctx, out, rec, err)
+		}
+	}
+	// The approval is charged in the wallet's journal transaction, with
+	// the row of what it signs (see policies.DeferCommit): never one
+	// without the other, whatever crashes between them.
+	dctx := policies.DeferCommit(ctx)
+	ap, err := x.Gate.Decide(dctx, in)
 	var ask *policies.Ask
 	if errors.As(err, &ask) {
-		ap, err = x.confirm(ctx, in, ask)
-	}
-	var dup *policies.DuplicateError
-	if errors.As(err, &dup) {
-		return x.duplicate(ctx, in, out, dup)
+		ap, err = x.confirm(dctx, in, ask)
 	}
 	if err != nil {
 		out.Decision = string(policies.DecisionDeny)
-		return out, err
+		return out, x.keyReused(in, err)
 	}
 	out.Decision = string(policies.DecisionApprove)
 	rec, err := x.W.Send(ctx, ap)
+	if _, denied := errors.AsType[*policies.Denied](err); denied {
+		out.Decision = string(policies.DecisionDeny) // a limit filled while this one waited to commit
+	}
 	if err != nil {
-		return out, err
+		return out, x.keyReused(in, err)
 	}
 	out.Tx = viewOf(rec)
 	if x.NoWait {
@@ -149,23 +163,17 @@ func (x *Executor) confirm(ctx context.Context, in policies.Intent, ask *policie
 	return x.Gate.Confirm(ctx, ask)
 }
 
-// duplicate answers a retry under an idempotency key that was already used:
-// with the transaction the first attempt sent, and without sending again.
-func (x *Executor) duplicate(ctx context.Context, in policies.Intent, out Outcome, dup *policies.DuplicateError) (Outcome, error) {
-	h := in.Head()
-	// The same key for another action is a mistake, not a retry: saying
-	// "already sent" would misreport what happened to the person and model.
-	if d, err := policies.Digest(in); err == nil && dup.Digest != "" && dup.Digest != hex.EncodeToString(d[:]) {
-		return out, tools.Argf("idempotency_key", "key %q was already used for a different action (approval %s); a retry must repeat the same arguments, or use a new key", h.Key, dup.ApprovalID)
-	}
-	rec, ok, err := x.W.Journal().ByKey(ctx, h.Chain, h.From, h.Key)
+// duplicate answers a retry under an idempotency key that already sent a
+// transaction, with where that transaction stands (the wallet broadcast it
+// again if the node did not have it), without sending anything new.
+func (x *Executor) duplicate(ctx context.Context, out Outcome, rec evm.TxRecord, err error) (Outcome, error) {
+	out.Decision = "duplicate"
 	if err != nil {
+		if _, failed := errors.AsType[*evm.KeyFailedError](err); failed {
+			out.Tx = viewOf(rec)
+		}
 		return out, err
 	}
-	if !ok {
-		return out, fmt.Errorf("idempotency key %q was already used by an attempt that sent nothing (approval %s); use a new key to try again", h.Key, dup.ApprovalID)
-	}
-	out.Decision = "duplicate"
 	out.Tx = viewOf(rec)
 	if !x.NoWait && !rec.Status.Final() {
 		if rec, err = x.W.Wait(ctx, rec.Hash); err != nil {
@@ -173,5 +181,26 @@ func (x *Executor) duplicate(ctx context.Context, in policies.Intent, out Outcom
 		}
 		out.Tx = viewOf(rec)
 	}
+	if rec.Status == evm.TxReverted {
+		return out, fmt.Errorf("transaction %s sent under this key reverted in block %d: %s", rec.Hash, rec.Block, rec.Error)
+	}
 	return out, nil
+}
+
+// keyReused says plainly when an idempotency key was used for another
+// action: that is a mistake, not a retry, and "already sent" would misreport
+// what happened to the person and the model.
+func (x *Executor) keyReused(in policies.Intent, err error) error {
+	dup, ok := errors.AsType[*policies.DuplicateError](err)
+	if !ok {
+		return err
+	}
+	if d, derr := policies.Digest(in); derr == nil && dup.Digest != "" && dup.Digest != hex.EncodeToString(d[:]) {
+		return x.differentAction(in.Head().Key, "approval "+dup.ApprovalID)
+	}
+	return err
+}
+
+func (x *Executor) differentAction(key, first string) error {
+	return tools.Argf("idempotency_key", "key %q was already used for a different action (%s); a retry must repeat the same arguments, or use a new key", key, first)
 }

@@ -103,14 +103,14 @@ func (e *env) usdc(t *testing.T, who common.Address) *big.Int {
 
 func (e *env) journalCount(t *testing.T) int {
 	t.Helper()
-	_, ok, err := e.store.Journal().MaxNonce(context.Background(), e.w.Chain(), e.w.Address().Hex())
+	_, ok, err := e.store.Journal().MaxNonce(context.Background(), e.w.JournalChain(), e.w.Address().Hex())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !ok {
 		return 0
 	}
-	open, err := e.store.Journal().Open(context.Background(), e.w.Chain(), e.w.Address().Hex())
+	open, err := e.store.Journal().Open(context.Background(), e.w.JournalChain(), e.w.Address().Hex())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,6 +217,15 @@ func (j journal) ByKey(ctx context.Context, chain, from, key string) (evm.TxReco
 	return j.one(ctx, whereTxKey, chain, senderKey(from), key)
 }
 
+// KeyedElsewhere returns a transaction journaled under key for from on a
+// chain other than chain.
+func (j journal) KeyedElsewhere(ctx context.Context, chain, from, key string) (evm.TxRecord, bool, error) {
+	if key == "" {
+		return evm.TxRecord{}, false, nil
+	}
+	return j.one(ctx, "sender_key = ? AND idem_key = ? AND idem_key <> '' AND chain <> ?", senderKey(from), key, chain)
+}
+
 // ByHash returns a transaction of chain by hash.
 func (j journal) ByHash(ctx context.Context, chain, hash string) (evm.TxRecord, bool, error) {
 	return j.one(ctx, "hash = ? AND chain = ?", normHash(hash), chain)

@@ -138,7 +138,7 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 				return dup
 			}
 			if found {
-				if err := supersede(tx, e.Supersedes, e.ApprovalID); err != nil {
+				if err := supersede(tx, e.Supersedes, e.ApprovalID, e.SupersededSent); err != nil {
 					return err
 				}
 			}
@@ -190,17 +190,20 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 	return fmt.Errorf("memory: commit %s: %w", e.ApprovalID, err)
 }
 
-// supersede releases the approval prior — whose attempt signed nothing —
-// for the approval next that retries it under the same key, and marks it
-// superseded, which takes it out of the key's unique index; inside a
-// commit's transaction.
-func supersede(tx *gorm.DB, prior, next string) error {
+// supersede marks the approval prior superseded by next, which takes it out
+// of the key's unique index so next can hold the key, and (unless its
+// transaction was sent, on another chain) releases it: its attempt signed
+// nothing. Inside a commit's transaction, which a refusal rolls back.
+func supersede(tx *gorm.DB, prior, next string, sent bool) error {
 	now := time.Now().UnixNano()
 	var row decisionRow
 	if err := tx.Where(whereApproval, prior).Limit(1).Find(&row).Error; err != nil {
 		return err
 	}
 	updates := map[string]any{"superseded_by": next}
+	if sent {
+		return tx.Model(&decisionRow{}).Where("id = ?", row.ID).Updates(updates).Error
+	}
 	if row.ReleasedAtNs == nil {
 		updates["released_at_ns"] = now
 		updates["release_reason"] = "superseded by approval " + next + ", the retry of this attempt under its idempotency key; this attempt signed nothing"

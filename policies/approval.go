@@ -40,7 +40,7 @@ type grant struct {
 	// commit charges the ledger for an approval decided under DeferCommit
 	// (nil for one Decide committed at once). supersedes names an earlier
 	// approval of the same intent and key whose attempt signed nothing.
-	commit func(ctx context.Context, supersedes string) error
+	commit func(ctx context.Context, supersedes string, priorSent bool) error
 }
 
 // ID is the approval's identifier in the ledger and the audit table.
@@ -183,21 +183,23 @@ func (a Approval) Commit(ctx context.Context) error {
 	if a.g.commit == nil {
 		return nil
 	}
-	return a.g.commit(ctx, "")
+	return a.g.commit(ctx, "", false)
 }
 
-// Supersede is Commit for the retry of an attempt that signed nothing: the
-// approval prior, holding the same wallet's idempotency key, is released
-// and its key passes to this approval, in the same ledger transaction. The
-// signer calls it only when its own record (the journal, read in that
-// transaction) shows that prior's attempt signed nothing under the key, and
-// only for a retry of the same action.
-func (a Approval) Supersede(ctx context.Context, prior string) error {
+// Supersede is Commit taking over an idempotency key that the approval
+// prior holds for the same wallet, in the same ledger transaction. For the
+// retry of an attempt that signed nothing (priorSent false) prior is
+// released: the signer calls it only when its own record (the journal,
+// read in that transaction) shows that, and only for a retry of the same
+// action. When prior's transaction was sent on another chain that shares
+// this one's id (a devnet restarted over the same database; priorSent
+// true), the key is free on this chain but prior stays charged.
+func (a Approval) Supersede(ctx context.Context, prior string, priorSent bool) error {
 	if a.g == nil {
 		return ErrNoApproval
 	}
 	if a.g.commit == nil || prior == "" {
 		return errors.New("policies: only an approval decided under DeferCommit can supersede an earlier one")
 	}
-	return a.g.commit(ctx, prior)
+	return a.g.commit(ctx, prior, priorSent)
 }

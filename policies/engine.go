@@ -191,10 +191,13 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 		Prices: c.prices,
 		At:     now,
 	}
-	if len(c.reasons) > 0 || len(c.asks) > 0 {
+	if len(c.reasons) > 0 || len(c.asks) > 0 || deferred(ctx) {
 		// The daily limits are the ledger's to enforce, but a denial should
 		// name them too when they are also exceeded, and a person should not
-		// be asked to confirm what the limits will refuse anyway.
+		// be asked to confirm what the limits will refuse anyway. A deferred
+		// approval is checked against them now as well, so what is over
+		// them is refused before anything is simulated or locked; its
+		// Commit checks them again.
 		if err := c.windowReasons(ctx); err != nil {
 			return Approval{}, err
 		}
@@ -232,9 +235,9 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 		}
 		return Approval{g: g}, nil
 	}
-	g.commit = func(ctx context.Context, supersedes string) error {
+	g.commit = func(ctx context.Context, supersedes string, priorSent bool) error {
 		en := entry
-		en.Supersedes = supersedes
+		en.Supersedes, en.SupersededSent = supersedes, priorSent
 		return e.commit(ctx, c, en, true)
 	}
 	g.release = func(ctx context.Context, reason string) error {
@@ -268,7 +271,7 @@ func (e *Engine) commit(ctx context.Context, c *check, entry Entry, deferred boo
 	if isDup && dup.ApprovalID == entry.ApprovalID {
 		return nil // committed before under its key
 	}
-	entry.ApprovalID, entry.Key, entry.Spends, entry.Supersedes = "", "", nil, ""
+	entry.ApprovalID, entry.Key, entry.Spends, entry.Supersedes, entry.SupersededSent = "", "", nil, "", false
 	if le, ok := errors.AsType[*LimitError](err); ok {
 		c.reasons = c.reasons[:0]
 		if err := c.windowReasons(ctx); err != nil {

@@ -23,11 +23,12 @@ type Ledger interface {
 	// two entries can never both pass a limit that only one fits. An entry
 	// whose ApprovalID was already committed records nothing and returns an
 	// error wrapping ErrApprovalCommitted. With e.Supersedes set, the
-	// approval it names — the one holding e's key for e's wallet — is
-	// released and its key passes to e, in the same transaction, before the
-	// limits are checked; any other approval there is a *DuplicateError as
-	// usual. The caller vouches that the superseded attempt signed nothing
-	// under the key (the wallet checks its journal in the same transaction).
+	// approval it names — the one holding e's key for e's wallet — passes
+	// its key to e and, unless e.SupersededSent, is released, in the same
+	// transaction, before the limits are checked (a refusal leaves it as
+	// it was); any other approval there is a *DuplicateError as usual. The
+	// caller vouches for what the superseded attempt did (the wallet reads
+	// its journal in the same transaction).
 	Commit(ctx context.Context, e Entry, limits []Limit) error
 	// Release voids the spends of an approval whose action did not happen.
 	// An approval the ledger does not hold is an error wrapping
@@ -62,7 +63,11 @@ type Entry struct {
 	Prices     []string        // the USD prices used and their source
 	Spends     []Spend         // what the approval charges
 	At         time.Time       //
-	Supersedes string          // Commit only: the approval holding Key whose attempt signed nothing, retried by this one
+	Supersedes string          // Commit only: the approval holding Key that this one takes it over from
+	// SupersededSent says Supersedes's transaction was sent (on another
+	// chain with this chain's id), so it stays charged; otherwise its
+	// attempt signed nothing and it is released.
+	SupersededSent bool
 }
 
 // ErrApprovalCommitted is wrapped by Ledger.Commit for an approval ID the

@@ -86,13 +86,16 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 		return fmt.Errorf("memledger: commit %s: %w", e.ApprovalID, ErrApprovalCommitted)
 	}
 	var keyID string
+	var superseded []*memSpend // released for e, given back if a limit refuses e
 	if e.Key != "" {
 		keyID = addrKey(e.Wallet) + "\x00" + e.Key
 		if first, dup := l.keys[keyID]; dup {
 			if e.Supersedes == "" || first.approvalID != e.Supersedes {
 				return &DuplicateError{Key: e.Key, ApprovalID: first.approvalID, Digest: first.digest}
 			}
-			l.release(first.approvalID) // the key passes to e below
+			if !e.SupersededSent { // the key passes to e below
+				superseded = l.release(first.approvalID)
+			}
 		}
 	}
 	for _, lim := range limits {
@@ -110,6 +113,7 @@ func (l *MemLedger) Commit(ctx context.Context, e Entry, limits []Limit) error {
 		}
 		if spent.Add(spent, add).Cmp(lim.Max) > 0 {
 			spent.Sub(spent, add)
+			l.unrelease(e.Supersedes, superseded)
 			return &LimitError{Limit: lim, Spent: new(big.Int).Set(spent), Amount: new(big.Int).Set(add)}
 		}
 	}
@@ -145,20 +149,36 @@ func (l *MemLedger) Release(ctx context.Context, approvalID, reason string) erro
 	return nil
 }
 
-// release voids an approval's live spends; under l.mu. The approval stays
-// known (Commit refuses its ID again), with nothing live.
-func (l *MemLedger) release(approvalID string) {
+// release voids an approval's live spends, and returns them; under l.mu.
+// The approval stays known (Commit refuses its ID again), with nothing live.
+func (l *MemLedger) release(approvalID string) []*memSpend {
 	recs, ok := l.approvals[approvalID]
 	if !ok {
-		return
+		return nil
 	}
+	var voided []*memSpend
 	for _, r := range recs {
 		if r.live {
 			r.live = false
 			r.bucket.total.Sub(r.bucket.total, &r.amount)
+			voided = append(voided, r)
 		}
 	}
 	l.approvals[approvalID] = nil
+	return voided
+}
+
+// unrelease gives back what release voided for a commit that was refused;
+// under l.mu.
+func (l *MemLedger) unrelease(approvalID string, voided []*memSpend) {
+	if approvalID == "" {
+		return
+	}
+	for _, r := range voided {
+		r.live = true
+		r.bucket.total.Add(r.bucket.total, &r.amount)
+	}
+	l.approvals[approvalID] = voided
 }
 
 // Record implements Ledger.

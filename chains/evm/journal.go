@@ -79,6 +79,10 @@ type Journal interface {
 	Update(ctx context.Context, rec TxRecord) error
 	// ByKey returns the first transaction sent under an idempotency key.
 	ByKey(ctx context.Context, chain, from, key string) (TxRecord, bool, error)
+	// KeyedElsewhere returns a transaction journaled under key for from on
+	// another chain than chain (one that shares its id, before a devnet
+	// restart): its attempt happened there, and the key is free here.
+	KeyedElsewhere(ctx context.Context, chain, from, key string) (TxRecord, bool, error)
 	// ByHash returns a transaction of chain by hash.
 	ByHash(ctx context.Context, chain, hash string) (TxRecord, bool, error)
 	// Open lists a sender's transactions whose status is not final, by nonce.

@@ -140,6 +140,20 @@ func (m *MemJournal) ByKey(_ context.Context, chain, from, key string) (TxRecord
 	return TxRecord{}, false, nil
 }
 
+// KeyedElsewhere returns a transaction journaled under key for from on a
+// chain other than chain.
+func (m *MemJournal) KeyedElsewhere(_ context.Context, chain, from, key string) (TxRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, h := range m.seq {
+		r := m.rows[h]
+		if key != "" && r.Key == key && r.Chain != chain && strings.EqualFold(r.From, from) {
+			return copyRec(*r), true, nil
+		}
+	}
+	return TxRecord{}, false, nil
+}
+
 // ByHash returns a transaction of chain by hash.
 func (m *MemJournal) ByHash(_ context.Context, chain, hash string) (TxRecord, bool, error) {
 	m.mu.Lock()

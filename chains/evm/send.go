@@ -255,12 +255,22 @@ func (w *Wallet) committer(ap policies.Approval, key, action string) func(contex
 			return err // another action under this key: the caller says so
 		case found:
 			return &keyedError{rec: rec}
-		case dup.Digest != ap.Digest() && !w.allowanceOnly(ctx, j, ap, key):
+		}
+		if old, elsewhere, jerr := j.KeyedElsewhere(ctx, w.jchain, w.addr.Hex(), key); jerr != nil {
+			return jerr
+		} else if elsewhere && (old.Chain == w.chain || strings.HasPrefix(old.Chain, w.chain+"/")) {
+			// Sent on a chain this one replaced (same id, another genesis):
+			// the key is free here, and that attempt stays charged.
+			w.log.Info("idempotency key used on an earlier chain with this id; free on this one",
+				slog.String("key", key), slog.String("earlier_chain", old.Chain), slog.String("earlier_tx", old.Hash))
+			return ap.Supersede(ctx, dup.ApprovalID, true)
+		}
+		if dup.Digest != ap.Digest() && !w.allowanceOnly(ctx, j, ap, key) {
 			return err // another action under this key: the caller says so
 		}
 		w.log.Info("retrying an attempt that signed nothing under its idempotency key",
 			slog.String("key", key), slog.String("earlier_approval", dup.ApprovalID), slog.String("approval", ap.ID()))
-		return ap.Supersede(ctx, dup.ApprovalID)
+		return ap.Supersede(ctx, dup.ApprovalID, false)
 	}
 }
 

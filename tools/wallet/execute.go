@@ -176,6 +176,9 @@ func (x *Executor) duplicate(ctx context.Context, out Outcome, rec evm.TxRecord,
 	}
 	out.Tx = viewOf(rec)
 	if !x.NoWait && !rec.Status.Final() {
+		if x.Progress != nil {
+			fmt.Fprintf(x.Progress, "already sent under this key as %s (nonce %d, %s); waiting for its receipt…\n", rec.Hash, rec.Nonce, rec.Status)
+		}
 		if rec, err = x.W.Wait(ctx, rec.Hash); err != nil {
 			return out, err
 		}

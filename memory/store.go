@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,8 +45,9 @@ type Store struct {
 	// SQLITE_BUSY halfway through a transaction.
 	db *gorm.DB
 	// rdb runs reads that need no transaction. On SQLite it is a pool of
-	// query-only connections, which WAL lets read while a write is under
-	// way; elsewhere it is db.
+	// query-only connections, which read while a write transaction is open
+	// (they wait only while its commit writes the file); elsewhere it is
+	// db.
 	rdb *gorm.DB
 	log *slog.Logger
 
@@ -82,9 +84,13 @@ func WithSlowQuery(d time.Duration) Option { return func(o *options) { o.slow = 
 //
 // dsn is "sqlite:PATH" (the file and its parent directory are created; use
 // "sqlite::memory:" for a private in-memory database) or a "postgres://" /
-// "postgresql://" URL. A SQLite database runs in WAL mode with synchronous=FULL
-// (a committed spend or journal record survives power loss), foreign keys on
-// and a 10 s busy timeout for other processes' writes.
+// "postgresql://" URL. A SQLite database keeps a rollback journal with
+// synchronous=FULL (a committed spend or journal record survives power loss),
+// foreign keys on and a 10 s busy timeout for other processes' writes.
+//
+// An error wraps ErrBadDSN when dsn cannot name a database, and ErrBusy,
+// ErrReadOnly, ErrFull, ErrIO or ErrUnreachable when the database is there
+// but cannot be used as it is (see Fault).
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	o := options{slow: time.Second}
 	for _, opt := range opts {
@@ -114,11 +120,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, classify(err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, classify(err)
 	}
 	return s, nil
 }
@@ -127,13 +133,13 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 	inMemory := path == memoryPath
 	if !inMemory {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return fmt.Errorf("memory: create database directory: %w", err)
+			return fmt.Errorf("%w: create the database's directory: %w", fileFault(err), err)
 		}
 		// Create the file owner-only before SQLite does it with the umask:
 		// the audit holds what the agent did with whose money.
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return fmt.Errorf("memory: create database file: %w", err)
+			return fmt.Errorf("%w: open the database file: %w", fileFault(err), err)
 		}
 		f.Close()
 	}
@@ -142,11 +148,26 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 	// applies to each connection it opens. The driver ignores _txlock when
 	// _time_format is present, so the latter is never set; times are stored
 	// as integer nanoseconds anyway.
+	//
+	// The journal is a rollback journal, not WAL, so that no file of the
+	// database is ever mapped into memory. WAL's index (the -shm file) is
+	// shared memory: when the file system stops taking writes to it (made
+	// read-only or immutable under a running process, remounted read-only
+	// after an error), the kernel answers the next store to a mapped page
+	// with SIGBUS, which kills a Go process outright: a transfer that was
+	// sent and recorded ended in a crash in the checkpoint on close. With
+	// a rollback journal every write is a write(2), and the same failures
+	// come back as errors (ErrReadOnly, ErrFull, ErrIO). The cost: readers
+	// wait while a commit writes the file, and a commit syncs twice.
+	// PERSIST keeps the journal file between transactions, so a directory
+	// that turns read-only does not stop the next one; the size limit
+	// trims what a large transaction (a migration) left in it.
 	w := url.Values{}
 	w.Add("_pragma", "busy_timeout(10000)")
 	w.Add("_pragma", "foreign_keys(1)")
 	if !inMemory {
-		w.Add("_pragma", "journal_mode(WAL)")
+		w.Add("_pragma", "journal_mode(PERSIST)")
+		w.Add("_pragma", "journal_size_limit(1048576)")
 	}
 	w.Add("_pragma", "synchronous(FULL)")
 	w.Set("_txlock", "immediate")
@@ -198,13 +219,12 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 func (s *Store) openPostgres(ctx context.Context, dsn string, o options, cfg func() *gorm.Config) error {
 	db, err := gorm.Open(postgres.Open(dsn), cfg())
 	if err != nil {
-		// pgx's connect errors name host, user and database, never the password.
-		return fmt.Errorf("memory: open postgres: %w", err)
+		return connectError(err)
 	}
 	s.db, s.rdb = db, db
 	sqlDB, err := db.DB()
 	if err != nil {
-		return fmt.Errorf("memory: open postgres: %w", err)
+		return connectError(err)
 	}
 	n := o.maxConns
 	if n <= 0 {
@@ -214,9 +234,25 @@ func (s *Store) openPostgres(ctx context.Context, dsn string, o options, cfg fun
 	sqlDB.SetMaxIdleConns(n)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("memory: open postgres: %w", err)
+		return connectError(err)
 	}
 	return nil
+}
+
+// connectError says why the PostgreSQL server was not usable. A refused
+// login or a database that does not exist is the DSN's fault (ErrBadDSN);
+// anything else that kept the connection from working is the server's
+// (ErrUnreachable unless it said more). pgx's connect errors name host,
+// user and database, never the password.
+func connectError(err error) error {
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) && (strings.HasPrefix(pg.SQLState(), "28") || pg.SQLState() == "3D000") {
+		return fmt.Errorf("memory: open postgres: %w (%w)", err, ErrBadDSN)
+	}
+	if f := Fault(err); f == nil && connFault(err) == nil {
+		return fmt.Errorf("memory: open postgres: %w: %w", ErrUnreachable, err)
+	}
+	return fmt.Errorf("memory: open postgres: %w", err)
 }
 
 // Backend names the database in use: "sqlite" or "postgres".
@@ -236,7 +272,7 @@ func (s *Store) Close() error {
 				errs = append(errs, d.Close())
 			}
 		}
-		s.closeErr = errors.Join(errs...)
+		s.closeErr = classify(errors.Join(errs...))
 	})
 	return s.closeErr
 }

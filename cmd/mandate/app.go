@@ -199,13 +199,9 @@ func (a *app) openStore(ctx context.Context) error {
 			dsn = "sqlite:" + filepath.Join(dir, "mandate", "mandate.db")
 		}
 	}
-	s, err := memory.Open(ctx, dsn)
-	switch {
-	case errors.Is(err, memory.ErrBusy):
-		// Not bad input: another process holds the database; a retry works.
-		return fmt.Errorf("%w; another mandate process may be writing to it: try again once it is done", err)
-	case err != nil:
-		return asUsage(err)
+	s, err := a.g.openDB(ctx, dsn)
+	if err != nil {
+		return err
 	}
 	a.store = s
 	a.closers = append(a.closers, func() { _ = s.Close() })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,9 +12,10 @@ import (
 )
 
 // A database another process holds locked past the store's wait: the
-// transfer fails with one clear line and exit 1 (not bad input), nothing is
-// charged, journaled or signed, and once the lock is gone the same command
-// goes through.
+// transfer fails with one clear line and exit 1 (not bad input) besides the
+// line giving the idempotency key the CLI made, nothing is charged,
+// journaled or signed, and once the lock is gone the same call rerun with
+// that key goes through.
 func TestDatabaseLockedByAnotherProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out the store's 10 s busy timeout")
@@ -43,8 +45,11 @@ func TestDatabaseLockedByAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs := cli(t, "", send...)
-	if code != 1 || !strings.Contains(errs, "locked") || !strings.Contains(errs, "nothing was written") || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
-		t.Fatalf("transfer with the database locked: exit %d, stdout %q, stderr %q; want exit 1 and one line saying it is locked", code, out, errs)
+	m := keyLine.FindStringSubmatch(errs)
+	lines := strings.Split(strings.TrimSpace(keyLine.ReplaceAllString(errs, "")), "\n")
+	if code != 1 || m == nil || len(lines) != 1 || !strings.HasPrefix(lines[0], "mandate: the database at "+path+" is locked") ||
+		!strings.Contains(lines[0], "nothing was written") || !strings.Contains(lines[0], `"idempotency_key":"`+m[1]+`"`) {
+		t.Fatalf("transfer with the database locked: exit %d, stdout %q, stderr %q; want exit 1, the key's line and one line saying the database is locked, nothing was written, and the key to retry with", code, out, errs)
 	}
 	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
@@ -53,8 +58,12 @@ func TestDatabaseLockedByAnotherProcess(t *testing.T) {
 	if got := journaled(t, path); got != before {
 		t.Fatalf("%d transactions journaled while the database was locked", got-before)
 	}
-	if code, _, errs := cli(t, "", send...); code != 0 {
-		t.Fatalf("transfer after the lock: exit %d: %s", code, errs)
+	retry := append(send[:len(send)-1:len(send)-1], `{"to":"`+friend+`","token":"USDC","amount":"1","idempotency_key":"`+m[1]+`"}`)
+	if code, _, errs := cli(t, "", retry...); code != 0 || keyLine.MatchString(errs) {
+		t.Fatalf("transfer after the lock, with the key: exit %d: %s", code, errs)
+	}
+	if got := journaled(t, path); got != before+1 {
+		t.Fatalf("%d transactions journaled by the retry, want 1", got-before)
 	}
 }
 
@@ -73,3 +82,6 @@ func journaled(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// keyLine is the line in which the CLI gives the idempotency key it made.
+var keyLine = regexp.MustCompile(`(?m)^mandate: idempotency key (cli-[0-9a-f]+); to retry this exact call safely, rerun it with "idempotency_key":"cli-[0-9a-f]+"\n?`)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 )
@@ -41,6 +42,12 @@ type globals struct {
 	keepDevnetDB bool
 	stdout       io.Writer
 	stderr       io.Writer
+	// dsn is the database the command opened, and db names it for a
+	// message when it fails (a path, or a URL without its password).
+	dsn, db string
+	// key is the idempotency key the CLI made for this call, which a
+	// failure's message repeats: the call to retry with it.
+	key string
 }
 
 func main() {
@@ -62,13 +69,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	err = g.explain(err)
 	code := exitCode(err)
 	var ee *exitErr
 	if errors.As(err, &ee) && ee.quiet {
 		return code
 	}
 	if g.json {
-		writeJSONError(stdout, err)
+		writeJSONError(stdout, err, g.key)
 	} else {
 		fmt.Fprintln(stderr, "mandate: "+oneLine(err.Error()))
 		var d *policies.Denied
@@ -140,6 +148,11 @@ func asUsage(err error) error {
 }
 
 func exitCode(err error) int {
+	// A database that is locked, read-only, full, damaged or down is not
+	// bad input, however a layer wrapped it.
+	if memory.Fault(err) != nil {
+		return exitFailed
+	}
 	var ee *exitErr
 	if errors.As(err, &ee) {
 		return ee.code
@@ -161,8 +174,16 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", "; ")
 }
 
-func writeJSONError(w io.Writer, err error) {
+// writeJSONError prints err as the command's one JSON object, with the
+// idempotency key the CLI made for the call, if any, to retry it with.
+func writeJSONError(w io.Writer, err error, key string) {
 	obj := map[string]any{"ok": false, "error": oneLine(err.Error())}
+	if f := jsonFault(err); f != "" {
+		obj["fault"] = f
+	}
+	if key != "" {
+		obj["idempotency_key"] = key
+	}
 	var d *policies.Denied
 	if errors.As(err, &d) {
 		obj["decision"] = "deny"

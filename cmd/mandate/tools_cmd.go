@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,6 +99,11 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 		ctx = tools.WithDryRun(ctx)
 	}
 	reg := a.tools(promptApprover{in: cmd.InOrStdin(), out: g.stderr})
+	if t, ok := reg.Get(name); ok && !dry && takesKey(t) {
+		if args, err = g.keyed(args); err != nil {
+			return err
+		}
+	}
 	res, err := reg.Call(ctx, name, args)
 	if err != nil {
 		return err
@@ -112,7 +119,11 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 		refused = &exitErr{code: exitFailed, err: errors.New("the policy would " + string(out.Report.Decision) + " it"), quiet: true}
 	}
 	if g.json {
-		writeJSON(g.stdout, map[string]any{"ok": refused == nil, "tool": name, "text": res.Text, "data": res.Data})
+		obj := map[string]any{"ok": refused == nil, "tool": name, "text": res.Text, "data": res.Data}
+		if g.key != "" {
+			obj["idempotency_key"] = g.key
+		}
+		writeJSON(g.stdout, obj)
 		return refused
 	}
 	fmt.Fprintln(g.stdout, strings.TrimSpace(res.Text))
@@ -120,4 +131,44 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 		fmt.Fprintf(g.stdout, "intent: %s\ndigest: %s\n", out.Intent, out.Report.Digest)
 	}
 	return refused
+}
+
+// takesKey reports whether t's arguments have an idempotency_key: the
+// tools that move value and that a retry must not repeat.
+func takesKey(t tools.Tool) bool {
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	return json.Unmarshal(t.Schema(), &schema) == nil && schema.Properties["idempotency_key"] != nil
+}
+
+// keyed gives args an idempotency key when they have none, and says so on
+// stderr before anything is decided or sent: a process killed mid-send
+// leaves its user the one key that retries it without sending twice.
+// Arguments that are not a JSON object are left to the tool to refuse.
+func (g *globals) keyed(args json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(args, &obj) != nil || obj == nil {
+		return args, nil
+	}
+	if raw, ok := obj["idempotency_key"]; ok {
+		var given string
+		if json.Unmarshal(raw, &given) != nil || given != "" {
+			return args, nil // the user's key, or one the tool will refuse
+		}
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("make an idempotency key: %w", err)
+	}
+	key := "cli-" + hex.EncodeToString(b[:])
+	raw, _ := json.Marshal(key)
+	obj["idempotency_key"] = raw
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("add the idempotency key: %w", err)
+	}
+	g.key = key
+	fmt.Fprintf(g.stderr, "mandate: idempotency key %s; to retry this exact call safely, rerun it with \"idempotency_key\":%q\n", key, key)
+	return out, nil
 }

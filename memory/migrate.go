@@ -281,6 +281,9 @@ var migrations = []migration{{
 		`ALTER TABLE tx_journal ADD COLUMN action TEXT NOT NULL DEFAULT ''`,
 		`DROP INDEX tx_journal_hash`,
 		`CREATE UNIQUE INDEX tx_journal_hash ON tx_journal (hash, chain)`,
+		// An order names its chain by id and genesis block too ('' for one
+		// placed before, until a chain adopts it: see orders.Store.Adopt).
+		`ALTER TABLE orders ADD COLUMN genesis TEXT NOT NULL DEFAULT ''`,
 	},
 }}
 

@@ -19,6 +19,7 @@ import (
 type orderRow struct {
 	ID          int64  `gorm:"column:id;primaryKey;autoIncrement"`
 	Chain       string `gorm:"column:chain"`
+	Genesis     string `gorm:"column:genesis"` // '' for orders placed before it was recorded, until adopted
 	Wallet      string `gorm:"column:wallet"`
 	WalletKey   string `gorm:"column:wallet_key"`
 	Kind        string `gorm:"column:kind"`
@@ -78,7 +79,7 @@ func toRow(o orders.Order) (orderRow, error) {
 		return orderRow{}, err
 	}
 	r := orderRow{
-		ID: o.ID, Chain: o.Chain, Wallet: o.Wallet, WalletKey: strings.ToLower(o.Wallet), Kind: string(o.Kind),
+		ID: o.ID, Chain: o.Chain, Genesis: strings.ToLower(o.Genesis), Wallet: o.Wallet, WalletKey: strings.ToLower(o.Wallet), Kind: string(o.Kind),
 		FromToken: string(from), ToToken: string(to), Amount: o.Amount.String(), Trig: o.Trigger,
 		EveryNs: int64(o.Every), Runs: int64(o.Runs), Done: int64(o.Done), Attempt: int64(o.Attempt), NextAtNs: unixNs(o.NextAt),
 		Status: string(o.Status), Note: cleanText(o.Note), LastTx: o.LastTx,
@@ -93,7 +94,7 @@ func toRow(o orders.Order) (orderRow, error) {
 
 func (r orderRow) order() (orders.Order, error) {
 	o := orders.Order{
-		ID: r.ID, Chain: r.Chain, Wallet: r.Wallet, Kind: orders.Kind(r.Kind), Trigger: r.Trig,
+		ID: r.ID, Chain: r.Chain, Genesis: r.Genesis, Wallet: r.Wallet, Kind: orders.Kind(r.Kind), Trigger: r.Trig,
 		Every: time.Duration(r.EveryNs), Runs: int(r.Runs), Done: int(r.Done), Attempt: int(r.Attempt), NextAt: fromNs(r.NextAtNs),
 		Status: orders.Status(r.Status), Note: r.Note, LastTx: r.LastTx,
 		CreatedAt: fromNs(r.CreatedAtNs), UpdatedAt: fromNs(r.UpdatedAtNs),
@@ -118,22 +119,39 @@ func (r orderRow) order() (orders.Order, error) {
 }
 
 func (st orderStore) Place(ctx context.Context, o orders.Order) (orders.Order, error) {
+	if o.Genesis == "" {
+		return orders.Order{}, fmt.Errorf("memory: place order: the order names no genesis block of chain %q (%w): %w", o.Chain, orders.ErrChainKey, ErrInvalid)
+	}
 	now := time.Now()
 	o.ID, o.CreatedAt, o.UpdatedAt = 0, now, now
 	r, err := toRow(o)
 	if err != nil {
 		return orders.Order{}, err
 	}
-	if err := st.s.db.WithContext(ctx).Create(&r).Error; err != nil {
+	if err := st.s.write(ctx, func(tx *gorm.DB) error { return tx.Create(&r).Error }); err != nil {
 		return orders.Order{}, fmt.Errorf("memory: place order: %w", err)
 	}
-	o.ID = r.ID
+	o.ID, o.Genesis = r.ID, r.Genesis
 	return o, nil
 }
 
+// onChain restricts q to the wallet's orders on the chain named by key
+// (orders.ChainKey): its id and its genesis.
+func onChain(q *gorm.DB, key, wallet string) (*gorm.DB, error) {
+	chain, genesis, err := orders.SplitChainKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("memory: orders: %w", err)
+	}
+	return q.Where("chain = ? AND genesis = ? AND genesis <> '' AND wallet_key = ?", chain, genesis, strings.ToLower(wallet)), nil
+}
+
 func (st orderStore) Get(ctx context.Context, chain, wallet string, id int64) (orders.Order, error) {
+	q, err := onChain(st.s.read(ctx), chain, wallet)
+	if err != nil {
+		return orders.Order{}, err
+	}
 	var r orderRow
-	err := st.s.read(ctx).Where("id = ? AND chain = ? AND wallet_key = ?", id, chain, strings.ToLower(wallet)).Take(&r).Error
+	err = q.Where("id = ?", id).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return orders.Order{}, orders.ErrNotFound
 	}
@@ -144,7 +162,10 @@ func (st orderStore) Get(ctx context.Context, chain, wallet string, id int64) (o
 }
 
 func (st orderStore) List(ctx context.Context, chain, wallet string, liveOnly bool) ([]orders.Order, error) {
-	q := st.s.read(ctx).Where("chain = ? AND wallet_key = ?", chain, strings.ToLower(wallet))
+	q, err := onChain(st.s.read(ctx), chain, wallet)
+	if err != nil {
+		return nil, err
+	}
 	if liveOnly {
 		q = q.Where("status IN ?", []string{string(orders.Open), string(orders.Executing)})
 	}
@@ -169,16 +190,21 @@ func (st orderStore) Update(ctx context.Context, o orders.Order, prev orders.Ord
 	if err != nil {
 		return err
 	}
-	res := st.s.db.WithContext(ctx).Model(&orderRow{}).
-		Where("id = ? AND status = ? AND done = ? AND attempt = ?", o.ID, string(prev.Status), prev.Done, prev.Attempt).
-		Updates(map[string]any{
-			"done": r.Done, "attempt": r.Attempt, "next_at_ns": r.NextAtNs, "status": r.Status, "note": r.Note,
-			"last_tx": r.LastTx, "updated_at_ns": r.UpdatedAtNs,
-		})
-	if res.Error != nil {
-		return fmt.Errorf("memory: update order %d: %w", o.ID, res.Error)
+	var affected int64
+	err = st.s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&orderRow{}).
+			Where("id = ? AND status = ? AND done = ? AND attempt = ?", o.ID, string(prev.Status), prev.Done, prev.Attempt).
+			Updates(map[string]any{
+				"done": r.Done, "attempt": r.Attempt, "next_at_ns": r.NextAtNs, "status": r.Status, "note": r.Note,
+				"last_tx": r.LastTx, "updated_at_ns": r.UpdatedAtNs,
+			})
+		affected = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("memory: update order %d: %w", o.ID, err)
 	}
-	if res.RowsAffected == 0 {
+	if affected == 0 {
 		var n int64
 		if err := st.s.read(ctx).Model(&orderRow{}).Where("id = ?", o.ID).Count(&n).Error; err == nil && n == 0 {
 			return orders.ErrNotFound
@@ -186,4 +212,38 @@ func (st orderStore) Update(ctx context.Context, o orders.Order, prev orders.Ord
 		return orders.ErrConflict
 	}
 	return nil
+}
+
+func (st orderStore) Adopt(ctx context.Context, chain, wallet string, since time.Time) (int, error) {
+	id, genesis, err := orders.SplitChainKey(chain)
+	if err != nil {
+		return 0, fmt.Errorf("memory: adopt orders: %w", err)
+	}
+	var n int64
+	err = st.s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&orderRow{}).
+			Where("chain = ? AND genesis = '' AND wallet_key = ? AND created_at_ns >= ?", id, strings.ToLower(wallet), since.UnixNano()).
+			Update("genesis", genesis)
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("memory: adopt orders: %w", err)
+	}
+	return int(n), nil
+}
+
+func (st orderStore) Elsewhere(ctx context.Context, chain, wallet string) (int, error) {
+	id, genesis, err := orders.SplitChainKey(chain)
+	if err != nil {
+		return 0, fmt.Errorf("memory: orders: %w", err)
+	}
+	var n int64
+	err = st.s.read(ctx).Model(&orderRow{}).
+		Where("chain = ? AND genesis <> ? AND wallet_key = ? AND status IN ?", id, genesis, strings.ToLower(wallet), []string{string(orders.Open), string(orders.Executing)}).
+		Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("memory: orders on other chains: %w", err)
+	}
+	return int(n), nil
 }

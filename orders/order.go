@@ -47,10 +47,16 @@ const (
 
 // Order is a standing order of one wallet on one chain.
 type Order struct {
-	ID     int64  `json:"id"`
-	Chain  string `json:"chain"`
-	Wallet string `json:"wallet"`
-	Kind   Kind   `json:"kind"`
+	ID    int64  `json:"id"`
+	Chain string `json:"chain"` // the chain id, in decimal
+	// Genesis is the hash of the chain's genesis block: two chains with one
+	// id (a devnet restarted over the same database) are told apart by it,
+	// and an order is listed and executed only on its own. Empty for an
+	// order placed before orders recorded it, until a chain adopts it
+	// (Store.Adopt).
+	Genesis string `json:"genesis,omitempty"`
+	Wallet  string `json:"wallet"`
+	Kind    Kind   `json:"kind"`
 	// From and To are the tokens as resolved when the order was placed.
 	From policies.Token `json:"from"`
 	To   policies.Token `json:"to"`
@@ -75,6 +81,27 @@ type Order struct {
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ChainKey names the order's chain the way the stores are asked for it:
+// the chain id, "/", the genesis block's hash (as evm.Client.ChainKey
+// does).
+func (o Order) ChainKey() string { return ChainKey(o.Chain, o.Genesis) }
+
+// ChainKey names a chain by id and genesis block hash.
+func ChainKey(chain, genesis string) string { return chain + "/" + strings.ToLower(genesis) }
+
+// ErrChainKey says a chain was named without its genesis block.
+var ErrChainKey = errors.New("orders: a chain is named by its id and genesis block hash (\"1337/0x…\")")
+
+// SplitChainKey returns the chain id and genesis hash of a ChainKey, the
+// hash in lower case.
+func SplitChainKey(key string) (chain, genesis string, err error) {
+	chain, genesis, ok := strings.Cut(key, "/")
+	if !ok || chain == "" || genesis == "" {
+		return "", "", fmt.Errorf("%w: got %q", ErrChainKey, key)
+	}
+	return chain, strings.ToLower(genesis), nil
 }
 
 // Live reports whether the order may still execute: open, or in the

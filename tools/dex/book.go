@@ -45,6 +45,9 @@ type Book struct {
 	twap   policies.PriceSource
 	heldMu sync.Mutex
 	held   map[int64]uint64 // order → first block its trigger held at, while it holds
+
+	adoptMu sync.Mutex
+	adopted bool // this chain has taken the orders placed before genesis was recorded that are its
 }
 
 // BookOption configures a Book.
@@ -153,7 +156,7 @@ func (b *Book) place(ctx context.Context, a placeArgs) (tools.Result, error) {
 			return tools.Result{}, err
 		}
 	}
-	o := orders.Order{Chain: b.w.Chain(), Wallet: b.w.Address().Hex(), Kind: orders.Kind(strings.ToLower(strings.TrimSpace(a.Kind))), Status: orders.Open}
+	o := orders.Order{Chain: b.w.Chain(), Genesis: b.w.Client().Genesis().Hex(), Wallet: b.w.Address().Hex(), Kind: orders.Kind(strings.ToLower(strings.TrimSpace(a.Kind))), Status: orders.Open}
 	if o.Kind != orders.Limit && o.Kind != orders.Stop && o.Kind != orders.DCA {
 		return tools.Result{}, tools.Argf(name, "kind %q: use limit, stop or dca", a.Kind)
 	}
@@ -297,12 +300,12 @@ func (b *Book) list(ctx context.Context, _ struct{}) (tools.Result, error) {
 	if err := b.ready(); err != nil {
 		return tools.Result{}, err
 	}
-	os, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), false)
+	os, err := b.listOrders(ctx, false)
 	if err != nil {
 		return tools.Result{}, err
 	}
 	if len(os) == 0 {
-		return tools.Result{Text: "No standing orders.", Data: []orders.Order{}}, nil
+		return tools.Result{Text: "No standing orders." + b.elsewhere(ctx), Data: []orders.Order{}}, nil
 	}
 	lines := make([]string, len(os))
 	for i, o := range os {
@@ -321,7 +324,18 @@ func (b *Book) list(ctx context.Context, _ struct{}) (tools.Result, error) {
 			lines[i] += "; " + o.Note
 		}
 	}
-	return tools.Result{Text: strings.Join(lines, "\n"), Data: os}, nil
+	return tools.Result{Text: strings.Join(lines, "\n") + b.elsewhere(ctx), Data: os}, nil
+}
+
+// elsewhere says, after a list, that open orders of another chain with
+// this id (a devnet restarted over the same database) exist and are not
+// shown; "" when there are none.
+func (b *Book) elsewhere(ctx context.Context) string {
+	n, err := b.store.Elsewhere(ctx, b.chainKey(), b.w.Address().Hex())
+	if err != nil || n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n(%d open order(s) placed on another chain with id %s, one with another genesis block such as a devnet since restarted, are kept but neither shown nor executed here.)", n, b.w.Chain())
 }
 
 func (b *Book) cancel(ctx context.Context, a struct {
@@ -336,9 +350,10 @@ func (b *Book) cancel(ctx context.Context, a struct {
 	if err != nil || id <= 0 {
 		return tools.Result{}, tools.Argf(name, "id %s is not an order id; order_list shows them", a.ID)
 	}
-	o, err := b.store.Get(ctx, b.w.Chain(), b.w.Address().Hex(), id)
+	b.adopt(ctx)
+	o, err := b.store.Get(ctx, b.chainKey(), b.w.Address().Hex(), id)
 	if errors.Is(err, orders.ErrNotFound) {
-		return tools.Result{}, tools.Argf(name, "this wallet has no order #%d", id)
+		return tools.Result{}, tools.Argf(name, "this wallet has no order #%d on this chain", id)
 	}
 	if err != nil {
 		return tools.Result{}, err

@@ -100,7 +100,7 @@ func TestAttack2SlowRunIsTakenOverAndExecutesTwice(t *testing.T) {
 	}
 	after, _ := a.w.Client().TokenBalance(ctx, usdc, a.w.Address())
 
-	got, _ := a.store.Orders().Get(ctx, a.w.Chain(), a.w.Address().Hex(), o.ID)
+	got, _ := a.store.Orders().Get(ctx, a.w.Client().ChainKey(), a.w.Address().Hex(), o.ID)
 	var mined []string
 	for _, k := range []string{o.Key(), o.Key() + ".1"} {
 		if rec, ok, _ := a.w.Journal().ByKey(ctx, a.w.JournalChain(), a.w.Address().Hex(), k); ok && rec.Status == evm.TxMined {
@@ -152,7 +152,7 @@ func TestAttack2CancelAcceptedWhileRunInFlight(t *testing.T) {
 	if err := a.book.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := a.store.Orders().Get(ctx, a.w.Chain(), a.w.Address().Hex(), o.ID)
+	got, _ := a.store.Orders().Get(ctx, a.w.Client().ChainKey(), a.w.Address().Hex(), o.ID)
 	rec, sent, _ := a.w.Journal().ByKey(ctx, a.w.JournalChain(), a.w.Address().Hex(), o.Key())
 	t.Logf("cancel answered %q; order now %s; swap under %s: sent %v %s %s", cancelText, got.Status, o.Key(), sent, rec.Hash, rec.Status)
 	if got.Status == orders.Cancelled && sent && rec.Status == evm.TxMined {

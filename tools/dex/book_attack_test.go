@@ -83,7 +83,7 @@ func TestAttackCancelledOrderStillExecutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := c.TokenBalance(ctx, d.Address("USDC"), w.Address())
-	o, err := store.Orders().Get(ctx, w.Chain(), w.Address().Hex(), orderID)
+	o, err := store.Orders().Get(ctx, w.Client().ChainKey(), w.Address().Hex(), orderID)
 	if err != nil {
 		t.Fatal(err)
 	}

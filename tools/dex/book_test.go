@@ -128,7 +128,7 @@ func (e *bookEnv) call(t *testing.T, name string, args any) (tools.Result, error
 
 func (e *bookEnv) order(t *testing.T, id int64) orders.Order {
 	t.Helper()
-	o, err := e.store.Orders().Get(t.Context(), e.w.Chain(), e.w.Address().Hex(), id)
+	o, err := e.store.Orders().Get(t.Context(), e.w.Client().ChainKey(), e.w.Address().Hex(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestOrderToolsBadInput(t *testing.T) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
-	if os, _ := e.store.Orders().List(t.Context(), e.w.Chain(), e.w.Address().Hex(), false); len(os) != 0 {
+	if os, _ := e.store.Orders().List(t.Context(), e.w.Client().ChainKey(), e.w.Address().Hex(), false); len(os) != 0 {
 		t.Errorf("bad input stored %d orders", len(os))
 	}
 	res, err := e.call(t, "order_place", map[string]string{"kind": "limit", "from": "ETH", "to": "USDC", "amount": "1", "trigger": "ETH >= 1000000"})

@@ -168,7 +168,7 @@ func TestOrderNeedsTWAPWhenConfigured(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no independent price (TWAP) for DEFL") || !strings.Contains(err.Error(), "could never execute") {
 		t.Fatalf("placing an order on a token without a TWAP: %v", err)
 	}
-	if os, _ := e.store.Orders().List(t.Context(), e.w.Chain(), e.w.Address().Hex(), false); len(os) != 0 {
+	if os, _ := e.store.Orders().List(t.Context(), e.w.Client().ChainKey(), e.w.Address().Hex(), false); len(os) != 0 {
 		t.Fatalf("the refused order was stored: %+v", os)
 	}
 	// A DCA has no price trigger, and needs none.

@@ -9,6 +9,9 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/policies"
@@ -52,7 +55,7 @@ func (b *Book) Run(ctx context.Context) error {
 }
 
 func (b *Book) dcaDue(ctx context.Context) bool {
-	os, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), true)
+	os, err := b.listOrders(ctx, true)
 	if err != nil {
 		return false
 	}
@@ -73,7 +76,7 @@ func (b *Book) Check(ctx context.Context) error {
 	if err := b.ready(); err != nil {
 		return err
 	}
-	open, err := b.store.List(ctx, b.w.Chain(), b.w.Address().Hex(), true) // open and executing
+	open, err := b.listOrders(ctx, true) // open and executing
 	if err != nil {
 		return err
 	}
@@ -98,6 +101,71 @@ func (b *Book) Check(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// chainKey names the wallet's chain to the order store: its id and its
+// genesis block, so orders of a chain this one replaced (a devnet restarted
+// with the same id over the same database) are never listed, executed or
+// resumed here.
+func (b *Book) chainKey() string { return b.w.Client().ChainKey() }
+
+// listOrders returns the wallet's orders on this chain, newest first (only
+// the live ones if asked), once this chain has adopted its orders from
+// before genesis was recorded.
+func (b *Book) listOrders(ctx context.Context, liveOnly bool) ([]orders.Order, error) {
+	b.adopt(ctx)
+	return b.store.List(ctx, b.chainKey(), b.w.Address().Hex(), liveOnly)
+}
+
+// adopt gives this chain, once, the wallet's orders on its id that were
+// placed before orders recorded their chain's genesis (a database from an
+// earlier version) and after this chain's genesis block: the chain existed
+// when they were placed, so they are its. One placed before this chain
+// began was placed on a chain this one replaced, and stays unadopted:
+// never shown, never executed. On a public chain, born years ago, every
+// such order is adopted; on a devnet restarted since, none. Until the
+// genesis block can be read, they wait: nothing is adopted on a guess.
+func (b *Book) adopt(ctx context.Context) {
+	b.adoptMu.Lock()
+	defer b.adoptMu.Unlock()
+	if b.adopted {
+		return
+	}
+	born, err := b.genesisTime(ctx)
+	if err != nil {
+		b.log.Warn("orders placed before chains were told apart by genesis are left aside for now", slog.String("error", err.Error()))
+		return
+	}
+	// The genesis timestamp counts whole seconds: an order placed within
+	// that second may predate the chain, so it is not taken.
+	n, err := b.store.Adopt(ctx, b.chainKey(), b.w.Address().Hex(), born.Add(time.Second))
+	if err != nil {
+		b.log.Warn("orders placed before chains were told apart by genesis are left aside for now", slog.String("error", err.Error()))
+		return
+	}
+	b.adopted = true
+	if n > 0 {
+		b.log.Info("orders placed before chains were told apart by genesis, after this chain began, are taken as this chain's",
+			slog.Int("orders", n), slog.String("chain", b.chainKey()))
+	}
+}
+
+// genesisTime reads when the chain began: the timestamp of its genesis
+// block, the one the client named the chain by.
+func (b *Book) genesisTime(ctx context.Context) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var blk struct {
+		Hash common.Hash    `json:"hash"`
+		Time hexutil.Uint64 `json:"timestamp"`
+	}
+	if err := b.w.Client().RPC().CallContext(ctx, &blk, "eth_getBlockByNumber", "0x0", false); err != nil {
+		return time.Time{}, fmt.Errorf("reading the genesis block: %w", err)
+	}
+	if blk.Hash != b.w.Client().Genesis() {
+		return time.Time{}, fmt.Errorf("the node's genesis block is %s, not %s as when it was first asked: the chain behind this RPC changed", blk.Hash.Hex(), b.w.Client().Genesis().Hex())
+	}
+	return time.Unix(int64(blk.Time), 0), nil
 }
 
 // claimGrace is how long a run may stay claimed (executing) with nothing

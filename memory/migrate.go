@@ -335,7 +335,8 @@ func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, Sch
 func (s *Store) migrateTo(ctx context.Context, target int) error {
 	// A database already at the target needs no write: reading the version
 	// first lets a process open a store while another holds the write lock
-	// (WAL readers do not wait for writers).
+	// (a reader waits only while a commit writes the file, never for a
+	// transaction to end).
 	if current, ok := s.schemaVersion(ctx); ok && current == target {
 		return nil
 	}

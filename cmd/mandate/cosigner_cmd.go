@@ -22,7 +22,6 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/safe"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/cosigner"
-	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 )
 
@@ -250,7 +249,7 @@ nonce is checked on chain too. Prints {"decision","safeTxHash","reasons","intent
 			}
 			ledger := policies.Ledger(policies.NewMemLedger())
 			if cfg.DB != "" {
-				st, err := memory.Open(ctx, cfg.DB)
+				st, err := g.openDB(ctx, cfg.DB)
 				if err != nil {
 					return err
 				}

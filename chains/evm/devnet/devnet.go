@@ -110,6 +110,7 @@ package devnet
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -319,6 +320,11 @@ func (d *Devnet) startNode() error {
 		GasLimit:  BlockGasLimit,
 		BaseFee:   big.NewInt(params.InitialBaseFee),
 		Timestamp: uint64(time.Now().Unix()),
+		// Random extra data makes each devnet's genesis hash its own, even
+		// for two started in the same second: journals, ledgers and order
+		// books tell chains apart by chain id and genesis, and a restarted
+		// devnet is a new chain whose history must not answer for the old.
+		ExtraData: genesisNonce(),
 		Alloc:     alloc,
 	}
 	ethConf.NetworkId = ChainID
@@ -582,4 +588,11 @@ func ether(n int64) *big.Int { return units(n, 18) }
 
 func units(n int64, decimals int) *big.Int {
 	return new(big.Int).Mul(big.NewInt(n), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil))
+}
+
+// genesisNonce is 16 random bytes for the genesis block's extra data.
+func genesisNonce() []byte {
+	b := make([]byte, 16)
+	rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return b
 }

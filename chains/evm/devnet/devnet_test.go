@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -657,5 +658,37 @@ func BenchmarkNew(b *testing.B) {
 			b.Fatal(err)
 		}
 		d.Close()
+	}
+}
+
+// Two devnets are two chains even when started in the same second with the
+// same options: the journal, the ledger and the order book tell chains apart
+// by genesis, so a restarted devnet must not share the old one's. They start
+// side by side, so without the genesis's own randomness their genesis blocks
+// would usually be equal.
+func TestGenesisDiffers(t *testing.T) {
+	var nets [2]*devnet.Devnet
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range nets {
+		wg.Go(func() { nets[i], errs[i] = devnet.New(t.Context(), devnet.WithAccounts(1)) })
+	}
+	wg.Wait()
+	for i, d := range nets {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		t.Cleanup(func() { d.Close() })
+	}
+	var hashes [2]common.Hash
+	for i, d := range nets {
+		h, err := d.Client().HeaderByNumber(t.Context(), big.NewInt(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes[i] = h.Hash()
+	}
+	if hashes[0] == hashes[1] {
+		t.Fatalf("two devnets share genesis %s", hashes[0])
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/mandatehq/mandate/llm"
-	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 )
@@ -28,11 +27,13 @@ type Approver interface {
 	Approve(ctx context.Context, in policies.Intent, why []string) (bool, error)
 }
 
-// Memory keeps conversations; *memory.Chats is one. A nil Memory keeps
-// them in process, for tests and one-shot runs.
+// Memory keeps conversations; the runtime's mandate.ChatMemory, over the
+// database, is one. A nil Memory keeps them in process, for tests and
+// one-shot runs. A Memory that is also a Recaller, Vectors, Summaries or
+// FactStore is used as one too.
 type Memory interface {
-	Append(ctx context.Context, chat string, msgs ...memory.Message) error
-	Recent(ctx context.Context, chat string, budget int) ([]memory.Message, error)
+	Append(ctx context.Context, chat string, msgs ...Message) error
+	Recent(ctx context.Context, chat string, budget int) ([]Message, error)
 }
 
 // DefaultSystemPrompt tells the model what it is and how to treat data.
@@ -62,28 +63,23 @@ type Agent struct {
 	summarize Summarizer
 	embedder  Embedder
 	embModel  string          // tags stored vectors, so a changed model never mixes them
-	moving    map[string]bool // tools that move value or sign
+	moving    map[string]bool // tools that may move value or sign (tools.MovesValue): under WithQuorum, a call to one is taken only when a majority of backends propose it
 }
-
-// ValueMoving are the tools whose calls move value or sign: under
-// WithQuorum, a call to one of them is taken only when a majority of
-// backends propose the same call.
-var ValueMoving = []string{"wallet_transfer", "token_approve", "dex_swap", "order_place", "safe_propose",
-	"sol_wallet_transfer", "sol_dex_swap"}
 
 // quorumModel is a model that can put one step to a vote; *llm.Router is one.
 type quorumModel interface {
 	Quorum(ctx context.Context, n int, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, llm.QuorumResult, error)
 }
 
-// Recaller finds earlier messages relevant to a new one; *memory.Chats is one.
+// Recaller finds earlier messages relevant to a new one; mandate.ChatMemory
+// is one.
 type Recaller interface {
-	Recall(ctx context.Context, chat, query string, k int) ([]memory.Message, error)
+	Recall(ctx context.Context, chat, query string, k int) ([]Message, error)
 }
 
 // Summarizer folds messages that left the history window into the running
 // summary of a conversation.
-type Summarizer func(ctx context.Context, previous string, older []memory.Message, budget int) (string, error)
+type Summarizer func(ctx context.Context, previous string, older []Message, budget int) (string, error)
 
 // WithSummarizer replaces the default extractive summary (ExtractiveSummary)
 // with s, e.g. ModelSummary(model) when a real model is configured.
@@ -95,12 +91,12 @@ type Embedder interface {
 	CreateEmbedding(ctx context.Context, texts []string) ([][]float32, error)
 }
 
-// Vectors stores message embeddings and finds the nearest; *memory.Chats is
-// one. Vectors are tagged with their model, and only vectors of the same
+// Vectors stores message embeddings and finds the nearest; mandate.ChatMemory
+// is one. Vectors are tagged with their model, and only vectors of the same
 // model and dimension are compared.
 type Vectors interface {
 	PutEmbedding(ctx context.Context, msgID int64, model string, vec []float32) error
-	Nearest(ctx context.Context, chat, model string, vec []float32, k int) ([]memory.Message, error)
+	Nearest(ctx context.Context, chat, model string, vec []float32, k int) ([]Message, error)
 }
 
 // WithEmbedder embeds each of the owner's messages with e (model names the
@@ -111,14 +107,14 @@ func WithEmbedder(e Embedder, model string) Option {
 }
 
 // Summaries keeps a rolling summary of what fell out of the history window;
-// *memory.Chats is one.
+// mandate.ChatMemory is one.
 type Summaries interface {
 	Summary(ctx context.Context, chat string) (text string, upTo int64, err error)
 	SetSummary(ctx context.Context, chat, text string, upTo int64) error
 }
 
-// FactStore holds what the owner asked the agent to remember; *memory.Chats
-// is one.
+// FactStore holds what the owner asked the agent to remember;
+// mandate.ChatMemory is one.
 type FactStore interface {
 	Facts(ctx context.Context, chat string) (map[string]string, error)
 }
@@ -177,15 +173,19 @@ func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
 func New(model llms.Model, reg *tools.Registry, opts ...Option) *Agent {
 	a := &Agent{model: model, reg: reg, system: DefaultSystemPrompt, maxSteps: 8, maxCalls: DefaultMaxToolCalls, budget: 6000, log: slog.Default(),
 		moving: map[string]bool{}, summarize: ExtractiveSummary}
-	for _, n := range ValueMoving {
-		a.moving[n] = true
-	}
 	for _, o := range opts {
 		o(a)
 	}
 	if a.mem == nil {
 		a.local = newLocalMemory()
 		a.mem = a.local
+	}
+	if reg != nil {
+		for _, t := range reg.List() {
+			if tools.MovesValue(t) {
+				a.moving[t.Name()] = true
+			}
+		}
 	}
 	if reg != nil {
 		for _, t := range reg.List() {

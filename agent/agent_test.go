@@ -7,6 +7,7 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
@@ -17,9 +18,7 @@ import (
 	"github.com/mandatehq/mandate/llm/offline"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/memory/memtest"
-	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
-	"github.com/mandatehq/mandate/tools/wallet"
 	"github.com/tmc/langchaingo/llms"
 )
 
@@ -37,8 +36,8 @@ approvals:
   unlimited: false
 `
 
-// rig is a funded wallet on the shared devnet with the wallet tools behind
-// a real policy engine and store.
+// rig is a runtime on the shared devnet, reached over RPC as a user's
+// would be: a fresh funded account, the policy above, the store under test.
 type rig struct {
 	d     *devnet.Devnet
 	w     *evm.Wallet
@@ -48,24 +47,23 @@ type rig struct {
 	to    string
 }
 
-func newRig(t testing.TB, store *memory.Store) *rig {
+func newRig(t testing.TB, st memtest.Named) *rig {
 	t.Helper()
 	d := devnettest.Shared(t)
-	w, _ := devnettest.Wallet(t, d, evm.WithJournal(store.Journal()))
+	url, err := d.Serve(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := devnettest.Account(t, d)
 	other, _ := devnettest.Account(t, d)
 	var buf bytes.Buffer
 	template.Must(template.New("p").Parse(policyTmpl)).Execute(&buf, map[string]string{"USDC": d.Address(devnet.USDC).Hex()})
-	p, err := policies.Parse(buf.Bytes())
+	rt, err := mandate.Open(context.Background(), mandate.Config{RPCURL: url, PrivateKey: acct.PrivateKey, DB: st.DSN, PolicySource: buf.Bytes()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := d.Deployment().TokenList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := policies.NewEngine(p, store.Ledger())
-	reg := tools.NewRegistry(wallet.Tools(w, eng, wallet.WithTokenList(list)))
-	return &rig{d: d, w: w, store: store, reg: reg, list: list, to: other.Address.Hex()}
+	t.Cleanup(func() { rt.Close() })
+	return &rig{d: d, w: rt.Wallet(), store: rt.Store(), reg: rt.Tools(), list: rt.Tokens(), to: other.Address.Hex()}
 }
 
 // collect runs one turn and returns its events, failing on a turn error.
@@ -93,8 +91,8 @@ func find(evs []agent.Event, k agent.EventKind) *agent.Event {
 func TestOfflineTransferAndDenial(t *testing.T) {
 	for _, st := range memtest.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			r := newRig(t, st.Store)
-			a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()))
+			r := newRig(t, st)
+			a := agent.New(offline.New(), r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())))
 			s := a.Session("test:1")
 
 			evs := collect(t, s, "send 10 USDC to "+r.to)
@@ -130,18 +128,18 @@ func TestOfflineTransferAndDenial(t *testing.T) {
 // (a restart) continues it: the model is sent the earlier turns.
 func TestMemorySurvivesRestart(t *testing.T) {
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
-	a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()))
+	r := newRig(t, st)
+	a := agent.New(offline.New(), r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())))
 	collect(t, a.Session("test:restart"), "what is my address")
 
 	rec := &recorder{Model: offline.New()}
-	b := agent.New(rec, r.reg, agent.WithMemory(st.Store.Chats()))
+	b := agent.New(rec, r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())))
 	collect(t, b.Session("test:restart"), "balance")
 	if !rec.saw("what is my address") {
 		t.Fatal("after a restart the model was not sent the earlier turn")
 	}
 	rec2 := &recorder{Model: offline.New()}
-	c := agent.New(rec2, r.reg, agent.WithMemory(st.Store.Chats()))
+	c := agent.New(rec2, r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())))
 	collect(t, c.Session("test:other"), "balance")
 	if rec2.saw("what is my address") {
 		t.Fatal("another chat saw this chat's messages")
@@ -182,9 +180,9 @@ func (r *recorder) saw(s string) bool {
 // stored summary, which the model is sent.
 func TestSummaryOfOldTurns(t *testing.T) {
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
+	r := newRig(t, st)
 	rec := &recorder{Model: offline.New()}
-	a := agent.New(rec, r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(120))
+	a := agent.New(rec, r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())), agent.WithHistoryBudget(120))
 	s := a.Session("test:long")
 	collect(t, s, "what is my address")
 	for range 6 {
@@ -212,15 +210,15 @@ func (r *recorder) sawSystem(s string) bool {
 // prompt, as quoted data, when a new message speaks of the same thing.
 func TestRecallOfOldMessage(t *testing.T) {
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
-	a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(100))
+	r := newRig(t, st)
+	a := agent.New(offline.New(), r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())), agent.WithHistoryBudget(100))
 	s := a.Session("test:recall")
 	collect(t, s, "note that the mortgage payment is 1200 DAI on the first")
 	for range 4 {
 		collect(t, s, "help")
 	}
 	rec := &recorder{Model: offline.New()}
-	b := agent.New(rec, r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(100))
+	b := agent.New(rec, r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())), agent.WithHistoryBudget(100))
 	collect(t, b.Session("test:recall"), "when is the mortgage due")
 	if !rec.sawSystem(`"note that the mortgage payment is 1200 DAI on the first"`) {
 		t.Fatalf("the earlier message was not recalled: %v", rec.system)
@@ -233,10 +231,10 @@ func TestRecallOfOldMessage(t *testing.T) {
 // llmtest vector is identical, said again after many turns).
 func TestEmbeddingsRecall(t *testing.T) {
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
+	r := newRig(t, st)
 	srv := llmtest.NewServer(t)
 	router := llm.NewRouter([]llm.Named{llm.Route(srv.Backend("emb"))})
-	a := agent.New(offline.New(), r.reg, agent.WithMemory(st.Store.Chats()), agent.WithHistoryBudget(100),
+	a := agent.New(offline.New(), r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())), agent.WithHistoryBudget(100),
 		agent.WithEmbedder(router, router.EmbeddingModel()))
 	s := a.Session("test:emb")
 	collect(t, s, "zqx vault rotation")

@@ -6,18 +6,10 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/mandatehq/mandate/internal/jsonstr"
-	"github.com/mandatehq/mandate/memory"
 )
 
-// storedCall is one tool call as memory keeps it (memory.Message.ToolCalls).
-type storedCall struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Arguments string `json:"arguments"`
-}
-
-// appendCalls appends calls as memory keeps them: the bytes json.Marshal
-// gives for the []storedCall, written without reflection.
+// appendCalls appends calls as a Memory keeps them: the bytes json.Marshal
+// gives for the []ToolCall, written without reflection.
 func appendCalls(dst []byte, calls []llms.ToolCall) []byte {
 	dst = append(dst, '[')
 	for i, c := range calls {
@@ -40,7 +32,7 @@ func appendCalls(dst []byte, calls []llms.ToolCall) []byte {
 }
 
 // appendLLM appends stored messages to msgs as the model reads them.
-func appendLLM(msgs []llms.MessageContent, ms []memory.Message) []llms.MessageContent {
+func appendLLM(msgs []llms.MessageContent, ms []Message) []llms.MessageContent {
 	for _, m := range ms {
 		switch m.Role {
 		case "user":
@@ -52,7 +44,7 @@ func appendLLM(msgs []llms.MessageContent, ms []memory.Message) []llms.MessageCo
 			if m.Content != "" {
 				parts = append(parts, llms.TextContent{Text: m.Content})
 			}
-			var calls []storedCall
+			var calls []ToolCall
 			if len(m.ToolCalls) > 0 && json.Unmarshal(m.ToolCalls, &calls) == nil {
 				for _, c := range calls {
 					parts = append(parts, llms.ToolCall{ID: c.ID, Type: "function", FunctionCall: &llms.FunctionCall{Name: c.Name, Arguments: c.Arguments}})

@@ -49,7 +49,7 @@ func TestAppendCallsIsEncodingJSON(t *testing.T) {
 			{ID: ss[i], Type: "function", FunctionCall: &llms.FunctionCall{Name: ss[i+1], Arguments: ss[i+2]}},
 			{ID: "second", Type: "function"}, // no function: empty name and arguments
 		}
-		want, _ := json.Marshal([]storedCall{{ID: ss[i], Name: ss[i+1], Arguments: ss[i+2]}, {ID: "second"}})
+		want, _ := json.Marshal([]ToolCall{{ID: ss[i], Name: ss[i+1], Arguments: ss[i+2]}, {ID: "second"}})
 		if got := appendCalls(nil, calls); string(got) != string(want) {
 			t.Fatalf("got %s, want %s", got, want)
 		}

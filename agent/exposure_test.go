@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
@@ -29,7 +30,7 @@ import (
 // and the model is told why the rest were refused.
 func TestHostileApproveThenPull(t *testing.T) {
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
+	r := newRig(t, st)
 	spender, spenderKey := devnettest.Account(t, r.d)
 	var buf bytes.Buffer
 	template.Must(template.New("p").Parse(hostilePolicy)).Execute(&buf,
@@ -38,7 +39,7 @@ func TestHostileApproveThenPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.reg = tools.NewRegistry(wallet.Tools(r.w, policies.NewEngine(p, st.Store.Ledger()), wallet.WithTokenList(r.list)))
+	r.reg = tools.NewRegistry(wallet.Tools(r.w, policies.NewEngine(p, r.store.Ledger()), wallet.WithTokenList(r.list)))
 	approve := `{"token":"USDC","spender":"` + spender.Address.Hex() + `","amount":"100"}`
 
 	// Ten approvals in one reply: the daily limit (250 USDC) lets two through.
@@ -47,7 +48,7 @@ func TestHostileApproveThenPull(t *testing.T) {
 		ten.ToolCalls = append(ten.ToolCalls, llmtest.ToolCall{ID: fmt.Sprintf("approve-%d", i), Name: "token_approve", Arguments: approve})
 	}
 	srv := llmtest.NewServer(t, llmtest.WithReplies(ten, llmtest.Reply{Text: "approved what I could"}))
-	h := &hostile{rig: r, srv: srv, ag: agent.New(llm.NewClient(srv.Backend("hostile")), r.reg, agent.WithMemory(st.Store.Chats()))}
+	h := &hostile{rig: r, srv: srv, ag: agent.New(llm.NewClient(srv.Backend("hostile")), r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())))}
 	evs := collect(t, h.ag.Session("hostile:approve-ten"), "approve my friend")
 	var approved, denied int
 	for _, ev := range evs {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/llm"
@@ -54,7 +55,7 @@ type hostile struct {
 func newHostile(t *testing.T, replies ...llmtest.Reply) *hostile {
 	t.Helper()
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
+	r := newRig(t, st)
 	var buf bytes.Buffer
 	template.Must(template.New("p").Parse(hostilePolicy)).Execute(&buf,
 		map[string]string{"USDC": r.d.Address(devnet.USDC).Hex(), "Friend": r.to})
@@ -62,12 +63,12 @@ func newHostile(t *testing.T, replies ...llmtest.Reply) *hostile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := policies.NewEngine(p, st.Store.Ledger())
+	eng := policies.NewEngine(p, r.store.Ledger())
 	f, rt, _ := r.d.Deployment().Uniswap()
 	r.reg = tools.NewRegistry(wallet.Tools(r.w, eng, wallet.WithTokenList(r.list)),
 		dex.Tools(r.w, eng, dex.WithTokenList(r.list), dex.WithUniswap(f, rt), dex.WithBounds(p)))
 	srv := llmtest.NewServer(t, llmtest.WithReplies(replies...))
-	ag := agent.New(llm.NewClient(srv.Backend("hostile")), r.reg, agent.WithMemory(st.Store.Chats()))
+	ag := agent.New(llm.NewClient(srv.Backend("hostile")), r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())))
 	return &hostile{rig: r, srv: srv, ag: ag}
 }
 

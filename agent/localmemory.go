@@ -5,19 +5,17 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/mandatehq/mandate/memory"
 )
 
 // localMemory keeps conversations in process when no Memory is given.
 type localMemory struct {
 	mu    sync.Mutex
-	chats map[string][]memory.Message
+	chats map[string][]Message
 }
 
-func newLocalMemory() *localMemory { return &localMemory{chats: map[string][]memory.Message{}} }
+func newLocalMemory() *localMemory { return &localMemory{chats: map[string][]Message{}} }
 
-func (l *localMemory) Append(_ context.Context, chat string, msgs ...memory.Message) error {
+func (l *localMemory) Append(_ context.Context, chat string, msgs ...Message) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range msgs {
@@ -32,7 +30,7 @@ func (l *localMemory) Append(_ context.Context, chat string, msgs ...memory.Mess
 
 // Recent returns the newest messages within budget, oldest first, starting
 // at a user message so no tool result is separated from its call.
-func (l *localMemory) Recent(_ context.Context, chat string, budget int) ([]memory.Message, error) {
+func (l *localMemory) Recent(_ context.Context, chat string, budget int) ([]Message, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ms := l.chats[chat]
@@ -46,5 +44,5 @@ func (l *localMemory) Recent(_ context.Context, chat string, budget int) ([]memo
 			start = i
 		}
 	}
-	return append([]memory.Message(nil), ms[start:]...), nil
+	return append([]Message(nil), ms[start:]...), nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
 	"github.com/mandatehq/mandate/llm"
 	"github.com/mandatehq/mandate/llm/llmtest"
@@ -22,7 +23,7 @@ func transferTo(to, amount string) llmtest.Reply {
 // protocol; the call is taken only when a majority proposes it.
 func TestQuorum(t *testing.T) {
 	st := memtest.SQLite(t)
-	r := newRig(t, st.Store)
+	r := newRig(t, st)
 	router := func(a, b, c []llmtest.Reply) *llm.Router {
 		var named []llm.Named
 		for i, rs := range [][]llmtest.Reply{a, b, c} {
@@ -38,7 +39,7 @@ func TestQuorum(t *testing.T) {
 			[]llmtest.Reply{call("wallet_transfer", `{"token":"USDC","amount":"10","to":"`+r.to+`"}`)}, // same call, keys in another order
 			[]llmtest.Reply{transferTo(attacker, "10")},
 		)
-		a := agent.New(m, r.reg, agent.WithMemory(st.Store.Chats()), agent.WithQuorum(3))
+		a := agent.New(m, r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())), agent.WithQuorum(3))
 		evs := collect(t, a.Session("quorum:1"), "send 10 USDC to my friend")
 		if find(evs, agent.EventTx) == nil {
 			t.Fatalf("the agreed transfer did not run: %+v", evs)
@@ -54,7 +55,7 @@ func TestQuorum(t *testing.T) {
 			[]llmtest.Reply{transferTo(r.to, "20")},
 			[]llmtest.Reply{transferTo(attacker, "10")},
 		)
-		a := agent.New(m, r.reg, agent.WithMemory(st.Store.Chats()), agent.WithQuorum(3))
+		a := agent.New(m, r.reg, agent.WithMemory(mandate.ChatMemory(st.Store.Chats())), agent.WithQuorum(3))
 		evs := collect(t, a.Session("quorum:2"), "send 10 USDC to my friend")
 		if find(evs, agent.EventTx) != nil || find(evs, agent.EventToolCall) != nil {
 			t.Fatalf("acted without a majority: %+v", evs)

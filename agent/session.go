@@ -16,10 +16,8 @@ import (
 
 	"github.com/mandatehq/mandate/internal/jsonstr"
 	"github.com/mandatehq/mandate/llm"
-	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // ErrTooManySteps ends a turn whose model kept calling tools past the limit.
@@ -41,9 +39,12 @@ func (s *Session) Chat() string { return s.chat }
 func (s *Session) Send(ctx context.Context, text string) iter.Seq2[Event, error] {
 	a, chat := s.a, s.chat // the turn keeps no pointer to s, so s need not escape
 	return func(yield func(Event, error) bool) {
+		// Cancelled when the turn ends (it finished, failed, or its consumer
+		// broke out), so nothing a step started outlives the turn.
+		turnCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		t := &turn{a: a, chat: chat, yield: yield}
-		t.cx.parent, t.cx.t = ctx, t
-		t.ctx = &t.cx
+		t.ctx = context.WithValue(turnCtx, turnKey{}, t)
 		if a.approver != nil && tools.ApproverFrom(ctx) == nil {
 			t.ctx = tools.WithApprover(t.ctx, a.approver)
 		}
@@ -52,23 +53,18 @@ func (s *Session) Send(ctx context.Context, text string) iter.Seq2[Event, error]
 		stopped := t.stopped
 		t.stopped = true // a stream callback that comes late yields nothing
 		t.mu.Unlock()
-		t.cx.end()
+		cancel() // the turn is over before its error is reported
 		if err != nil && !stopped {
 			yield(Event{}, err)
 		}
 	}
 }
 
-// turn is the state of one Send. It is one allocation: the buffers below
-// hold what a typical turn (a tool step and an answer) builds, and a longer
-// turn grows past them onto the heap. Nothing in it is reused by another
-// turn, so whatever the model, the memory or the consumer keeps of it stays
-// as it was.
+// turn is the state of one Send.
 type turn struct {
 	a        *Agent
 	chat     string
-	ctx      context.Context // cx, with the approver when the agent has one
-	cx       turnCtx
+	ctx      context.Context // the turn's: carries the turn (turnKey) and the approver when the agent has one
 	yield    func(Event, error) bool
 	stopped  bool   // the consumer broke out, or the turn is over
 	own      int64  // the ID of this turn's own message, once stored
@@ -76,17 +72,10 @@ type turn struct {
 
 	mu       sync.Mutex // serialises stream callbacks, which may come from any goroutine
 	streamed bool       // the current step streamed text
-
-	msgBuf   [6]llms.MessageContent // what the model is sent
-	partBuf  [6]llms.ContentPart    // the parts of those messages
-	partUse  int
-	memBuf   [4]memory.Message // what is stored
-	memUse   int
-	argBuf   [2]json.RawMessage
-	one      [1]toolResult // the result of a step's single tool call
-	arena    [384]byte     // tool calls as JSON, argument copies
-	arenaUse int
 }
+
+// turnKey finds a context's turn (Value(turnKey{}) is its *turn).
+type turnKey struct{}
 
 func (t *turn) emit(ev Event) bool {
 	if t.stopped {
@@ -98,44 +87,6 @@ func (t *turn) emit(ev Event) bool {
 	return !t.stopped
 }
 
-// parts returns an empty slice with room for n message parts.
-func (t *turn) parts(n int) []llms.ContentPart {
-	if t.partUse+n > len(t.partBuf) {
-		return make([]llms.ContentPart, 0, n)
-	}
-	p := t.partBuf[t.partUse : t.partUse : t.partUse+n]
-	t.partUse += n
-	return p
-}
-
-// stored returns n zeroed messages to store.
-func (t *turn) stored(n int) []memory.Message {
-	if t.memUse+n > len(t.memBuf) {
-		return make([]memory.Message, n)
-	}
-	m := t.memBuf[t.memUse : t.memUse+n : t.memUse+n]
-	t.memUse += n
-	return m
-}
-
-// free is the unused room of the arena, to append to; keep takes what was
-// appended. A slice that outgrew the room was moved to the heap by append
-// and is kept as it is. Every slice handed out has its length as capacity,
-// so an append by its holder never reaches another's bytes.
-func (t *turn) free() []byte { return t.arena[t.arenaUse:t.arenaUse:len(t.arena)] }
-
-func (t *turn) keep(b []byte) []byte {
-	if len(b) > 0 && t.arenaUse < len(t.arena) && &b[0] == &t.arena[t.arenaUse] {
-		t.arenaUse += len(b)
-	}
-	return b[:len(b):len(b)]
-}
-
-// text is a message of one text part.
-func (t *turn) text(role llms.ChatMessageType, s string) llms.MessageContent {
-	return llms.MessageContent{Role: role, Parts: append(t.parts(1), llms.TextContent{Text: s})}
-}
-
 func (t *turn) run(text string) error {
 	a, ctx := t.a, t.ctx
 	history, err := a.mem.Recent(ctx, t.chat, a.budget)
@@ -144,24 +95,20 @@ func (t *turn) run(text string) error {
 	}
 	// Stored first, so a crash from here on loses no message; the summary
 	// and recall then look only at what came before it.
-	batch := t.stored(1)
-	batch[0] = memory.Message{Role: "user", Content: text, Tokens: estimate(text)}
-	if err := a.mem.Append(ctx, t.chat, batch...); err != nil {
+	own := []Message{{Role: "user", Content: text, Tokens: estimate(text)}}
+	if err := a.mem.Append(ctx, t.chat, own...); err != nil {
 		return fmt.Errorf("agent: store message: %w", err)
 	}
-	t.own = batch[0].ID // Append numbers the messages it stores
+	t.own = own[0].ID // Append numbers the messages it stores
 	vec := t.embed(text)
-	msgs := t.msgBuf[:0]
-	if n := len(history) + 4; n > len(t.msgBuf) {
-		msgs = make([]llms.MessageContent, 0, n)
-	}
+	msgs := make([]llms.MessageContent, 0, len(history)+4)
 	if extra := t.summary(history) + t.background(text, vec, history); extra != "" {
-		msgs = append(msgs, t.text(llms.ChatMessageTypeSystem, a.system+extra))
+		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, a.system+extra))
 	} else {
 		msgs = append(msgs, a.systemMsg)
 	}
 	msgs = appendLLM(msgs, history)
-	msgs = append(msgs, t.text(llms.ChatMessageTypeHuman, text))
+	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, text))
 
 	for step := 1; step <= a.maxSteps; step++ {
 		resp, streamed, err := t.generate(msgs)
@@ -179,9 +126,8 @@ func (t *turn) run(text string) error {
 			if !streamed && ch.Content != "" && !t.emit(Event{Kind: EventText, Text: ch.Content}) {
 				return nil
 			}
-			answer := t.stored(1)
-			answer[0] = memory.Message{Role: "assistant", Content: ch.Content, Tokens: estimate(ch.Content)}
-			if err := a.mem.Append(ctx, t.chat, answer...); err != nil {
+			answer := Message{Role: "assistant", Content: ch.Content, Tokens: estimate(ch.Content)}
+			if err := a.mem.Append(ctx, t.chat, answer); err != nil {
 				return fmt.Errorf("agent: store answer: %w", err)
 			}
 			t.emit(Event{Kind: EventDone, Text: ch.Content, Steps: step})
@@ -204,14 +150,14 @@ func (t *turn) run(text string) error {
 			continue
 		}
 		calls := withIDs(ch.ToolCalls, step)
-		parts := t.parts(len(calls) + 1)
+		parts := make([]llms.ContentPart, 0, len(calls)+1)
 		if ch.Content != "" {
 			parts = append(parts, llms.TextContent{Text: ch.Content})
 		}
 		// Each call's arguments are copied twice, for the event and for the
 		// tool, so a consumer that changes an event's bytes changes no
 		// tool's arguments.
-		args := t.argsBuf(len(calls))
+		args := make([]json.RawMessage, len(calls))
 		for i, c := range calls {
 			parts = append(parts, c)
 			name, raw := "", ""
@@ -219,19 +165,19 @@ func (t *turn) run(text string) error {
 				name, raw = c.FunctionCall.Name, c.FunctionCall.Arguments
 			}
 			if strings.TrimSpace(raw) == "" {
-				args[i] = t.keep(append(t.free(), "{}"...))
+				args[i] = json.RawMessage("{}")
 			} else {
-				args[i] = t.keep(append(t.free(), raw...))
+				args[i] = json.RawMessage(raw)
 			}
-			if !t.emit(Event{Kind: EventToolCall, Tool: name, CallID: c.ID, Args: t.keep(append(t.free(), raw...))}) {
+			if !t.emit(Event{Kind: EventToolCall, Tool: name, CallID: c.ID, Args: json.RawMessage(raw)}) {
 				return nil
 			}
 		}
 		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
 
 		results := t.runTools(calls, args)
-		stored := t.stored(len(calls) + 1)
-		stored[0] = memory.Message{Role: "assistant", Content: ch.Content, ToolCalls: t.keep(appendCalls(t.free(), calls)),
+		stored := make([]Message, len(calls)+1)
+		stored[0] = Message{Role: "assistant", Content: ch.Content, ToolCalls: appendCalls(nil, calls),
 			Tokens: estimate(ch.Content) + 16*len(calls)}
 		for i, c := range calls {
 			r := &results[i]
@@ -239,9 +185,9 @@ func (t *turn) run(text string) error {
 				return nil
 			}
 			name := callName(c)
-			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: append(t.parts(1),
-				llms.ToolCallResponse{ToolCallID: c.ID, Name: name, Content: r.content})})
-			stored[i+1] = memory.Message{Role: "tool", Content: r.content, ToolCallID: c.ID, ToolName: name, Tokens: estimate(r.content)}
+			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
+				llms.ToolCallResponse{ToolCallID: c.ID, Name: name, Content: r.content}}})
+			stored[i+1] = Message{Role: "tool", Content: r.content, ToolCallID: c.ID, ToolName: name, Tokens: estimate(r.content)}
 		}
 		if err := a.mem.Append(ctx, t.chat, stored...); err != nil {
 			return fmt.Errorf("agent: store tool results: %w", err)
@@ -275,14 +221,14 @@ func (t *turn) refuse(msgs []llms.MessageContent, ch *llms.ContentChoice, step i
 		parts = append(parts, c)
 	}
 	msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: parts})
-	stored := make([]memory.Message, 1, len(calls)+1)
-	stored[0] = memory.Message{Role: "assistant", Content: ch.Content, ToolCalls: appendCalls(nil, calls),
+	stored := make([]Message, 1, len(calls)+1)
+	stored[0] = Message{Role: "assistant", Content: ch.Content, ToolCalls: appendCalls(nil, calls),
 		Tokens: estimate(ch.Content) + 16*len(calls)}
 	for _, c := range calls {
 		name := callName(c)
 		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
 			llms.ToolCallResponse{ToolCallID: c.ID, Name: name, Content: content}}})
-		stored = append(stored, memory.Message{Role: "tool", Content: content, ToolCallID: c.ID, ToolName: name, Tokens: estimate(content)})
+		stored = append(stored, Message{Role: "tool", Content: content, ToolCallID: c.ID, ToolName: name, Tokens: estimate(content)})
 	}
 	if err := a.mem.Append(t.ctx, t.chat, stored...); err != nil {
 		return msgs, fmt.Errorf("agent: store refused reply: %w", err)
@@ -304,14 +250,6 @@ func refusedContent(n, limit int) string {
 		Advice: fmt.Sprintf("Nothing was done. If these actions are still needed, ask for them again with at most %d tool calls in one reply.", limit),
 	})
 	return string(b)
-}
-
-// argsBuf returns room for the arguments of n calls.
-func (t *turn) argsBuf(n int) []json.RawMessage {
-	if n <= len(t.argBuf) {
-		return t.argBuf[:n:n]
-	}
-	return make([]json.RawMessage, n)
 }
 
 // withIDs returns calls with an ID on each: the model's own, or one made
@@ -428,7 +366,7 @@ func (t *turn) vote(msgs []llms.MessageContent) (*llms.ContentChoice, bool, erro
 		b.WriteString("\nSay exactly what you want done, and I will ask again.")
 		text := b.String()
 		t.emit(Event{Kind: EventText, Text: text})
-		if err := a.mem.Append(t.ctx, t.chat, memory.Message{Role: "assistant", Content: text, Tokens: estimate(text)}); err != nil {
+		if err := a.mem.Append(t.ctx, t.chat, Message{Role: "assistant", Content: text, Tokens: estimate(text)}); err != nil {
 			return nil, false, fmt.Errorf("agent: store answer: %w", err)
 		}
 		t.emit(Event{Kind: EventDone, Text: text})
@@ -447,7 +385,7 @@ func (t *turn) vote(msgs []llms.MessageContent) (*llms.ContentChoice, bool, erro
 // budget, so a long conversation does not simply forget its beginning. The
 // messages that fell out of the window since the last summary are folded
 // into it by the agent's Summarizer and stored (Summaries).
-func (t *turn) summary(window []memory.Message) string {
+func (t *turn) summary(window []Message) string {
 	a := t.a
 	sm, ok := a.mem.(Summaries)
 	if !ok {
@@ -466,7 +404,7 @@ func (t *turn) summary(window []memory.Message) string {
 		// without this turn's own message (the newest).
 		if older, err := a.mem.Recent(t.ctx, t.chat, a.budget*4); err == nil && len(older) > 0 {
 			older = older[:len(older)-1]
-			var fold []memory.Message
+			var fold []Message
 			for _, m := range older {
 				if m.ID > upTo && m.ID < first {
 					fold = append(fold, m)
@@ -495,7 +433,7 @@ func (t *turn) summary(window []memory.Message) string {
 // what the agent answered, in order, each line shortened, the whole kept
 // within budget tokens by keeping how the conversation began and where it
 // got to. Written by code, not by a model, it cannot drift or invent.
-func ExtractiveSummary(_ context.Context, previous string, older []memory.Message, budget int) (string, error) {
+func ExtractiveSummary(_ context.Context, previous string, older []Message, budget int) (string, error) {
 	var b strings.Builder
 	b.WriteString(previous)
 	for _, m := range older {
@@ -525,7 +463,7 @@ func ExtractiveSummary(_ context.Context, previous string, older []memory.Messag
 // into the summary. The messages are given as quoted data; amounts and
 // addresses must be kept exactly.
 func ModelSummary(model llms.Model) Summarizer {
-	return func(ctx context.Context, previous string, older []memory.Message, budget int) (string, error) {
+	return func(ctx context.Context, previous string, older []Message, budget int) (string, error) {
 		var b strings.Builder
 		for _, m := range older {
 			if m.Role == "user" || (m.Role == "assistant" && m.Content != "") {
@@ -585,7 +523,7 @@ func (t *turn) embed(text string) []float32 {
 // background adds to the system prompt what the memory knows that the
 // recent history may not show: facts the owner asked to keep, and earlier
 // messages relevant to this one. Both are marked as data.
-func (t *turn) background(text string, vec []float32, recent []memory.Message) string {
+func (t *turn) background(text string, vec []float32, recent []Message) string {
 	a := t.a
 	fs, hasFacts := a.mem.(FactStore)
 	rc, hasRecall := a.mem.(Recaller)
@@ -649,6 +587,20 @@ type toolResult struct {
 	err      string // or its failure
 }
 
+// outcome takes the decision and the transaction from a tool's typed
+// outcome, whichever tool it was. A dry run's evaluation decided nothing.
+func (r *toolResult) outcome(o *tools.Outcome) {
+	if o == nil || o.DryRun() {
+		return
+	}
+	if o.Decision != "" {
+		r.decision, r.reasons = string(o.Decision), o.Reasons
+	}
+	if o.Tx != nil {
+		r.tx, r.txHash, r.txStatus = true, o.Tx.Hash, o.Tx.Status
+	}
+}
+
 // events yields the events of the call c that gave r: the policy's
 // decision, the transaction, and the result, each when there is one.
 func (t *turn) events(c llms.ToolCall, r *toolResult) bool {
@@ -666,12 +618,11 @@ func (t *turn) events(c llms.ToolCall, r *toolResult) bool {
 // construction (the model issued them together), and the wallet serialises
 // what must be serialised (nonces). Results keep the calls' order.
 func (t *turn) runTools(calls []llms.ToolCall, args []json.RawMessage) []toolResult {
-	if len(calls) == 1 { // the common case: no goroutine to start
-		t.one[0] = toolResult{}
-		t.callTool(calls[0], args[0], &t.one[0])
-		return t.one[:]
-	}
 	out := make([]toolResult, len(calls))
+	if len(calls) == 1 { // the common case: no goroutine to start
+		t.callTool(calls[0], args[0], &out[0])
+		return out
+	}
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		wg.Add(1)
@@ -687,6 +638,7 @@ func (t *turn) runTools(calls []llms.ToolCall, args []json.RawMessage) []toolRes
 func (t *turn) callTool(c llms.ToolCall, args json.RawMessage, r *toolResult) {
 	name := callName(c)
 	res, err := t.a.reg.Call(t.ctx, name, args)
+	r.outcome(res.Outcome)
 	if err != nil {
 		var denied *policies.Denied
 		reasons := []string{}
@@ -699,14 +651,6 @@ func (t *turn) callTool(c llms.ToolCall, args json.RawMessage, r *toolResult) {
 		r.err = err.Error()
 		r.content = toolError(name, err, denied != nil, reasons)
 		return
-	}
-	if out, ok := res.Data.(wallet.Outcome); ok {
-		if out.Decision != "" && out.Report == nil {
-			r.decision = out.Decision
-		}
-		if out.Tx != nil {
-			r.tx, r.txHash, r.txStatus = true, out.Tx.Hash, out.Tx.Status
-		}
 	}
 	r.text, r.data = res.Text, res.Data
 	r.content = toolContent(name, res)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/llm"
@@ -117,7 +118,7 @@ func TestToolCallLimitRefusesWholeReply(t *testing.T) {
 				}
 				return llmtest.Reply{Text: "out of script"}
 			}))
-			ag := agent.New(llm.NewClient(srv.Backend("fan-out")), h.reg, agent.WithMemory(h.store.Chats()), agent.WithMaxToolCalls(tc.limit))
+			ag := agent.New(llm.NewClient(srv.Backend("fan-out")), h.reg, agent.WithMemory(mandate.ChatMemory(h.store.Chats())), agent.WithMaxToolCalls(tc.limit))
 			evs := collect(t, ag.Session("hostile:fan-out"), "tidy up my wallet")
 
 			mu.Lock()

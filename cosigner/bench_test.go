@@ -89,13 +89,13 @@ func BenchmarkReview(b *testing.B) {
 	b.Run("review/memory", func(b *testing.B) { run(b, policies.NewMemLedger(), cosigner.NewMemStore()) })
 	b.Run("review/sqlite", func(b *testing.B) {
 		st := memtest.SQLite(b).Store
-		run(b, st.Ledger(), st.Reviews())
+		run(b, st.Ledger(), cosigner.ReviewStore(st.Reviews()))
 	})
 	b.Run("review/postgres", func(b *testing.B) {
 		st, ok := memtest.Postgres(b)
 		if !ok {
 			b.Skip("PostgreSQL is not configured (MANDATE_TEST_POSTGRES)")
 		}
-		run(b, st.Store.Ledger(), st.Store.Reviews())
+		run(b, st.Store.Ledger(), cosigner.ReviewStore(st.Store.Reviews()))
 	})
 }

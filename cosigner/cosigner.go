@@ -37,7 +37,7 @@ const (
 )
 
 // Decision is a review's answer, in the shape the CLI and the HTTP service
-// print (DESIGN.md, "Co-signer").
+// print (the design's "Co-signer" contract).
 type Decision struct {
 	Decision   string            `json:"decision"`
 	SafeTxHash string            `json:"safeTxHash"`
@@ -53,8 +53,8 @@ type Decision struct {
 }
 
 // Store keeps reviews, so the same transaction gets the same answer and at
-// most one signature, across restarts and replicas. memory.Store's Reviews
-// implements it over the database.
+// most one signature, across restarts and replicas. ReviewStore keeps it in
+// the database.
 type Store interface {
 	// Get returns the recorded review of safeTxHash on chain, if any.
 	Get(ctx context.Context, chain, safeTxHash string) (Decision, bool, error)
@@ -323,7 +323,7 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 	case err != nil:
 		return Decision{}, &RetryError{err}
 	}
-	sig, err := evm.SignSafeTx(r.signer, ap, safe.Hasher(v))
+	sig, err := evm.SignSafeTx(ctx, r.signer, ap, safe.Hasher(v))
 	if err != nil {
 		_ = ap.Release(context.WithoutCancel(ctx), "signing failed: "+err.Error())
 		return Decision{}, err

@@ -107,7 +107,7 @@ safe: {delegatecall: ["%s"], self_calls: false, refund: false}
 	}
 	list, _ := d.Deployment().TokenList()
 	r := cosigner.New(big.NewInt(devnet.ChainID), policies.NewEngine(p, st.Ledger()),
-		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(st.Reviews()),
+		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(cosigner.ReviewStore(st.Reviews())),
 		cosigner.WithBatches(callOnlyAddr), cosigner.WithTokens(func(a string) (policies.Token, bool) {
 			t, ok := list.ByAddress(devnet.ChainID, a)
 			return policies.Token{Symbol: t.Symbol, Address: t.Address, Decimals: t.Decimals}, ok

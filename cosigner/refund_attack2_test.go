@@ -71,7 +71,7 @@ safe: {delegatecall: ["%s"], self_calls: false, refund: true}
 	st := memtest.SQLite(t).Store
 	signer, _ := evm.NewKeySigner(m.PrivateKey)
 	r := cosigner.New(big.NewInt(devnet.ChainID), policies.NewEngine(p, st.Ledger()),
-		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(st.Reviews()), cosigner.WithBatches(callOnly),
+		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(cosigner.ReviewStore(st.Reviews())), cosigner.WithBatches(callOnly),
 		cosigner.WithNonces(func(ctx context.Context, a common.Address) (uint64, error) { return safe.Nonce(ctx, client, a) }))
 
 	const n = 14_100 // 85 bytes each: ~1.2 MB of batch data

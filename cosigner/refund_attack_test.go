@@ -51,7 +51,7 @@ safe: {delegatecall: [], self_calls: false, refund: true}
 		t.Fatal(err)
 	}
 	r := cosigner.New(big.NewInt(devnet.ChainID), policies.NewEngine(p, st.Ledger()),
-		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(st.Reviews()), cosigner.WithNonces(fixedNonce(0)))
+		cosigner.WithSafe(safeAddr, v), cosigner.WithSigner(signer), cosigner.WithStore(cosigner.ReviewStore(st.Reviews())), cosigner.WithNonces(fixedNonce(0)))
 
 	zero := new(big.Int)
 	tx := safe.Tx{Safe: safeAddr, ChainID: big.NewInt(devnet.ChainID), To: friend.Address, Value: big.NewInt(1e12),

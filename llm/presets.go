@@ -194,6 +194,54 @@ func presetByName(name string) (PresetInfo, bool) {
 // the variable, so that a misspelt export is found at start-up rather than
 // as a 401 in the middle of a conversation.
 func Preset(name string) (Backend, error) {
+	b, err := SpecFromEnv().preset(name)
+	return b, envAdvice(err)
+}
+
+// Errors of a Spec's custom backend that lacks what it needs.
+var (
+	ErrNoBaseURL = errors.New("needs a base URL")
+	ErrNoModel   = errors.New("needs a model id")
+)
+
+// Spec says which backends to build, as values: what the MANDATE_LLM_*
+// variables hold for FromEnv, or what an embedder's configuration says.
+type Spec struct {
+	// Backends are preset names in failover order, each optionally
+	// "name:model"; "openai-compatible" places the custom backend.
+	Backends []string
+	// The custom ("openai-compatible") backend; it comes first when
+	// BaseURL is set and Backends does not place it.
+	BaseURL, APIKey, Model, EmbeddingModel string
+	// Key returns a preset's API key given the name of its variable
+	// (PresetInfo.KeyEnv); nil reads the environment.
+	Key func(env string) string
+}
+
+// SpecFromEnv is the Spec the MANDATE_LLM_* variables describe.
+func SpecFromEnv() Spec {
+	s := Spec{
+		BaseURL:        strings.TrimSpace(os.Getenv(EnvBaseURL)),
+		APIKey:         strings.TrimSpace(os.Getenv(EnvAPIKey)),
+		Model:          strings.TrimSpace(os.Getenv(EnvModel)),
+		EmbeddingModel: strings.TrimSpace(os.Getenv(EnvEmbeddingModel)),
+	}
+	for _, n := range strings.Split(os.Getenv(EnvBackends), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			s.Backends = append(s.Backends, n)
+		}
+	}
+	return s
+}
+
+func (s Spec) key(env string) string {
+	if s.Key != nil {
+		return strings.TrimSpace(s.Key(env))
+	}
+	return strings.TrimSpace(os.Getenv(env))
+}
+
+func (s Spec) preset(name string) (Backend, error) {
 	name, model, _ := strings.Cut(strings.TrimSpace(name), ":")
 	p, ok := presetByName(name)
 	if !ok {
@@ -201,24 +249,38 @@ func Preset(name string) (Backend, error) {
 	}
 	b := Backend{Name: p.Name, BaseURL: p.BaseURL, Model: p.Model, Tools: p.Tools, EmbeddingModel: p.EmbeddingModel}
 	if p.Name == PresetCustom {
-		b.BaseURL = strings.TrimSpace(os.Getenv(EnvBaseURL))
-		b.Model = strings.TrimSpace(os.Getenv(EnvModel))
-		b.EmbeddingModel = strings.TrimSpace(os.Getenv(EnvEmbeddingModel))
+		b.BaseURL, b.Model, b.EmbeddingModel = s.BaseURL, s.Model, s.EmbeddingModel
 		if b.BaseURL == "" {
-			return Backend{}, fmt.Errorf("llm backend %s needs a base URL: set %s (e.g. http://127.0.0.1:8000/v1)", PresetCustom, EnvBaseURL)
+			return Backend{}, fmt.Errorf("llm backend %s %w (e.g. http://127.0.0.1:8000/v1)", PresetCustom, ErrNoBaseURL)
 		}
 	}
 	if model != "" {
 		b.Model = model
 	}
 	if b.Model == "" {
-		return Backend{}, fmt.Errorf("llm backend %s needs a model id: set %s", p.Name, EnvModel)
+		return Backend{}, fmt.Errorf("llm backend %s %w", p.Name, ErrNoModel)
 	}
-	b.APIKey = strings.TrimSpace(os.Getenv(p.KeyEnv))
+	if p.Name == PresetCustom {
+		b.APIKey = s.APIKey
+		return b, nil
+	}
+	b.APIKey = s.key(p.KeyEnv)
 	if b.APIKey == "" && !p.KeyOptional {
 		return Backend{}, &MissingKeyError{Preset: p.Name, Env: p.KeyEnv}
 	}
 	return b, nil
+}
+
+// envAdvice names the MANDATE_LLM_* variable that would fix err, for the
+// functions that read them.
+func envAdvice(err error) error {
+	switch {
+	case errors.Is(err, ErrNoBaseURL):
+		return fmt.Errorf("%w: set %s", err, EnvBaseURL)
+	case errors.Is(err, ErrNoModel):
+		return fmt.Errorf("%w: set %s, or name one as \"name:model\" in %s", err, EnvModel, EnvBackends)
+	}
+	return err
 }
 
 func presetNames() []string {
@@ -229,28 +291,38 @@ func presetNames() []string {
 	return append(names, PresetCustom)
 }
 
-// FromEnv builds the configured backends in failover order:
-// the custom backend from MANDATE_LLM_BASE_URL first when it is set, then
-// the presets named in MANDATE_LLM_BACKENDS (comma-separated, each
-// optionally "name:model"). Naming "openai-compatible" in the list places
-// the custom backend there instead of first. With neither variable set it
-// returns no backends and no error: the caller then uses the offline model.
-// Every problem (unknown name, missing key) is reported at once, joined, so
-// that one run of `mandate llm backends` shows them all.
+// FromEnv builds the backends the MANDATE_LLM_* variables configure (see
+// Backends and SpecFromEnv); with none set it returns no backends and no
+// error: the caller then uses the offline model. Its errors name the
+// variable to fix.
 func FromEnv() ([]Backend, error) {
-	var names []string
-	for _, n := range strings.Split(os.Getenv(EnvBackends), ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			names = append(names, n)
+	bs, err := Backends(SpecFromEnv())
+	if err != nil {
+		var errs []error
+		if j, ok := errors.Unwrap(err).(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				errs = append(errs, envAdvice(e))
+			}
+			return bs, fmt.Errorf("llm: configured backends: %w", errors.Join(errs...))
 		}
 	}
+	return bs, err
+}
+
+// Backends builds s's backends in failover order: the custom backend first
+// when its base URL is set (unless Backends places it), then the named
+// presets. With nothing configured it returns no backends and no error.
+// Every problem (unknown name, missing key) is reported at once, joined, so
+// that one run shows them all.
+func Backends(s Spec) ([]Backend, error) {
+	names := append([]string(nil), s.Backends...)
 	listsCustom := false
 	for _, n := range names {
 		if base, _, _ := strings.Cut(n, ":"); base == PresetCustom || base == presetCustomAlias {
 			listsCustom = true
 		}
 	}
-	if strings.TrimSpace(os.Getenv(EnvBaseURL)) != "" && !listsCustom {
+	if s.BaseURL != "" && !listsCustom {
 		names = append([]string{PresetCustom}, names...)
 	}
 	var (
@@ -259,7 +331,7 @@ func FromEnv() ([]Backend, error) {
 		seen = map[string]bool{}
 	)
 	for _, n := range names {
-		b, err := Preset(n)
+		b, err := s.preset(n)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -282,7 +282,7 @@ func (r *Router) candidates(needTools bool, now time.Time) (cands []*routed, rea
 
 func (r *Router) noBackend(needTools bool) error {
 	if len(r.backends) == 0 {
-		return fmt.Errorf("%w: none configured (set MANDATE_LLM_BACKENDS or MANDATE_LLM_BASE_URL)", ErrNoBackend)
+		return fmt.Errorf("%w: none configured", ErrNoBackend)
 	}
 	var names []string
 	for _, b := range r.backends {
@@ -682,7 +682,7 @@ func (r *Router) recordFailure(b *routed, err, cause error) failureKind {
 			if errors.As(err, &he) {
 				status = he.Status
 			}
-			r.cfg.logger.Warn(fmt.Sprintf("llm backend %s refused its credentials (HTTP %d); check %s. It is skipped until `mandate llm backends` probes it successfully", b.Name, status, keyEnv),
+			r.cfg.logger.Warn(fmt.Sprintf("llm backend %s refused its credentials (HTTP %d); check %s. It is skipped until a probe (Router.Probe) succeeds", b.Name, status, keyEnv),
 				"backend", b.Name, "key_env", keyEnv, "status", status)
 		}
 	case failTransient:

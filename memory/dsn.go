@@ -38,12 +38,11 @@ type target struct {
 const memoryPath = ":memory:"
 
 // parseDSN accepts "sqlite:PATH" (also "sqlite://PATH"), "sqlite::memory:",
-// and postgres:// or postgresql:// URLs. The error names MANDATE_DB because
-// that is where a user typed the value; a password in what they typed is
+// and postgres:// or postgresql:// URLs. A password in what was given is
 // redacted so the message is safe to log.
 func parseDSN(dsn string) (target, error) {
 	bad := func(why string) (target, error) {
-		msg := fmt.Sprintf("MANDATE_DB must be sqlite:PATH or a postgres:// URL; got %q", redact(dsn))
+		msg := fmt.Sprintf("a database must be sqlite:PATH or a postgres:// URL; got %q", redact(dsn))
 		if why != "" {
 			msg += " (" + why + ")"
 		}

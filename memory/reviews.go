@@ -9,19 +9,34 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/mandatehq/mandate/cosigner"
 )
 
-// reviewStore implements cosigner.Store over a Store.
-type reviewStore struct{ s *Store }
+// Review is the co-signer's answer to one Safe transaction as the
+// database keeps it. It has the fields of cosigner.Decision, in the same
+// order, so the co-signer converts one to the other with a type
+// conversion; memory does not import the co-signer, which sits below it in
+// the layers (and would link the Safe code into every program that keeps
+// a conversation).
+type Review struct {
+	Decision   string
+	SafeTxHash string
+	Reasons    []string
+	Intents    []json.RawMessage
+	Signature  string
+	Safe       string
+	ChainID    string
+	Nonce      uint64
+	At         time.Time
+}
 
-var _ cosigner.Store = reviewStore{}
-
-// Reviews returns the co-signer's review records: each Safe transaction's
+// Reviews is the co-signer's review records: each Safe transaction's
 // answer, kept so a second review (after a restart, or on another replica)
 // returns the first approval and its signature instead of signing again.
-func (s *Store) Reviews() cosigner.Store { return reviewStore{s} }
+// cosigner.ReviewStore makes it the co-signer's Store.
+type Reviews struct{ s *Store }
+
+// Reviews returns the co-signer's review records.
+func (s *Store) Reviews() *Reviews { return &Reviews{s} }
 
 type reviewRow struct {
 	Chain      string `gorm:"column:chain"`
@@ -37,29 +52,32 @@ type reviewRow struct {
 
 func (reviewRow) TableName() string { return "cosigner_reviews" }
 
-func (r reviewStore) Get(ctx context.Context, chain, h string) (cosigner.Decision, bool, error) {
+// Get returns the recorded review of the Safe transaction hash h on chain,
+// if any.
+func (r *Reviews) Get(ctx context.Context, chain, h string) (Review, bool, error) {
 	var row reviewRow
 	err := r.s.read(ctx).Where("chain = ? AND safe_tx_hash = ?", chain, strings.ToLower(h)).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return cosigner.Decision{}, false, nil
+		return Review{}, false, nil
 	}
 	if err != nil {
-		return cosigner.Decision{}, false, fmt.Errorf("memory: review %s: %w", h, err)
+		return Review{}, false, fmt.Errorf("memory: review %s: %w", h, err)
 	}
-	d := cosigner.Decision{Decision: row.Decision, SafeTxHash: row.SafeTxHash, Safe: row.Safe, ChainID: row.Chain,
+	d := Review{Decision: row.Decision, SafeTxHash: row.SafeTxHash, Safe: row.Safe, ChainID: row.Chain,
 		Nonce: uint64(row.Nonce), Signature: row.Signature, At: time.Unix(0, row.AtNs).UTC()}
 	if err := json.Unmarshal([]byte(row.Reasons), &d.Reasons); err != nil {
-		return cosigner.Decision{}, false, fmt.Errorf("memory: review %s: reasons: %w", h, err)
+		return Review{}, false, fmt.Errorf("memory: review %s: reasons: %w", h, err)
 	}
 	if err := json.Unmarshal([]byte(row.Intents), &d.Intents); err != nil {
-		return cosigner.Decision{}, false, fmt.Errorf("memory: review %s: intents: %w", h, err)
+		return Review{}, false, fmt.Errorf("memory: review %s: intents: %w", h, err)
 	}
 	// The stored form is lower case; give the hash back as it was computed.
 	d.SafeTxHash = h
 	return d, true, nil
 }
 
-func (r reviewStore) Put(ctx context.Context, d cosigner.Decision) error {
+// Put records a review. An approval, once recorded, is never replaced.
+func (r *Reviews) Put(ctx context.Context, d Review) error {
 	reasons, err := json.Marshal(d.Reasons)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func TestOpenBadDSN(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "MANDATE_DB must be sqlite:PATH or a postgres:// URL; got ") || strings.Contains(msg, "\n") {
+		if !strings.HasPrefix(msg, "a database must be sqlite:PATH or a postgres:// URL; got ") || strings.Contains(msg, "\n") {
 			t.Errorf("Open(%q) error %q is not the one-line MANDATE_DB message", dsn, msg)
 		}
 		if strings.Contains(msg, "hunter2") {

@@ -127,94 +127,139 @@ func (w *canonWriter) intent(in Intent) error {
 	if !ok {
 		return fmt.Errorf("policies: nil intent")
 	}
-	w.open()
-	switch v := in.(type) {
-	case Transfer:
-		w.big("amount", v.Amount)
-		w.str("chain", v.Chain)
-		w.str("from", v.From)
-		w.strOmit("idempotency_key", v.Key)
-		w.str("kind", string(KindTransfer))
-		w.str("to", v.To)
-		w.token("token", v.Token)
-		w.call("tx", v.Tx)
-	case Approve:
-		w.big("amount", v.Amount)
-		w.str("chain", v.Chain)
-		if v.Expiration != 0 {
-			w.uint("expiration", v.Expiration)
-		}
-		w.str("from", v.From)
-		w.strOmit("idempotency_key", v.Key)
-		w.str("kind", string(KindApprove))
-		w.str("method", string(v.Method))
-		w.str("spender", v.Spender)
-		w.token("token", v.Token)
-		w.call("tx", v.Tx)
-		w.bool("unlimited", v.Unlimited)
-	case Swap:
-		w.big("amount_in", v.AmountIn)
-		if v.Approval != nil {
-			w.key("approval")
-			w.approveFields(v.Approval)
-		}
-		w.str("chain", v.Chain)
-		w.int("deadline", v.Deadline)
-		w.str("from", v.From)
-		w.strOmit("idempotency_key", v.Key)
-		w.str("kind", string(KindSwap))
-		w.big("min_out", v.MinOut)
-		w.big("quoted", v.Quoted)
-		w.str("recipient", v.Recipient)
-		w.uint("slippage_bps", uint64(v.SlippageBps))
-		w.token("token_in", v.TokenIn)
-		w.token("token_out", v.TokenOut)
-		w.call("tx", v.Tx)
-		w.str("venue", v.Venue)
-	case ContractCall:
-		w.str("chain", v.Chain)
-		w.hex("data", v.Data)
-		w.str("from", v.From)
-		w.strOmit("idempotency_key", v.Key)
-		w.str("kind", string(KindCall))
-		w.strOmit("selector", v.Selector)
-		w.str("to", v.To)
-		w.call("tx", v.Tx)
-		w.big("value", v.Value)
-	case SafeTx:
-		w.big("base_gas", v.BaseGas)
-		w.str("chain", v.Chain)
-		w.hex("data", v.Data)
-		w.str("from", v.From)
-		w.big("gas_price", v.GasPrice)
-		w.str("gas_token", v.GasToken)
-		w.strOmit("idempotency_key", v.Key)
-		if len(v.Inner) > 0 {
-			w.key("inner")
-			w.b = append(w.b, '[')
-			for i, x := range v.Inner {
-				if i > 0 {
-					w.b = append(w.b, ',')
-				}
-				if err := w.intent(x); err != nil {
-					return fmt.Errorf("policies: inner call %d: %w", i, err)
-				}
-			}
-			w.b = append(w.b, ']')
-			w.first = false
-		}
-		w.str("kind", string(KindSafeTx))
-		w.uint("nonce", v.Nonce)
-		w.uint("operation", uint64(v.Operation))
-		w.str("refund_receiver", v.RefundReceiver)
-		w.big("safe_tx_gas", v.SafeTxGas)
-		w.str("safe_tx_hash", v.SafeTxHash)
-		w.strOmit("self_call", v.SelfCall)
-		w.str("to", v.To)
-		w.big("value", v.Value)
-	default:
+	if !ours(in) {
 		return fmt.Errorf("policies: unknown intent type %T", in)
 	}
+	b, err := in.canon(w.b)
+	w.b, w.first = b, false
+	return err
+}
+
+// Each kind's canon appends the intent to b as one object, its fields,
+// "kind" among them, in alphabetical order of their keys: the order is the
+// encoding, so each kind lists its own. It takes and returns the bytes
+// rather than the writer: a writer passed through the Intent interface
+// would escape to the heap, one allocation more per Marshal.
+
+func (v Transfer) canon(b []byte) ([]byte, error) {
+	w := canonWriter{b: b}
+	w.open()
+	w.big("amount", v.Amount)
+	w.str("chain", v.Chain)
+	w.str("from", v.From)
+	w.strOmit("idempotency_key", v.Key)
+	w.str("kind", string(KindTransfer))
+	w.str("to", v.To)
+	w.token("token", v.Token)
+	w.call("tx", v.Tx)
 	w.close()
+	return w.b, nil
+}
+
+func (v Approve) canon(b []byte) ([]byte, error) {
+	w := canonWriter{b: b}
+	w.open()
+	w.big("amount", v.Amount)
+	w.str("chain", v.Chain)
+	if v.Expiration != 0 {
+		w.uint("expiration", v.Expiration)
+	}
+	w.str("from", v.From)
+	w.strOmit("idempotency_key", v.Key)
+	w.str("kind", string(KindApprove))
+	w.str("method", string(v.Method))
+	w.str("spender", v.Spender)
+	w.token("token", v.Token)
+	w.call("tx", v.Tx)
+	w.bool("unlimited", v.Unlimited)
+	w.close()
+	return w.b, nil
+}
+
+func (v Swap) canon(b []byte) ([]byte, error) {
+	w := canonWriter{b: b}
+	w.open()
+	w.big("amount_in", v.AmountIn)
+	if v.Approval != nil {
+		w.key("approval")
+		w.approveFields(v.Approval)
+	}
+	w.str("chain", v.Chain)
+	w.int("deadline", v.Deadline)
+	w.str("from", v.From)
+	w.strOmit("idempotency_key", v.Key)
+	w.str("kind", string(KindSwap))
+	w.big("min_out", v.MinOut)
+	w.big("quoted", v.Quoted)
+	w.str("recipient", v.Recipient)
+	w.uint("slippage_bps", uint64(v.SlippageBps))
+	w.token("token_in", v.TokenIn)
+	w.token("token_out", v.TokenOut)
+	w.call("tx", v.Tx)
+	w.str("venue", v.Venue)
+	w.close()
+	return w.b, nil
+}
+
+func (v ContractCall) canon(b []byte) ([]byte, error) {
+	w := canonWriter{b: b}
+	w.open()
+	w.str("chain", v.Chain)
+	w.hex("data", v.Data)
+	w.str("from", v.From)
+	w.strOmit("idempotency_key", v.Key)
+	w.str("kind", string(KindCall))
+	w.strOmit("selector", v.Selector)
+	w.str("to", v.To)
+	w.call("tx", v.Tx)
+	w.big("value", v.Value)
+	w.close()
+	return w.b, nil
+}
+
+// canon of a SafeTx writes its inner calls as an array of intents: the
+// only kind that can fail, on an empty inner call.
+func (v SafeTx) canon(b []byte) ([]byte, error) {
+	w := canonWriter{b: b}
+	w.open()
+	w.big("base_gas", v.BaseGas)
+	w.str("chain", v.Chain)
+	w.hex("data", v.Data)
+	w.str("from", v.From)
+	w.big("gas_price", v.GasPrice)
+	w.str("gas_token", v.GasToken)
+	w.strOmit("idempotency_key", v.Key)
+	if len(v.Inner) > 0 {
+		if err := w.inner(v.Inner); err != nil {
+			return w.b, err
+		}
+	}
+	w.str("kind", string(KindSafeTx))
+	w.uint("nonce", v.Nonce)
+	w.uint("operation", uint64(v.Operation))
+	w.str("refund_receiver", v.RefundReceiver)
+	w.big("safe_tx_gas", v.SafeTxGas)
+	w.str("safe_tx_hash", v.SafeTxHash)
+	w.strOmit("self_call", v.SelfCall)
+	w.str("to", v.To)
+	w.big("value", v.Value)
+	w.close()
+	return w.b, nil
+}
+
+// inner writes a Safe transaction's inner calls under "inner".
+func (w *canonWriter) inner(xs []Intent) error {
+	w.key("inner")
+	w.b = append(w.b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		if err := w.intent(x); err != nil {
+			return fmt.Errorf("policies: inner call %d: %w", i, err)
+		}
+	}
+	w.b = append(w.b, ']')
+	w.first = false
 	return nil
 }

@@ -81,6 +81,18 @@ func deref(in Intent) (Intent, bool) {
 	return in, in != nil
 }
 
+// ours reports whether in, dereferenced, is one of this package's intent
+// types. A type of another package that embeds one of them has its
+// methods too, and would pass for the intent it embeds, its own fields
+// unseen; Marshal and Clone refuse it instead.
+func ours(in Intent) bool {
+	switch in.(type) {
+	case Transfer, Approve, Swap, ContractCall, SafeTx:
+		return true
+	}
+	return false
+}
+
 func derefPtr[T Intent](p *T) (Intent, bool) {
 	if p == nil {
 		return nil, false

@@ -24,38 +24,65 @@ type cloner struct{ invalid bool }
 
 func (c *cloner) intent(in Intent) Intent {
 	in, ok := deref(in)
-	if !ok {
+	if !ok || !ours(in) {
 		return nil
 	}
-	switch v := in.(type) {
-	case Transfer:
-		return Transfer{Header: c.cloneHeader(v.Header), To: c.utf(v.To), Token: c.cloneToken(v.Token), Amount: cloneInt(v.Amount), Tx: c.cloneCall(v.Tx)}
-	case Approve:
-		return c.cloneApprove(v)
-	case Swap:
-		out := Swap{Header: c.cloneHeader(v.Header), Venue: c.utf(v.Venue), TokenIn: c.cloneToken(v.TokenIn), AmountIn: cloneInt(v.AmountIn),
-			TokenOut: c.cloneToken(v.TokenOut), Quoted: cloneInt(v.Quoted), MinOut: cloneInt(v.MinOut), Recipient: c.utf(v.Recipient),
-			SlippageBps: v.SlippageBps, Deadline: v.Deadline, Tx: c.cloneCall(v.Tx)}
-		if v.Approval != nil {
-			a := c.cloneApprove(*v.Approval)
-			out.Approval = &a
-		}
-		return out
-	case ContractCall:
-		return ContractCall{Header: c.cloneHeader(v.Header), To: c.utf(v.To), Value: cloneInt(v.Value), Data: cloneBytes(v.Data), Selector: c.utf(v.Selector), Tx: c.cloneCall(v.Tx)}
-	case SafeTx:
-		out := SafeTx{Header: c.cloneHeader(v.Header), To: c.utf(v.To), Value: cloneInt(v.Value), Data: cloneBytes(v.Data), Operation: v.Operation,
-			SafeTxGas: cloneInt(v.SafeTxGas), BaseGas: cloneInt(v.BaseGas), GasPrice: cloneInt(v.GasPrice), GasToken: c.utf(v.GasToken),
-			RefundReceiver: c.utf(v.RefundReceiver), Nonce: v.Nonce, SafeTxHash: c.utf(v.SafeTxHash), SelfCall: c.utf(v.SelfCall)}
-		if v.Inner != nil {
-			out.Inner = make([]Intent, len(v.Inner))
-			for i, x := range v.Inner {
-				out.Inner[i] = c.intent(x)
-			}
-		}
-		return out
+	out, valid := in.clone()
+	c.invalid = c.invalid || !valid
+	return out
+}
+
+// Each kind's clone copies every field it holds, deeply: a field left out
+// here would be shared with the caller, who could change the approved
+// snapshot through it. valid is false when some string was not valid
+// UTF-8. Each keeps a cloner of its own rather than take the caller's: a
+// cloner passed through the Intent interface would escape to the heap,
+// one allocation more per decision.
+
+func (v Transfer) clone() (Intent, bool) {
+	var c cloner
+	out := Transfer{Header: c.cloneHeader(v.Header), To: c.utf(v.To), Token: c.cloneToken(v.Token), Amount: cloneInt(v.Amount), Tx: c.cloneCall(v.Tx)}
+	return out, !c.invalid
+}
+
+func (v Approve) clone() (Intent, bool) {
+	var c cloner
+	out := c.cloneApprove(v)
+	return out, !c.invalid
+}
+
+func (v Swap) clone() (Intent, bool) {
+	var c cloner
+	out := Swap{Header: c.cloneHeader(v.Header), Venue: c.utf(v.Venue), TokenIn: c.cloneToken(v.TokenIn), AmountIn: cloneInt(v.AmountIn),
+		TokenOut: c.cloneToken(v.TokenOut), Quoted: cloneInt(v.Quoted), MinOut: cloneInt(v.MinOut), Recipient: c.utf(v.Recipient),
+		SlippageBps: v.SlippageBps, Deadline: v.Deadline, Tx: c.cloneCall(v.Tx)}
+	if v.Approval != nil {
+		a := c.cloneApprove(*v.Approval)
+		out.Approval = &a
 	}
-	return nil
+	return out, !c.invalid
+}
+
+func (v ContractCall) clone() (Intent, bool) {
+	var c cloner
+	out := ContractCall{Header: c.cloneHeader(v.Header), To: c.utf(v.To), Value: cloneInt(v.Value), Data: cloneBytes(v.Data), Selector: c.utf(v.Selector), Tx: c.cloneCall(v.Tx)}
+	return out, !c.invalid
+}
+
+// clone of a SafeTx copies its inner calls too, keeping a nil Inner nil
+// so the copy encodes as the original does.
+func (v SafeTx) clone() (Intent, bool) {
+	var c cloner
+	out := SafeTx{Header: c.cloneHeader(v.Header), To: c.utf(v.To), Value: cloneInt(v.Value), Data: cloneBytes(v.Data), Operation: v.Operation,
+		SafeTxGas: cloneInt(v.SafeTxGas), BaseGas: cloneInt(v.BaseGas), GasPrice: cloneInt(v.GasPrice), GasToken: c.utf(v.GasToken),
+		RefundReceiver: c.utf(v.RefundReceiver), Nonce: v.Nonce, SafeTxHash: c.utf(v.SafeTxHash), SelfCall: c.utf(v.SelfCall)}
+	if v.Inner != nil {
+		out.Inner = make([]Intent, len(v.Inner))
+		for i, x := range v.Inner {
+			out.Inner[i] = c.intent(x)
+		}
+	}
+	return out, !c.invalid
 }
 
 func (c *cloner) utf(s string) string {

@@ -3,6 +3,7 @@ package policies
 import (
 	"bytes"
 	"math/big"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +62,36 @@ func TestCloneDeepAndExact(t *testing.T) {
 	}
 	if Clone(nil) != nil || Clone((*Transfer)(nil)) != nil {
 		t.Fatal("Clone of nil is not nil")
+	}
+}
+
+// wrapped embeds an intent, as a type of another package could: it has
+// every method of Transfer, unexported ones included, but it is not one.
+type wrapped struct {
+	Transfer
+	Memo string
+}
+
+// A type that embeds an intent is not taken for the intent it embeds,
+// whose fields alone would be judged and approved: Marshal refuses it,
+// Clone gives nil, and the engine decides nothing, on its own or as a
+// Safe transaction's inner call.
+func TestEmbeddedIntentRefused(t *testing.T) {
+	in := wrapped{Transfer: Transfer{Header: Header{Chain: "1337", From: "0x0000000000000000000000000000000000000001"},
+		To: "0x0000000000000000000000000000000000000004", Token: Token{Symbol: "ETH", Decimals: 18}, Amount: big.NewInt(1)}, Memo: "x"}
+	for _, x := range []Intent{in, &in, SafeTx{Header: in.Header, Inner: []Intent{in}}} {
+		if b, err := Marshal(x); err == nil || !strings.Contains(err.Error(), "unknown intent type") {
+			t.Errorf("Marshal(%T) = %s, %v; want an unknown intent type error", x, b, err)
+		}
+	}
+	if c := Clone(in); c != nil {
+		t.Errorf("Clone(wrapped) = %#v, want nil", c)
+	}
+	eng, _ := newTestEngine(t, mustPolicy(t), wednesday)
+	if ap, err := eng.Decide(t.Context(), in); err == nil {
+		t.Errorf("Decide(wrapped) approved %v", ap)
+	}
+	if r, err := eng.Evaluate(t.Context(), in); err == nil {
+		t.Errorf("Evaluate(wrapped) = %+v, want an error", r)
 	}
 }

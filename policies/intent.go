@@ -60,7 +60,20 @@ type Intent interface {
 	Kind() Kind
 	// Head returns the fields every intent has.
 	Head() Header
-	isIntent()
+	// Call returns the exact call the intent executes, its Tx: nil when
+	// the intent carries none, and always for a SafeTx, whose owners sign
+	// it rather than a wallet sending it.
+	Call() *Call
+
+	// What differs by kind is a method of each kind rather than a switch
+	// over them, so a new kind does not compile until it says how it is
+	// encoded, copied and read by rules. Being unexported, they also keep
+	// other packages from defining intents (a type that embeds one of
+	// these has them too, so Marshal and Clone refuse it by name).
+	canon(b []byte) ([]byte, error) // appends its canonical JSON (canonical.go)
+	clone() (Intent, bool)          // a deep copy; false if any text was not UTF-8 (clone.go)
+	counterparty() string           // the rules' intent.to (rulefields.go)
+	moves() (Token, *big.Int, bool) // the rules' intent.token and amount (rulefields.go)
 }
 
 // Header holds what every intent carries: where it happens and who acts.
@@ -177,11 +190,11 @@ func (SafeTx) Kind() Kind       { return KindSafeTx }
 // Head returns the header; every intent type gets it by embedding Header.
 func (h Header) Head() Header { return h }
 
-func (Transfer) isIntent()     {}
-func (Approve) isIntent()      {}
-func (Swap) isIntent()         {}
-func (ContractCall) isIntent() {}
-func (SafeTx) isIntent()       {}
+func (t Transfer) Call() *Call     { return t.Tx }
+func (a Approve) Call() *Call      { return a.Tx }
+func (s Swap) Call() *Call         { return s.Tx }
+func (k ContractCall) Call() *Call { return k.Tx }
+func (SafeTx) Call() *Call         { return nil }
 
 // Digest is the SHA-256 of an intent's canonical JSON encoding. An Approval is
 // bound to it, so changing any field of an approved intent voids the approval.

@@ -270,21 +270,7 @@ var kindVals = func() map[Kind]ref.Val {
 	return m
 }()
 
-func (c *celIntent) to() ref.Val {
-	switch v := c.in.(type) {
-	case Transfer:
-		return types.String(v.To)
-	case Approve:
-		return types.String(v.Spender)
-	case Swap:
-		return types.String(v.Recipient)
-	case ContractCall:
-		return types.String(v.To)
-	case SafeTx:
-		return types.String(v.To)
-	}
-	return types.String("")
-}
+func (c *celIntent) to() ref.Val { return types.String(c.in.counterparty()) }
 
 // native is the chain's native coin.
 func (c *celIntent) native() Token {
@@ -297,13 +283,8 @@ func (c *celIntent) native() Token {
 // token is what the intent moves: the token sent, approved or swapped in,
 // or the native coin of a call's or a Safe transaction's value.
 func (c *celIntent) token() Token {
-	switch v := c.in.(type) {
-	case Transfer:
-		return v.Token
-	case Approve:
-		return v.Token
-	case Swap:
-		return v.TokenIn
+	if t, _, ok := c.in.moves(); ok {
+		return t
 	}
 	return c.native()
 }
@@ -311,20 +292,31 @@ func (c *celIntent) token() Token {
 // amount is the amount of token(): sent, approved, swapped in, or the
 // value of a call.
 func (c *celIntent) amount() ref.Val {
-	switch v := c.in.(type) {
-	case Transfer:
-		return newDecimal(v.Amount, v.Token.Decimals)
-	case Approve:
-		return newDecimal(v.Amount, v.Token.Decimals)
-	case Swap:
-		return newDecimal(v.AmountIn, v.TokenIn.Decimals)
-	case ContractCall:
-		return newDecimal(v.Value, c.native().Decimals)
-	case SafeTx:
-		return newDecimal(v.Value, c.native().Decimals)
+	t, v, ok := c.in.moves()
+	if !ok {
+		t = c.native()
 	}
-	return newDecimal(nil, 0)
+	return newDecimal(v, t.Decimals)
 }
+
+// counterparty is intent.to: whom the intent pays or empowers. Rules read
+// one field for it across kinds, so a rule about "to" also catches an
+// approval's spender and a swap's recipient.
+func (v Transfer) counterparty() string     { return v.To }
+func (v Approve) counterparty() string      { return v.Spender }
+func (v Swap) counterparty() string         { return v.Recipient }
+func (v ContractCall) counterparty() string { return v.To }
+func (v SafeTx) counterparty() string       { return v.To }
+
+// moves is the asset and amount behind intent.token and intent.amount:
+// what a transfer sends, an approval grants or a swap puts in. A call and
+// a Safe transaction move the chain's native coin, which only the policy
+// knows (ok is false, the amount is their value).
+func (v Transfer) moves() (Token, *big.Int, bool)     { return v.Token, v.Amount, true }
+func (v Approve) moves() (Token, *big.Int, bool)      { return v.Token, v.Amount, true }
+func (v Swap) moves() (Token, *big.Int, bool)         { return v.TokenIn, v.AmountIn, true }
+func (v ContractCall) moves() (Token, *big.Int, bool) { return Token{}, v.Value, false }
+func (v SafeTx) moves() (Token, *big.Int, bool)       { return Token{}, v.Value, false }
 
 func (c *celIntent) tokenName(t Token) ref.Val {
 	return types.String(c.e.tokenName(c.in.Head().Chain, t))

@@ -146,16 +146,8 @@ var selMultiSend = []byte{0x8d, 0x80, 0xff, 0x0a}
 // innerCall returns the call an inner intent of a Safe transaction executes:
 // its Tx, which is what the Safe's data must encode. A SafeTx has none.
 func innerCall(in Intent) *Call {
-	in, _ = deref(in)
-	switch v := in.(type) {
-	case Transfer:
-		return v.Tx
-	case Approve:
-		return v.Tx
-	case Swap:
-		return v.Tx
-	case ContractCall:
-		return v.Tx
+	if in, ok := deref(in); ok {
+		return in.Call()
 	}
 	return nil
 }

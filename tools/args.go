@@ -31,7 +31,7 @@ func Decode(tool string, args json.RawMessage, v any) error {
 	case errors.As(err, &te):
 		return Argf(tool, "argument %q must be a %s, not a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return Argf(tool, "unknown argument %s; the schema (`mandate tools list --json`) lists the arguments", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return Argf(tool, "unknown argument %s; the tool's schema lists its arguments", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return Argf(tool, "arguments are not valid JSON: %v", err)
 	}

@@ -28,5 +28,5 @@ func ExampleFunc() {
 	fmt.Println(err)
 	// Output:
 	// hello, Ada <nil>
-	// greet: unknown argument "admin"; the schema (`mandate tools list --json`) lists the arguments
+	// greet: unknown argument "admin"; the tool's schema lists its arguments
 }

@@ -28,6 +28,10 @@ type Tool interface {
 type Result struct {
 	Text string `json:"text"`
 	Data any    `json:"data,omitempty"`
+	// Outcome is set by every tool that asked the policy about an intent:
+	// the decision, its reasons and the transaction, typed the same for
+	// every such tool.
+	Outcome *Outcome `json:"outcome,omitempty"`
 }
 
 // ArgError says a tool's arguments were wrong. It is the caller's mistake
@@ -47,7 +51,14 @@ func Argf(tool, format string, a ...any) error {
 // ErrUnknownTool is returned by Registry.Call for a name it does not hold.
 var ErrUnknownTool = errors.New("unknown tool")
 
-// Registry holds tools by name.
+// Errors of tools built without what they need to act (for listing
+// only): a front end adds how to configure it.
+var (
+	ErrNoWallet = errors.New("no wallet is configured")
+	ErrNoChain  = errors.New("no chain is configured")
+)
+
+// Registry holds tools by name. The zero Registry is empty and ready to use.
 type Registry struct {
 	byName map[string]Tool
 	names  []string
@@ -56,7 +67,7 @@ type Registry struct {
 // NewRegistry returns a registry of the given tool sets. A name given twice
 // panics: it is a programming error, found the first time the program runs.
 func NewRegistry(sets ...[]Tool) *Registry {
-	r := &Registry{byName: map[string]Tool{}}
+	r := &Registry{}
 	for _, set := range sets {
 		for _, t := range set {
 			r.Add(t)
@@ -69,6 +80,9 @@ func NewRegistry(sets ...[]Tool) *Registry {
 func (r *Registry) Add(t Tool) {
 	if _, dup := r.byName[t.Name()]; dup {
 		panic("tools: duplicate tool " + t.Name())
+	}
+	if r.byName == nil {
+		r.byName = map[string]Tool{}
 	}
 	r.byName[t.Name()] = t
 	r.names = append(r.names, t.Name())
@@ -95,7 +109,7 @@ func (r *Registry) List() []Tool {
 func (r *Registry) Call(ctx context.Context, name string, args json.RawMessage) (Result, error) {
 	t, ok := r.byName[name]
 	if !ok {
-		return Result{}, fmt.Errorf("%w %q; `mandate tools list` shows the tools (%s)", ErrUnknownTool, name, strings.Join(r.names, ", "))
+		return Result{}, fmt.Errorf("%w %q; the tools are %s", ErrUnknownTool, name, strings.Join(r.names, ", "))
 	}
 	a := bytes.TrimSpace(args)
 	if len(a) == 0 || string(a) == "null" {

@@ -19,7 +19,6 @@ import (
 	lctools "github.com/tmc/langchaingo/tools"
 
 	"github.com/mandatehq/mandate/agent"
-	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/tools"
 )
 
@@ -108,8 +107,8 @@ func (echoTool) Call(context.Context, string) (string, error) {
 // executor's does.
 type nopMemory struct{}
 
-func (nopMemory) Append(context.Context, string, ...memory.Message) error { return nil }
-func (nopMemory) Recent(context.Context, string, int) ([]memory.Message, error) {
+func (nopMemory) Append(context.Context, string, ...agent.Message) error { return nil }
+func (nopMemory) Recent(context.Context, string, int) ([]agent.Message, error) {
 	return nil, nil
 }
 

@@ -60,7 +60,7 @@ type clientConfig struct {
 func WithHTTPClient(hc *http.Client) Option { return func(c *clientConfig) { c.httpClient = hc } }
 
 // WithChainID makes Dial and NewClient fail unless the node serves this
-// chain (MANDATE_CHAIN_ID): signing for the wrong chain is how funds go to
+// chain: signing for the wrong chain is how funds go to
 // an address nobody controls there.
 func WithChainID(id *big.Int) Option {
 	return func(c *clientConfig) {
@@ -134,7 +134,7 @@ func newClient(ctx context.Context, rc *rpc.Client, label string, cfg clientConf
 		return nil, &RPCError{URL: label, Method: "eth_chainId", Err: fmt.Errorf("chain id %s is not a valid chain id", cid)}
 	}
 	if cfg.chainID != nil && cfg.chainID.Cmp(cid) != 0 {
-		return nil, fmt.Errorf("evm: RPC %s serves chain %s, but chain %s was configured (MANDATE_CHAIN_ID); check MANDATE_RPC_URL", label, cid, cfg.chainID)
+		return nil, fmt.Errorf("evm: RPC %s serves chain %s, but chain %s was configured; check the RPC URL", label, cid, cfg.chainID)
 	}
 	c.chainID = new(big.Int).Set(cid)
 	var genesis struct {
@@ -476,9 +476,9 @@ type RPCError struct {
 
 func (e *RPCError) Error() string {
 	if e.Unreachable {
-		return fmt.Sprintf("RPC %s is not reachable: %v; check MANDATE_RPC_URL", e.URL, e.Err)
+		return fmt.Sprintf("RPC %s is not reachable: %v; check its URL and that the node is up", e.URL, e.Err)
 	}
-	return fmt.Sprintf("RPC %s gave an invalid answer to %s: %v; check that MANDATE_RPC_URL is an Ethereum JSON-RPC endpoint", e.URL, e.Method, e.Err)
+	return fmt.Sprintf("RPC %s gave an invalid answer to %s: %v; check that its URL is an Ethereum JSON-RPC endpoint", e.URL, e.Method, e.Err)
 }
 
 func (e *RPCError) Unwrap() error { return e.Err }

@@ -86,7 +86,7 @@ func TestDialUnreachable(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"RPC http://" + addr, "is not reachable", "check MANDATE_RPC_URL", "refused"} {
+	for _, want := range []string{"RPC http://" + addr, "is not reachable", "check its URL", "refused"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}

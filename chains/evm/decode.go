@@ -127,39 +127,13 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 	for _, o := range opts {
 		o(&cfg)
 	}
-	fromAddr, err := parseAddress("from", from)
+	d, err := newDecoding(chain, from, call, tok)
 	if err != nil {
 		return nil, err
 	}
-	to, err := parseAddress("to", call.To)
-	if err != nil {
-		return nil, err
-	}
-	value := new(big.Int)
-	if call.Value != nil {
-		value.Set(call.Value)
-	}
-	if value.Sign() < 0 {
-		return nil, &DecodeError{Reason: fmt.Sprintf("value %s is negative", value)}
-	}
-	if value.Cmp(maxUint256) > 0 {
-		return nil, &DecodeError{Reason: fmt.Sprintf("value %s does not fit uint256", value)}
-	}
-	data := bytes.Clone([]byte(call.Data))
-	tx := &policies.Call{To: Checksum(to), Value: value, Data: data}
-	head := policies.Header{Chain: chain, From: Checksum(fromAddr)}
-	lookup := func(a common.Address) policies.Token {
-		if tok != nil {
-			if t, ok := tok(Checksum(a)); ok {
-				t.Address = Checksum(a)
-				return t
-			}
-		}
-		return policies.Token{Address: Checksum(a)}
-	}
-
+	data := d.tx.Data
 	if len(data) == 0 {
-		return policies.Transfer{Header: head, To: Checksum(to), Token: nativeToken(tok), Amount: new(big.Int).Set(value), Tx: tx}, nil
+		return policies.Transfer{Header: d.head, To: Checksum(d.to), Token: nativeToken(tok), Amount: new(big.Int).Set(d.tx.Value), Tx: d.tx}, nil
 	}
 	if len(data) < 4 {
 		return nil, &DecodeError{Reason: fmt.Sprintf("calldata of %d bytes is shorter than a 4-byte function selector", len(data))}
@@ -167,90 +141,165 @@ func DecodeCall(chain, from string, call policies.Call, tok TokenLookup, opts ..
 	var sel [4]byte
 	copy(sel[:], data)
 	args := data[4:]
-	contractCall := func() policies.Intent {
-		return policies.ContractCall{Header: head, To: Checksum(to), Value: new(big.Int).Set(value), Data: bytes.Clone(data),
-			Selector: "0x" + hex.EncodeToString(sel[:]), Tx: tx}
-	}
 	known := sel == selTransfer || sel == selApprove || sel == selIncreaseAllowance || sel == selSetApprovalForAll ||
-		(sel == selPermit2Approve && cfg.isPermit2(to))
-	if !known || value.Sign() != 0 {
-		return contractCall(), nil
+		(sel == selPermit2Approve && cfg.isPermit2(d.to))
+	if !known || d.tx.Value.Sign() != 0 {
+		return d.contractCall(sel), nil
 	}
-
+	// A switch, not a table: each selector's arguments read differently.
 	switch sel {
 	case selTransfer:
-		const fn = "transfer(address,uint256)"
-		if err := wantWords(fn, args, 2); err != nil {
-			return nil, err
-		}
-		rcpt, err := decodeAddressWord(word(args, 0))
-		if err != nil {
-			return nil, &DecodeError{fn, "recipient: " + err.Error()}
-		}
-		amount := new(big.Int).SetBytes(word(args, 1))
-		return policies.Transfer{Header: head, To: Checksum(rcpt), Token: lookup(to), Amount: amount, Tx: tx}, nil
-
-	case selApprove, selIncreaseAllowance:
-		fn, method := "approve(address,uint256)", policies.MethodApprove
-		if sel == selIncreaseAllowance {
-			fn, method = "increaseAllowance(address,uint256)", policies.MethodIncreaseAllowance
-		}
-		if err := wantWords(fn, args, 2); err != nil {
-			return nil, err
-		}
-		spender, err := decodeAddressWord(word(args, 0))
-		if err != nil {
-			return nil, &DecodeError{fn, "spender: " + err.Error()}
-		}
-		amount := new(big.Int).SetBytes(word(args, 1))
-		return policies.Approve{Header: head, Method: method, Token: lookup(to), Spender: Checksum(spender), Amount: amount,
-			Unlimited: amount.Cmp(unlimitedThreshold) >= 0, Tx: tx}, nil
-
+		return d.transfer(args)
+	case selApprove:
+		return d.approve("approve(address,uint256)", policies.MethodApprove, args)
+	case selIncreaseAllowance:
+		return d.approve("increaseAllowance(address,uint256)", policies.MethodIncreaseAllowance, args)
 	case selSetApprovalForAll:
-		const fn = "setApprovalForAll(address,bool)"
-		if err := wantWords(fn, args, 2); err != nil {
-			return nil, err
-		}
-		op, err := decodeAddressWord(word(args, 0))
-		if err != nil {
-			return nil, &DecodeError{fn, "operator: " + err.Error()}
-		}
-		approved, err := decodeBoolWord(word(args, 1))
-		if err != nil {
-			return nil, &DecodeError{fn, "approved: " + err.Error()}
-		}
-		amount := new(big.Int)
-		if approved {
-			amount.Set(maxUint256)
-		}
-		return policies.Approve{Header: head, Method: policies.MethodSetApprovalForAll, Token: lookup(to), Spender: Checksum(op),
-			Amount: amount, Unlimited: approved, Tx: tx}, nil
-
+		return d.setApprovalForAll(args)
 	case selPermit2Approve:
-		const fn = "Permit2 approve(address,address,uint160,uint48)"
-		if err := wantWords(fn, args, 4); err != nil {
-			return nil, err
-		}
-		token, err := decodeAddressWord(word(args, 0))
-		if err != nil {
-			return nil, &DecodeError{fn, "token: " + err.Error()}
-		}
-		spender, err := decodeAddressWord(word(args, 1))
-		if err != nil {
-			return nil, &DecodeError{fn, "spender: " + err.Error()}
-		}
-		amount, err := decodeUintWord(word(args, 2), 160)
-		if err != nil {
-			return nil, &DecodeError{fn, "amount: " + err.Error()}
-		}
-		exp, err := decodeUintWord(word(args, 3), 48)
-		if err != nil {
-			return nil, &DecodeError{fn, "expiration: " + err.Error()}
-		}
-		return policies.Approve{Header: head, Method: policies.MethodPermit2, Token: lookup(token), Spender: Checksum(spender),
-			Amount: amount, Unlimited: amount.Cmp(maxUint160) >= 0, Expiration: exp.Uint64(), Tx: tx}, nil
+		return d.permit2Approve(args)
 	}
-	return contractCall(), nil // unreachable: every known selector is handled above
+	return d.contractCall(sel), nil // unreachable: every known selector is handled above
+}
+
+// decoding is one call being decoded: what every intent built from it
+// carries (its header and Tx) and what reading its arguments needs (its
+// target and the token lookup).
+type decoding struct {
+	head policies.Header
+	to   common.Address
+	tx   *policies.Call // the call, with To checksummed, Value non-nil, Data copied
+	tok  TokenLookup
+}
+
+// newDecoding checks what every call must be, whatever its data: addresses
+// that parse, and a value that is a uint256.
+func newDecoding(chain, from string, call policies.Call, tok TokenLookup) (decoding, error) {
+	fromAddr, err := parseAddress("from", from)
+	if err != nil {
+		return decoding{}, err
+	}
+	to, err := parseAddress("to", call.To)
+	if err != nil {
+		return decoding{}, err
+	}
+	value := new(big.Int)
+	if call.Value != nil {
+		value.Set(call.Value)
+	}
+	if value.Sign() < 0 {
+		return decoding{}, &DecodeError{Reason: fmt.Sprintf("value %s is negative", value)}
+	}
+	if value.Cmp(maxUint256) > 0 {
+		return decoding{}, &DecodeError{Reason: fmt.Sprintf("value %s does not fit uint256", value)}
+	}
+	return decoding{
+		head: policies.Header{Chain: chain, From: Checksum(fromAddr)},
+		to:   to,
+		tx:   &policies.Call{To: Checksum(to), Value: value, Data: bytes.Clone([]byte(call.Data))},
+		tok:  tok,
+	}, nil
+}
+
+// token is what the lookup knows of the token at a; an unknown token keeps
+// its address with no symbol and zero decimals, for the policy to judge.
+func (d *decoding) token(a common.Address) policies.Token {
+	if d.tok != nil {
+		if t, ok := d.tok(Checksum(a)); ok {
+			t.Address = Checksum(a)
+			return t
+		}
+	}
+	return policies.Token{Address: Checksum(a)}
+}
+
+// contractCall is the call as no decoder reads it: its target, value and
+// data, and the selector the data starts with.
+func (d *decoding) contractCall(sel [4]byte) policies.Intent {
+	return policies.ContractCall{Header: d.head, To: Checksum(d.to), Value: new(big.Int).Set(d.tx.Value), Data: bytes.Clone(d.tx.Data),
+		Selector: "0x" + hex.EncodeToString(sel[:]), Tx: d.tx}
+}
+
+// transfer reads transfer(address,uint256): a Transfer of the token the
+// call is sent to.
+func (d *decoding) transfer(args []byte) (policies.Intent, error) {
+	const fn = "transfer(address,uint256)"
+	if err := wantWords(fn, args, 2); err != nil {
+		return nil, err
+	}
+	rcpt, err := decodeAddressWord(word(args, 0))
+	if err != nil {
+		return nil, &DecodeError{fn, "recipient: " + err.Error()}
+	}
+	amount := new(big.Int).SetBytes(word(args, 1))
+	return policies.Transfer{Header: d.head, To: Checksum(rcpt), Token: d.token(d.to), Amount: amount, Tx: d.tx}, nil
+}
+
+// approve reads approve(address,uint256) and
+// increaseAllowance(address,uint256), which share their arguments: an
+// Approve, Unlimited from 2^255 up.
+func (d *decoding) approve(fn string, method policies.ApproveMethod, args []byte) (policies.Intent, error) {
+	if err := wantWords(fn, args, 2); err != nil {
+		return nil, err
+	}
+	spender, err := decodeAddressWord(word(args, 0))
+	if err != nil {
+		return nil, &DecodeError{fn, "spender: " + err.Error()}
+	}
+	amount := new(big.Int).SetBytes(word(args, 1))
+	return policies.Approve{Header: d.head, Method: method, Token: d.token(d.to), Spender: Checksum(spender), Amount: amount,
+		Unlimited: amount.Cmp(unlimitedThreshold) >= 0, Tx: d.tx}, nil
+}
+
+// setApprovalForAll reads setApprovalForAll(address,bool): an Approve of
+// every token, max uint256 and Unlimited when granted, 0 when revoked.
+func (d *decoding) setApprovalForAll(args []byte) (policies.Intent, error) {
+	const fn = "setApprovalForAll(address,bool)"
+	if err := wantWords(fn, args, 2); err != nil {
+		return nil, err
+	}
+	op, err := decodeAddressWord(word(args, 0))
+	if err != nil {
+		return nil, &DecodeError{fn, "operator: " + err.Error()}
+	}
+	approved, err := decodeBoolWord(word(args, 1))
+	if err != nil {
+		return nil, &DecodeError{fn, "approved: " + err.Error()}
+	}
+	amount := new(big.Int)
+	if approved {
+		amount.Set(maxUint256)
+	}
+	return policies.Approve{Header: d.head, Method: policies.MethodSetApprovalForAll, Token: d.token(d.to), Spender: Checksum(op),
+		Amount: amount, Unlimited: approved, Tx: d.tx}, nil
+}
+
+// permit2Approve reads Permit2's approve(address,address,uint160,uint48),
+// which names the token in its arguments rather than in the call's target:
+// an Approve of that token, Unlimited at max uint160, with its expiration.
+func (d *decoding) permit2Approve(args []byte) (policies.Intent, error) {
+	const fn = "Permit2 approve(address,address,uint160,uint48)"
+	if err := wantWords(fn, args, 4); err != nil {
+		return nil, err
+	}
+	token, err := decodeAddressWord(word(args, 0))
+	if err != nil {
+		return nil, &DecodeError{fn, "token: " + err.Error()}
+	}
+	spender, err := decodeAddressWord(word(args, 1))
+	if err != nil {
+		return nil, &DecodeError{fn, "spender: " + err.Error()}
+	}
+	amount, err := decodeUintWord(word(args, 2), 160)
+	if err != nil {
+		return nil, &DecodeError{fn, "amount: " + err.Error()}
+	}
+	exp, err := decodeUintWord(word(args, 3), 48)
+	if err != nil {
+		return nil, &DecodeError{fn, "expiration: " + err.Error()}
+	}
+	return policies.Approve{Header: d.head, Method: policies.MethodPermit2, Token: d.token(token), Spender: Checksum(spender),
+		Amount: amount, Unlimited: amount.Cmp(maxUint160) >= 0, Expiration: exp.Uint64(), Tx: d.tx}, nil
 }
 
 func wantWords(fn string, args []byte, n int) error {

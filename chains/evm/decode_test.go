@@ -300,3 +300,35 @@ func FuzzDecodeCall(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeCall times decoding each kind of call the decoder reads:
+// the wallet decodes every transfer and approval it sends again, and the
+// co-signer every inner call of a Safe batch.
+func BenchmarkDecodeCall(b *testing.B) {
+	rc := w32("2222222222222222222222222222222222222222")
+	calls := []struct {
+		name, to string
+		value    int64
+		data     string
+	}{
+		{"native", rcptAddr, 5, ""},
+		{"transfer", tokenAddr, 0, "a9059cbb" + rc + w32("0a")},
+		{"approve", tokenAddr, 0, "095ea7b3" + rc + w32("0a")},
+		{"permit2", Permit2Address.Hex(), 0, "87517c45" + w32(strings.ToLower(tokenAddr[2:])) + rc + w32("0a") + w32("0b")},
+		{"call", tokenAddr, 0, "deadbeef" + rc},
+	}
+	for _, c := range calls {
+		call := policies.Call{To: c.to, Value: big.NewInt(c.value), Data: hx(c.data)}
+		if _, err := DecodeCall(testChain, testFrom, call, lookupUSDC); err != nil {
+			b.Fatalf("%s: %v", c.name, err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeCall(testChain, testFrom, call, lookupUSDC); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

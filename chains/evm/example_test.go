@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log"
 	"math/big"
-	"os"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/policies"
 )
 
@@ -61,16 +61,17 @@ func ExampleNewKeySigner() {
 // Approval, wait for the receipt.
 func ExampleWallet_Send() {
 	ctx := context.Background()
-	c, err := evm.Dial(ctx, os.Getenv("MANDATE_RPC_URL"))
-	if err != nil {
-		log.Fatal(err) // "RPC http://… is not reachable: …; check MANDATE_RPC_URL"
-	}
-	defer c.Close()
-	ks, err := evm.OpenKeystore(os.Getenv("MANDATE_KEYSTORE"))
+	d, err := devnet.New(ctx) // a chain with real contracts; evm.Dial(ctx, url) for any other
 	if err != nil {
 		log.Fatal(err)
 	}
-	signer, err := ks.Signer(ks.List()[0], os.Getenv("MANDATE_PASSPHRASE"))
+	defer d.Close()
+	c, err := evm.NewClient(ctx, d.RPC())
+	if err != nil {
+		log.Fatal(err) // over HTTP: "RPC http://… is not reachable: …"
+	}
+	// A devnet key; anywhere else a Keystore's Signer, or NewSigner over a KMS.
+	signer, err := evm.NewKeySigner(d.Deployment().Accounts[0].PrivateKey)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,16 +84,16 @@ func ExampleWallet_Send() {
 		log.Fatal(err)
 	}
 
-	pol, err := policies.Load(os.Getenv("MANDATE_POLICY"))
+	usdc, err := c.ERC20Info(ctx, d.Address(devnet.USDC))
+	if err != nil {
+		log.Fatal(err)
+	}
+	pol, err := policies.Parse(fmt.Appendf(nil, "version: 1\nchains: [1337]\ntokens: {USDC: {chain: 1337, address: %q, decimals: 6}}\nlimits: {per_tx: {USDC: \"100\"}, daily: {USDC: \"500\"}}\n", usdc.Address))
 	if err != nil {
 		log.Fatal(err)
 	}
 	eng := policies.NewEngine(pol, policies.NewMemLedger())
 
-	usdc, err := c.ERC20Info(ctx, common.HexToAddress("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"))
-	if err != nil {
-		log.Fatal(err)
-	}
 	amount, _ := policies.ParseUnits("10", usdc.Decimals)
 	in, err := wal.TransferIntent(ctx, common.HexToAddress("0x2222222222222222222222222222222222222222"), usdc, amount)
 	var short *evm.InsufficientBalanceError
@@ -116,5 +117,6 @@ func ExampleWallet_Send() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(rec.Status, rec.Block)
+	fmt.Println(rec.Status)
+	// Output: mined
 }

@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/big"
 	"os"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -51,14 +48,14 @@ var (
 )
 
 // OpenKeystore opens (creating it if needed, mode 0700) the keystore
-// directory dir (MANDATE_KEYSTORE).
+// directory dir.
 func OpenKeystore(dir string, opts ...KeystoreOption) (*Keystore, error) {
 	cfg := ksConfig{n: keystore.StandardScryptN, p: keystore.StandardScryptP}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if dir == "" {
-		return nil, errors.New("evm: keystore directory is empty; set MANDATE_KEYSTORE")
+		return nil, errors.New("evm: the keystore directory is empty: give one")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("evm: keystore %s: %w", dir, err)
@@ -139,30 +136,6 @@ func (k *Keystore) Signer(addr common.Address, passphrase string) (Signer, error
 // String describes the keystore; it holds no secret, but says so anyway.
 func (k *Keystore) String() string { return fmt.Sprintf("evm.Keystore(%s)", k.dir) }
 
-// Signer signs transactions for one account. Its signing method is
-// unexported: only this package's Wallet signs, and only through
-// Wallet.Send with an Approval, so no code outside can turn a Signer into a
-// signature on a transaction nobody approved.
-//
-// Signers print as their address only (String, GoString, Format, LogValue,
-// MarshalJSON): the key never reaches a log, an error or fmt output.
-type Signer interface {
-	Address() common.Address
-	signTx(tx *types.Transaction, chainID *big.Int) (*types.Transaction, error)
-	signHash(hash []byte) ([]byte, error)
-}
-
-// NewKeySigner returns a Signer for a raw hex private key, as given in
-// MANDATE_PRIVATE_KEY. For tests and the devnet; anywhere else use a
-// Keystore.
-func NewKeySigner(hexKey string) (Signer, error) {
-	key, err := parseHexKey(hexKey)
-	if err != nil {
-		return nil, err
-	}
-	return &keySigner{key: key, addr: crypto.PubkeyToAddress(key.PublicKey)}, nil
-}
-
 // parseHexKey reads a secp256k1 private key. Its errors never contain any
 // part of the input: go-ethereum's quote the offending character.
 func parseHexKey(s string) (*ecdsa.PrivateKey, error) {
@@ -191,37 +164,4 @@ func redactErr(err error) string {
 		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
 	}
 	return "undecodable key file"
-}
-
-// keySigner holds a decrypted private key.
-type keySigner struct {
-	key  *ecdsa.PrivateKey
-	addr common.Address
-}
-
-func (s *keySigner) Address() common.Address { return s.addr }
-
-func (s *keySigner) signTx(tx *types.Transaction, chainID *big.Int) (*types.Transaction, error) {
-	return types.SignTx(tx, types.LatestSignerForChainID(chainID), s.key)
-}
-
-// signHash signs a 32-byte digest as it is (no message prefix): r ‖ s ‖ v
-// with v 0 or 1 and s in the lower half of the curve order.
-func (s *keySigner) signHash(hash []byte) ([]byte, error) { return crypto.Sign(hash, s.key) }
-
-func (s *keySigner) String() string   { return "evm.Signer(" + s.addr.Hex() + ", key redacted)" }
-func (s *keySigner) GoString() string { return s.String() }
-
-// Format prints the redacted String for every verb, so %x, %+v and %#v show
-// no more than %s.
-func (s *keySigner) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
-
-// LogValue logs the address only.
-func (s *keySigner) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("address", s.addr.Hex()), slog.String("key", "redacted"))
-}
-
-// MarshalJSON writes the address only.
-func (s *keySigner) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{"address": s.addr.Hex()})
 }

@@ -67,7 +67,7 @@ func TestRefusedNonceGapIsFilled(t *testing.T) {
 	fee := new(big.Int).Mul(oneGwei, big.NewInt(10))
 	journal := func(nonce uint64, wei int64, status TxStatus) TxRecord {
 		t.Helper()
-		tx, raw, err := w.sign(policies.Call{To: e.addrs[1].Hex(), Value: big.NewInt(wei)}, nonce, 21000, oneGwei, fee)
+		tx, raw, err := w.sign(context.Background(), policies.Call{To: e.addrs[1].Hex(), Value: big.NewInt(wei)}, nonce, 21000, oneGwei, fee)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -580,6 +580,10 @@ func (w *Wallet) reserve(ctx context.Context, call policies.Call, gas uint64, ti
 		return TxRecord{}, err
 	case errors.As(err, new(*policies.DuplicateError)):
 		return TxRecord{}, err
+	case errors.As(err, new(*signError)) && ctx.Err() == nil && lctx.Err() != nil:
+		return TxRecord{}, fmt.Errorf("%w; a signer must answer within the nonce lock timeout, %s (WithNonceLockTimeout); nothing was sent", err, w.lockWait)
+	case errors.As(err, new(*signError)):
+		return TxRecord{}, fmt.Errorf("%w; nothing was sent", err)
 	case ctx.Err() != nil:
 		return TxRecord{}, fmt.Errorf("evm: reserving a nonce: %w; nothing was sent", ctx.Err())
 	case errors.Is(err, ErrNonceLockTimeout):
@@ -635,7 +639,7 @@ func (w *Wallet) nextNonce(ctx context.Context, j Journal) (uint64, error) {
 // transaction with a row of its own.
 func (w *Wallet) signJournaled(ctx context.Context, j Journal, call policies.Call, nonce, gas uint64, tip, feeCap *big.Int, ref sendRef) (TxRecord, error) {
 	for range 3 {
-		tx, raw, err := w.sign(call, nonce, gas, tip, feeCap)
+		tx, raw, err := w.sign(ctx, call, nonce, gas, tip, feeCap)
 		if err != nil {
 			return TxRecord{}, err
 		}
@@ -729,7 +733,11 @@ func (w *Wallet) update(ctx context.Context, rec TxRecord) {
 	}
 }
 
-func (w *Wallet) sign(call policies.Call, nonce, gas uint64, tip, feeCap *big.Int) (*types.Transaction, []byte, error) {
+// sign has the wallet's signer sign call. Its callers hold a claimed
+// Approval for call (Send, through reserve) or the journaled transaction
+// such an approval produced (Replace): this is the only place a
+// transaction reaches a Signer.
+func (w *Wallet) sign(ctx context.Context, call policies.Call, nonce, gas uint64, tip, feeCap *big.Int) (*types.Transaction, []byte, error) {
 	to := common.HexToAddress(call.To)
 	tx := types.NewTx(&types.DynamicFeeTx{
 		ChainID:   w.c.ChainID(),
@@ -741,9 +749,9 @@ func (w *Wallet) sign(call policies.Call, nonce, gas uint64, tip, feeCap *big.In
 		Value:     call.Value,
 		Data:      call.Data,
 	})
-	signed, err := w.s.signTx(tx, w.c.chainID)
+	signed, err := w.s.signTx(ctx, tx, w.c.chainID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("evm: sign: %w", err)
+		return nil, nil, &signError{nonce: nonce, err: err}
 	}
 	raw, err := signed.MarshalBinary()
 	if err != nil {
@@ -751,6 +759,19 @@ func (w *Wallet) sign(call policies.Call, nonce, gas uint64, tip, feeCap *big.In
 	}
 	return signed, raw, nil
 }
+
+// signError is a signer's failure to sign a transaction: nothing was
+// signed, so nothing was journaled.
+type signError struct {
+	nonce uint64
+	err   error
+}
+
+func (e *signError) Error() string {
+	return fmt.Sprintf("evm: sign (nonce %d): %v", e.nonce, e.err)
+}
+
+func (e *signError) Unwrap() error { return e.err }
 
 func (w *Wallet) record(tx *types.Transaction, raw []byte, ref sendRef) TxRecord {
 	now := time.Now().UTC()
@@ -1189,7 +1210,7 @@ func (w *Wallet) Replace(ctx context.Context, hash string) (TxRecord, error) {
 		}
 	}
 	call := policies.Call{To: otx.To().Hex(), Value: otx.Value(), Data: otx.Data()}
-	tx, raw, err := w.sign(call, otx.Nonce(), otx.Gas(), tip, feeCap)
+	tx, raw, err := w.sign(ctx, call, otx.Nonce(), otx.Gas(), tip, feeCap)
 	if err != nil {
 		return TxRecord{}, err
 	}

@@ -125,15 +125,15 @@ func TestReplaceRefusesTamperedRow(t *testing.T) {
 		return TxRecord{Hash: hash, Chain: w.JournalChain(), From: w.Address().Hex(), Nonce: tx.Nonce(), ApprovalID: "ap-x",
 			Raw: raw, Status: TxSent, CreatedAt: now, UpdatedAt: now}
 	}
-	foreignTx, _, err := foreign.sign(call, 0, 21000, oneGwei, fee)
+	foreignTx, _, err := foreign.sign(ctx, call, 0, 21000, oneGwei, fee)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ownTx, _, err := w.sign(call, 0, 21000, oneGwei, fee)
+	ownTx, _, err := w.sign(ctx, call, 0, 21000, oneGwei, fee)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherChain, err := w.s.signTx(unsigned(big.NewInt(1)), big.NewInt(1))
+	otherChain, err := w.s.signTx(ctx, unsigned(big.NewInt(1)), big.NewInt(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestNonceIgnoresFinalRows(t *testing.T) {
 	e.mine(t)
 	j := NewMemJournal()
 	old := e.wallet(t, 0)
-	tx, raw, err := old.sign(policies.Call{To: e.addrs[1].Hex(), Value: big.NewInt(1)}, 5, 21000, oneGwei, new(big.Int).Mul(oneGwei, big.NewInt(10)))
+	tx, raw, err := old.sign(context.Background(), policies.Call{To: e.addrs[1].Hex(), Value: big.NewInt(1)}, 5, 21000, oneGwei, new(big.Int).Mul(oneGwei, big.NewInt(10)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -352,7 +352,7 @@ func TestRestartRecovery(t *testing.T) {
 	}
 	// The process signs and journals nonce 1, then dies before broadcasting.
 	call := policies.Call{To: e.addrs[1].Hex(), Value: big.NewInt(2)}
-	tx, raw, err := w1.sign(call, 1, 21000, oneGwei, new(big.Int).Mul(oneGwei, big.NewInt(10)))
+	tx, raw, err := w1.sign(context.Background(), call, 1, 21000, oneGwei, new(big.Int).Mul(oneGwei, big.NewInt(10)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestRestartRecovery(t *testing.T) {
 	t.Run("first send after restart continues past the journal", func(t *testing.T) {
 		// Journal nonce 3, never broadcast; a new wallet that does not call
 		// Resume sends at 4 and rebroadcasts 3 first, so there is no gap.
-		tx, raw, err := w1.sign(call, 3, 21000, oneGwei, new(big.Int).Mul(oneGwei, big.NewInt(10)))
+		tx, raw, err := w1.sign(context.Background(), call, 3, 21000, oneGwei, new(big.Int).Mul(oneGwei, big.NewInt(10)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/safe"
@@ -56,23 +57,20 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 			if listen == "" && service == "" {
 				return usageErr("nothing to do: give --listen ADDR to serve reviews, --service URL to watch a Safe Transaction Service, or both")
 			}
-			a, err := g.open(ctx, needs{policy: true})
+			rt, err := g.open(ctx, nil)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			if a.engine == nil {
+			defer rt.Close()
+			if rt.Engine() == nil {
 				return usageErr("the co-signer needs a policy: set MANDATE_POLICY to a policy file with a safe section")
 			}
-			s, err := a.signer()
-			if err != nil {
-				return err
-			}
+			s := rt.Signer()
 			extra := []cosigner.Option{cosigner.WithNonceWindow(window)}
 			if legacy {
 				extra = append(extra, cosigner.WithLegacySafes())
 			}
-			r, err := a.reviewer(ctx, safes, s, extra...)
+			r, err := reviewer(ctx, rt, safes, s, extra...)
 			if err != nil {
 				return err
 			}
@@ -129,12 +127,13 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 
 // reviewer builds the co-signer's Reviewer for this chain: the Safes, the
 // signer, the database's review records, the chain's nonces and tokens.
-func (a *app) reviewer(ctx context.Context, specs []string, s evm.Signer, extra ...cosigner.Option) (*cosigner.Reviewer, error) {
-	opts := []cosigner.Option{cosigner.WithSigner(s), cosigner.WithStore(a.store.Reviews()), cosigner.WithLogger(slog.Default()),
-		cosigner.WithTokens(tokenLookup(a.tokens, a.client.ChainID().Int64())),
-		cosigner.WithNonces(func(ctx context.Context, addr common.Address) (uint64, error) { return safe.Nonce(ctx, a.client, addr) })}
-	if a.dep != nil {
-		opts = append(opts, cosigner.WithBatches(a.dep.Contracts[devnet.MultiSendCallOnly], a.dep.Contracts[devnet.MultiSend],
+func reviewer(ctx context.Context, rt *mandate.Runtime, specs []string, s evm.Signer, extra ...cosigner.Option) (*cosigner.Reviewer, error) {
+	c := rt.Client()
+	opts := []cosigner.Option{cosigner.WithSigner(s), cosigner.WithStore(cosigner.ReviewStore(rt.Store().Reviews())), cosigner.WithLogger(slog.Default()),
+		cosigner.WithTokens(tokenLookup(rt.Tokens(), c.ChainID().Int64())),
+		cosigner.WithNonces(func(ctx context.Context, addr common.Address) (uint64, error) { return safe.Nonce(ctx, c, addr) })}
+	if dep := rt.Deployment(); dep != nil {
+		opts = append(opts, cosigner.WithBatches(dep.Contracts[devnet.MultiSendCallOnly], dep.Contracts[devnet.MultiSend],
 			safe.MultiSendCallOnly130, safe.MultiSendCallOnly141, safe.MultiSend130, safe.MultiSend141))
 	}
 	for _, spec := range specs {
@@ -143,11 +142,11 @@ func (a *app) reviewer(ctx context.Context, specs []string, s evm.Signer, extra 
 			return nil, err
 		}
 		if v == (safe.Version{}) {
-			if v, err = safe.ReadVersion(ctx, a.client, addr); err != nil {
+			if v, err = safe.ReadVersion(ctx, c, addr); err != nil {
 				return nil, fmt.Errorf("--safe %s: reading its version: %w (give ADDRESS@VERSION)", spec, err)
 			}
 		}
-		owners, _, err := safe.Owners(ctx, a.client, addr)
+		owners, _, err := safe.Owners(ctx, c, addr)
 		if err != nil {
 			return nil, fmt.Errorf("--safe %s: %w", spec, err)
 		}
@@ -160,7 +159,7 @@ func (a *app) reviewer(ctx context.Context, specs []string, s evm.Signer, extra 
 		}
 		opts = append(opts, cosigner.WithSafe(addr, v))
 	}
-	return cosigner.New(a.client.ChainID(), a.engine, append(opts, extra...)...), nil
+	return cosigner.New(c.ChainID(), rt.Engine(), append(opts, extra...)...), nil
 }
 
 func parseSafeSpec(spec string) (common.Address, safe.Version, error) {

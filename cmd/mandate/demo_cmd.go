@@ -1,32 +1,36 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mandatehq/mandate"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mandatehq/mandate/policies"
 )
 
-// newDemoCmd is the README's walk-through: a local chain with real
-// contracts, the devnet policy, one transfer it allows and two it refuses.
+// newDemoCmd is the README's walk-through, the one it suggests typing in
+// the chat, unattended: a local chain with real contracts, the devnet
+// policy, what it allows (a transfer, a quote, a swap, a standing order)
+// and what it refuses (four denials with their reasons).
 func newDemoCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "demo",
-		Short: "Walk through the main job on the embedded devnet: a transfer the policy allows, two it refuses",
+		Short: "Walk through the main job on the embedded devnet: a transfer, a swap and a standing order the policy allows, four things it refuses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.devnet = true
 			ctx := cmd.Context()
-			a, err := g.open(ctx, needs{wallet: true, policy: true})
+			rt, err := g.open(ctx, func(c *mandate.Config) { c.Approver = promptApprover{in: cmd.InOrStdin(), out: g.stderr} })
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			reg := a.tools(promptApprover{in: cmd.InOrStdin(), out: g.stderr})
-			friend := a.dep.Accounts[1].Address.Hex()
+			defer rt.Close()
+			reg := rt.Tools()
+			friend := rt.Deployment().Accounts[1].Address.Hex()
 			steps := []struct {
 				say, tool string
 				args      map[string]string
@@ -34,10 +38,19 @@ func newDemoCmd(g *globals) *cobra.Command {
 			}{
 				{"Where am I?", "wallet_address", nil, false},
 				{"What do I hold?", "wallet_balance", nil, false},
-				{"Send 250 USDC to a friend: within the policy's per-transfer limit of 1,000 USDC.", "wallet_transfer",
-					map[string]string{"to": friend, "token": "USDC", "amount": "250"}, false},
+				{"Send 10 USDC to a friend: within the policy's per-transfer limit of 1,000 USDC.", "wallet_transfer",
+					map[string]string{"to": friend, "token": "USDC", "amount": "10"}, false},
+				{"Quote 1,000 USDC in DAI: the best route over Uniswap V2 and V3.", "dex_quote",
+					map[string]string{"from": "USDC", "to": "DAI", "amount": "1000"}, false},
+				{"Swap 0.5 ETH to USDC: quoted, simulated, decided, sent.", "dex_swap",
+					map[string]string{"from": "ETH", "to": "USDC", "amount": "0.5"}, false},
+				{"Buy ETH with 300 USDC when ETH is below 2,900: a standing order, which a running chat or `mandate orders watch` executes.", "order_place",
+					map[string]string{"kind": "limit", "from": "USDC", "to": "ETH", "amount": "300", "trigger": "ETH <= 2900"}, false},
+				{"My orders.", "order_list", nil, false},
 				{"Send 5,000 USDC: over the per-transfer limit.", "wallet_transfer",
 					map[string]string{"to": friend, "token": "USDC", "amount": "5000"}, true},
+				{"Swap 100 USDC to DAI with 5% slippage: more than the policy's 1%.", "dex_swap",
+					map[string]string{"from": "USDC", "to": "DAI", "amount": "100", "slippage_bps": "500"}, true},
 				{"Send 0.1 ETH to the burn address: the policy's deny list.", "wallet_transfer",
 					map[string]string{"to": "0x000000000000000000000000000000000000dEaD", "token": "ETH", "amount": "0.1"}, true},
 				{"Approve an unlimited USDC allowance: the policy allows none.", "token_approve",
@@ -48,7 +61,11 @@ func newDemoCmd(g *globals) *cobra.Command {
 				if st.args == nil {
 					st.args = map[string]string{}
 				}
-				args, _ := json.Marshal(st.args)
+				var buf bytes.Buffer // the command as a person would type it: "<=", not "\u003c="
+				enc := json.NewEncoder(&buf)
+				enc.SetEscapeHTML(false)
+				_ = enc.Encode(st.args)
+				args := bytes.TrimSpace(buf.Bytes())
 				res, err := reg.Call(ctx, st.tool, args)
 				var denied *policies.Denied
 				isDeny := errors.As(err, &denied)

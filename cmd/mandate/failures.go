@@ -14,15 +14,24 @@ import (
 // name a database is bad input (exit 2); a database that is there but
 // locked, read-only, full, damaged or down is not (exit 1).
 func (g *globals) openDB(ctx context.Context, dsn string) (*memory.Store, error) {
-	g.dsn, g.db = dsn, memory.Location(dsn)
+	g.remember(dsn)
 	s, err := memory.Open(ctx, dsn)
 	switch {
 	case err == nil:
 		return s, nil
 	case errors.Is(err, memory.ErrBadDSN):
-		return nil, asUsage(err)
+		return nil, usageErr("MANDATE_DB (db in mandate.yaml): %w", err)
 	}
 	return nil, err
+}
+
+// remember notes the database a command uses, so that a failure of it
+// names it.
+func (g *globals) remember(dsn string) {
+	g.dsn, g.db = dsn, ""
+	if dsn != "" {
+		g.db = memory.Location(dsn)
+	}
 }
 
 // dbFailure is a database that failed under a command, said in one line:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/mandatehq/mandate"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,8 +22,11 @@ func newLLMCmd(g *globals) *cobra.Command {
 		Short: "Probe each configured backend: health, latency to first token, last error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a := &app{g: g}
-			model, _, err := a.model()
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			model, _, err := mandate.NewModel(cfg)
 			if err != nil {
 				return err
 			}
@@ -56,8 +60,11 @@ func newLLMCmd(g *globals) *cobra.Command {
 		Short: "Send one prompt through the router (or the offline model) and print the answer",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := &app{g: g}
-			model, _, err := a.model()
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			model, _, err := mandate.NewModel(cfg)
 			if err != nil {
 				return err
 			}

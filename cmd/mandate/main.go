@@ -13,9 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -37,11 +35,8 @@ type globals struct {
 	json       bool
 	devnet     bool
 	verbose    bool
-	// keepDevnetDB gives --devnet a database that outlives the run (chat);
-	// other commands get a fresh one, since the chain is fresh too.
-	keepDevnetDB bool
-	stdout       io.Writer
-	stderr       io.Writer
+	stdout     io.Writer
+	stderr     io.Writer
 	// dsn is the database the command opened, and db names it for a
 	// message when it fails (a path, or a URL without its password).
 	dsn, db string
@@ -51,7 +46,7 @@ type globals struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := processContext() // SIGTERM, and SIGINT unless the chat claims it
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -69,7 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	err = g.explain(err)
+	err = g.explain(advise(err))
 	code := exitCode(err)
 	var ee *exitErr
 	if errors.As(err, &ee) && ee.quiet {
@@ -78,15 +73,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if g.json {
 		writeJSONError(stdout, err, g.key)
 	} else {
-		fmt.Fprintln(stderr, "mandate: "+oneLine(err.Error()))
-		var d *policies.Denied
-		if errors.As(err, &d) && len(d.Reasons) > 1 {
-			for _, r := range d.Reasons {
-				fmt.Fprintln(stderr, "  - "+r.String())
-			}
-		}
+		printErr(stderr, err)
 	}
 	return code
+}
+
+// printErr prints a failed command's error in one line; a denial with
+// several reasons gives each its own line instead, once.
+func printErr(w io.Writer, err error) {
+	msg := strings.TrimPrefix(oneLine(err.Error()), "mandate: ") // a library error's own prefix
+	var d *policies.Denied
+	if !errors.As(err, &d) || len(d.Reasons) < 2 || !strings.Contains(msg, d.Error()) {
+		fmt.Fprintln(w, "mandate: "+msg)
+		return
+	}
+	fmt.Fprintln(w, "mandate: "+strings.Replace(msg, d.Error(), "denied by the policy:", 1))
+	for _, r := range d.Reasons {
+		fmt.Fprintln(w, "  - "+oneLine(r.String()))
+	}
 }
 
 func newRoot(g *globals) *cobra.Command {
@@ -204,6 +208,9 @@ func writeJSON(w io.Writer, v any) {
 
 // isTerminal reports whether f is a character device (a terminal).
 func isTerminal(f any) bool {
+	if w, ok := f.(interface{ Unwrap() io.Writer }); ok { // the chat's console
+		return isTerminal(w.Unwrap())
+	}
 	file, ok := f.(*os.File)
 	if !ok {
 		return false

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/chains/evm/devnet/devnettest"
 	"math/big"
 	"net/http"
@@ -50,6 +51,7 @@ func TestDemo(t *testing.T) {
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	var denials, steps int
+	done := map[string]bool{} // the tools of the steps the policy allowed
 	for sc.Scan() {
 		var line map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
@@ -61,10 +63,19 @@ func TestDemo(t *testing.T) {
 			if rs, _ := line["reasons"].([]any); len(rs) == 0 {
 				t.Fatalf("denial without reasons: %v", line)
 			}
+		} else {
+			done[line["tool"].(string)] = true
 		}
 	}
-	if steps != 7 || denials != 3 {
-		t.Fatalf("demo printed %d steps with %d denials, want 7 and 3", steps, denials)
+	// The README's walk-through: a transfer, a quote, a swap, a standing
+	// order and the list of orders go through; four things are refused.
+	if steps != 12 || denials != 4 {
+		t.Fatalf("demo printed %d steps with %d denials, want 12 and 4", steps, denials)
+	}
+	for _, tool := range []string{"wallet_transfer", "dex_quote", "dex_swap", "order_place", "order_list"} {
+		if !done[tool] {
+			t.Fatalf("the demo did not do %s; it did %v", tool, done)
+		}
 	}
 }
 
@@ -251,8 +262,8 @@ func TestServedDevnet(t *testing.T) {
 	}
 	// No policy: reading works, moving value is refused with how to fix it.
 	code, _, errs = cli(t, "", "tools", "call", "wallet_transfer", `{"to":"`+dep.Accounts[3].Address.Hex()+`","token":"USDC","amount":"1"}`)
-	if code != 1 || !strings.Contains(errs, "MANDATE_POLICY") {
-		t.Fatalf("transfer without a policy: exit %d %q", code, errs)
+	if code != 2 || !strings.Contains(errs, "MANDATE_POLICY") {
+		t.Fatalf("transfer without a policy (bad usage): exit %d %q", code, errs)
 	}
 	pol := filepath.Join(t.TempDir(), "p.yaml")
 	if err := os.WriteFile(pol, []byte(goodPolicy), 0o600); err != nil {
@@ -306,8 +317,11 @@ func TestChatDevnetOffline(t *testing.T) {
 	if !strings.Contains(out, "wallet_address") {
 		t.Fatalf("second run: %s", out)
 	}
-	cfgDir, _ := os.UserConfigDir()
-	st, err := memory.Open(context.Background(), "sqlite:"+filepath.Join(cfgDir, "mandate", "devnet.db"))
+	chats, err := mandate.DevnetChatDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := memory.Open(context.Background(), chats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,5 +585,32 @@ safe: {delegatecall: [], self_calls: false, refund: false}
 	}
 	if code, _ := post("", tx(friend, "1", "null", 0)); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
+	}
+}
+
+// A swap through the chat shows the policy's decision and the transaction,
+// as a transfer does: the agent reads every tool's typed outcome.
+func TestChatShowsSwapDecisionAndTx(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	code, out, errs := cli(t, "swap 0.1 ETH to USDC\n", "chat", "--devnet", "--json")
+	if code != 0 {
+		t.Fatalf("chat exit %d: %s", code, errs)
+	}
+	var decision, tx bool
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		decision = decision || ev["kind"] == "decision" && ev["tool"] == "dex_swap" && ev["decision"] == "approve"
+		tx = tx || ev["kind"] == "tx" && ev["tool"] == "dex_swap" && ev["tx_status"] == "mined"
+	}
+	if !decision || !tx {
+		t.Fatalf("a swap through the chat: decision event %v, mined tx event %v\n%s", decision, tx, out)
+	}
+	code, out, errs = cli(t, "swap 0.1 ETH to USDC\n", "chat", "--devnet")
+	if code != 0 || !strings.Contains(out, "ok approved by the policy") || !strings.Contains(out, "(mined)") {
+		t.Fatalf("the chat's text shows no decision or transaction line for a swap: exit %d\n%s\n%s", code, out, errs)
 	}
 }

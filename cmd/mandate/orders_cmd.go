@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mandatehq/mandate"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -45,15 +46,13 @@ refused, since nobody is there to ask.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			a, err := g.open(ctx, needs{wallet: true, policy: true})
+			rt, err := g.open(ctx, func(c *mandate.Config) { c.OnOrder = g.orderPrinter() })
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			a.onOrder = g.orderPrinter()
-			a.tools(nil)
-			fmt.Fprintf(g.stderr, "watching the standing orders of %s on chain %s; Ctrl-C to stop\n", a.wallet.Address().Hex(), a.client.Chain())
-			if err := a.book.Run(ctx); err != nil && !errors.Is(err, ctx.Err()) {
+			defer rt.Close()
+			fmt.Fprintf(g.stderr, "watching the standing orders of %s on chain %s; Ctrl-C to stop\n", rt.Wallet().Address().Hex(), rt.Client().Chain())
+			if err := rt.Orders().Run(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 				return err
 			}
 			return nil

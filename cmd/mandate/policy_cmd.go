@@ -43,10 +43,12 @@ policy are printed to stderr as "warning: FILE:LINE: …" (and listed under
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "eval FILE INTENT.json",
-		Short: "Decide one intent (JSON with a \"kind\") against a policy, as a dry run",
+		Short: "Decide one intent (a tool's arguments with a \"kind\") against a policy, as a dry run",
 		Long: `Decides one intent against a policy without charging any limit. The daily
 totals are read from MANDATE_DB when it is set, and are zero otherwise.
-Exit status: 0 approve, 1 deny or ask, 2 bad input.`,
+Exit status: 0 approve, 1 deny or ask, 2 bad input.
+
+` + intentHelp,
 		Args: exactArgs(2, "usage: mandate policy eval FILE INTENT.json"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -58,9 +60,9 @@ Exit status: 0 approve, 1 deny or ask, 2 bad input.`,
 			if err != nil {
 				return usageErr("intent: %v", err)
 			}
-			in, err := policies.Unmarshal(data)
+			in, err := readIntent(p, data)
 			if err != nil {
-				return asUsage(err)
+				return usageErr("%s: %v", args[1], err)
 			}
 			ledger, closeLedger, err := g.evalLedger(ctx)
 			if err != nil {
@@ -74,7 +76,7 @@ Exit status: 0 approve, 1 deny or ask, 2 bad input.`,
 			if g.json {
 				writeJSON(g.stdout, rep)
 			} else {
-				fmt.Fprintf(g.stdout, "decision: %s\n", rep.Decision)
+				fmt.Fprintf(g.stdout, "intent: %s\ndecision: %s\n", describeIntent(in), rep.Decision)
 				for _, r := range rep.Reasons {
 					fmt.Fprintf(g.stdout, "  - %s\n", r)
 				}
@@ -98,11 +100,11 @@ func (g *globals) evalLedger(ctx context.Context) (policies.Ledger, func(), erro
 	if cfg.DB == "" {
 		return policies.NewMemLedger(), func() {}, nil
 	}
-	a := &app{g: g, cfg: cfg}
-	if err := a.openStore(ctx); err != nil {
+	s, err := g.openDB(ctx, cfg.DB)
+	if err != nil {
 		return nil, nil, err
 	}
-	return a.store.Ledger(), a.Close, nil
+	return s.Ledger(), func() { _ = s.Close() }, nil
 }
 
 func exactArgs(n int, usage string) cobra.PositionalArgs {

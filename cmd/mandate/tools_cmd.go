@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mandatehq/mandate"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
-	"github.com/mandatehq/mandate/tools/dex"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 func newToolsCmd(g *globals) *cobra.Command {
@@ -82,23 +81,20 @@ the simulation and the decision, and signs nothing.
 
 // catalog is the tool registry with no chain behind it: enough to list names,
 // descriptions and schemas.
-func catalog() *tools.Registry {
-	a := &app{}
-	return a.tools(nil)
-}
+func catalog() *tools.Registry { return mandate.Catalog() }
 
 // callTool opens what a tool needs and calls it.
 func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage, dry bool) error {
 	ctx := cmd.Context()
-	a, err := g.open(ctx, needs{wallet: true, policy: true})
+	rt, err := g.open(ctx, func(c *mandate.Config) { c.Approver = promptApprover{in: cmd.InOrStdin(), out: g.stderr} })
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer rt.Close()
 	if dry {
 		ctx = tools.WithDryRun(ctx)
 	}
-	reg := a.tools(promptApprover{in: cmd.InOrStdin(), out: g.stderr})
+	reg := rt.Tools()
 	if t, ok := reg.Get(name); ok && !dry && takesKey(t) {
 		if args, err = g.keyed(args); err != nil {
 			return err
@@ -111,11 +107,8 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 	// A dry run's decision is its outcome: exit 1 when the policy would
 	// refuse, as `mandate policy eval` does.
 	var refused error
-	out, ok := res.Data.(wallet.Outcome)
-	if s, isSwap := res.Data.(dex.Swap); isSwap {
-		out, ok = s.Outcome, true
-	}
-	if ok && out.Report != nil && out.Report.Decision != policies.DecisionApprove {
+	out := res.Outcome
+	if out != nil && out.Report != nil && out.Report.Decision != policies.DecisionApprove {
 		refused = &exitErr{code: exitFailed, err: errors.New("the policy would " + string(out.Report.Decision) + " it"), quiet: true}
 	}
 	if g.json {
@@ -127,7 +120,7 @@ func (g *globals) callTool(cmd *cobra.Command, name string, args json.RawMessage
 		return refused
 	}
 	fmt.Fprintln(g.stdout, strings.TrimSpace(res.Text))
-	if out, ok := res.Data.(wallet.Outcome); ok && out.Report != nil {
+	if out != nil && out.Report != nil {
 		fmt.Fprintf(g.stdout, "intent: %s\ndigest: %s\n", out.Intent, out.Report.Digest)
 	}
 	return refused

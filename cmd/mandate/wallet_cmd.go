@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/mandatehq/mandate"
 	"io"
 	"os"
 	"strings"
@@ -83,12 +84,11 @@ func newWalletCmd(g *globals) *cobra.Command {
 		Short: "List the keystore's addresses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.open(cmd.Context(), needs{})
+			cfg, err := g.config()
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			ks, err := a.keystore()
+			ks, err := mandate.OpenKeystore(cfg)
 			if err != nil {
 				return err
 			}
@@ -131,7 +131,7 @@ func (g *globals) newKeyStore(cmd *cobra.Command) (*evm.Keystore, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	ks, err := (&app{g: g, cfg: cfg}).keystore()
+	ks, err := mandate.OpenKeystore(*cfg)
 	if err != nil {
 		return nil, "", err
 	}

@@ -10,7 +10,7 @@ type Command struct {
 	Tool    string
 }
 
-// Tool names, exactly as the tools register them (DESIGN.md, "Contracts
+// Tool names, exactly as the tools register them (the design's "Contracts
 // that users rely on"): a call the registry does not know is useless.
 const (
 	toolBalance   = "wallet_balance"

@@ -14,7 +14,6 @@ package analytics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -126,21 +125,21 @@ func Tools(c *evm.Client, addr common.Address, opts ...Option) []tools.Tool {
 	}
 	return []tools.Tool{
 		tools.Func("token_price", "USD price of a token: the time-weighted average (TWAP) from Uniswap V3 pools, with the pools and window it comes from, and the spot price of the same pools beside it.",
-			tools.Schema(map[string]string{"token": "token symbol (e.g. WETH, ETH) or address"}, "token"), k.price),
+			tools.Schema(map[string]string{"token": "token symbol (e.g. WETH, ETH) or address"}, "token"), k.price, tools.ReadOnly()),
 		tools.Func("wallet_portfolio", "The wallet's holdings (ETH and every token in the token list it holds) with their USD value and the total; tokens without a price are listed as such.",
-			tools.Schema(nil), k.portfolio),
+			tools.Schema(nil), k.portfolio, tools.ReadOnly()),
 		tools.Func("pool_stats", fmt.Sprintf("Every Uniswap V2 and V3 pool between two tokens: fee tier, liquidity and holdings, price, and the number and volume of swaps over the last %d blocks.", cfg.blocks),
 			tools.Schema(map[string]string{
 				"token_a": "token symbol or address",
 				"token_b": "the other token: symbol or address",
-			}, "token_a", "token_b"), k.poolStats),
+			}, "token_a", "token_b"), k.poolStats, tools.ReadOnly()),
 		tools.Func("tx_explain", "A transaction in plain words: who called what, whether it succeeded, its gas and fee, and every event it emitted (transfers, approvals, swaps).",
-			tools.Schema(map[string]string{"hash": "transaction hash (0x + 64 hex digits)"}, "hash"), k.explain),
+			tools.Schema(map[string]string{"hash": "transaction hash (0x + 64 hex digits)"}, "hash"), k.explain, tools.ReadOnly()),
 		tools.Func("wallet_history", fmt.Sprintf("ERC-20 transfers into and out of the wallet over a block range, with amounts and counterparties (default: the last %d blocks).", cfg.blocks),
 			tools.Schema(map[string]string{
 				"from_block": fmt.Sprintf("optional: first block, a number (default: %d blocks before to_block)", cfg.blocks-1),
 				"to_block":   "optional: last block, a number (default: the chain head)",
-			}), k.history),
+			}), k.history, tools.ReadOnly()),
 	}
 }
 
@@ -161,7 +160,7 @@ type noArgs struct{}
 // ready refuses calls on tools built without a client (for listing only).
 func (k *kit) ready() error {
 	if k.c == nil {
-		return errors.New("no chain is configured: set MANDATE_RPC_URL, or use --devnet")
+		return tools.ErrNoChain
 	}
 	return nil
 }

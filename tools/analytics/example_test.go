@@ -29,7 +29,7 @@ func ExampleTools() {
 	// tx_explain
 	// wallet_history
 	// wallet_portfolio
-	// no chain is configured: set MANDATE_RPC_URL, or use --devnet
+	// no chain is configured
 }
 
 // The tools on a devnet, wired as the CLI wires them: the deployment's

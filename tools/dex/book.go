@@ -113,7 +113,7 @@ func NewBook(store orders.Store, w *evm.Wallet, dexTools []tools.Tool, opts ...B
 
 func (b *Book) ready() error {
 	if b.w == nil || b.store == nil || b.quote == nil || b.swap == nil {
-		return errors.New("standing orders need a wallet, a database and a DEX on this chain: set MANDATE_RPC_URL and a key, or use --devnet")
+		return fmt.Errorf("%w: standing orders need a wallet, a database and a DEX on this chain", tools.ErrNoWallet)
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func (b *Book) Tools() []tools.Tool {
 				"slippage_bps": "optional: slippage for each execution, in basis points",
 			}, "kind", "from", "to", "amount", "trigger"), b.place),
 		tools.Func("order_list", "List this wallet's standing orders: open ones and recent history.",
-			tools.Schema(nil), b.list),
+			tools.Schema(nil), b.list, tools.ReadOnly()),
 		tools.Func("order_cancel", "Cancel an open standing order by its id.",
 			tools.Schema(map[string]string{"id": "the order's id, as order_list shows it"}, "id"), b.cancel),
 	}

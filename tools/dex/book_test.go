@@ -27,7 +27,6 @@ import (
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // bookEnv is one wallet's order book over a database file, so a test can
@@ -66,7 +65,7 @@ type process struct {
 	dex   []tools.Tool
 }
 
-func openProcess(t *testing.T, d *devnet.Devnet, key, db string, wrap func(wallet.Gate) wallet.Gate, opts ...dex.Option) *process {
+func openProcess(t *testing.T, d *devnet.Devnet, key, db string, wrap func(tools.Gate) tools.Gate, opts ...dex.Option) *process {
 	t.Helper()
 	store, err := memory.Open(t.Context(), "sqlite:"+db)
 	if err != nil {
@@ -95,7 +94,7 @@ func openProcess(t *testing.T, d *devnet.Devnet, key, db string, wrap func(walle
 		t.Fatal(err)
 	}
 	list, _ := d.Deployment().TokenList()
-	var gate wallet.Gate = policies.NewEngine(p, store.Ledger())
+	var gate tools.Gate = policies.NewEngine(p, store.Ledger())
 	if wrap != nil {
 		gate = wrap(gate)
 	}

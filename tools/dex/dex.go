@@ -62,7 +62,7 @@ type config struct {
 	factories uniswap.Factories
 	router    uniswap.Router02
 	bounds    Bounds
-	approver  wallet.Approver
+	approver  tools.Approver
 	progress  io.Writer
 	noWait    bool
 	cache     *uniswap.StateCache
@@ -82,7 +82,7 @@ func WithUniswap(f uniswap.Factories, r uniswap.Router02) Option {
 func WithBounds(b Bounds) Option { return func(c *config) { c.bounds = b } }
 
 // WithApprover asks a for swaps the policy wants a person to confirm.
-func WithApprover(a wallet.Approver) Option { return func(c *config) { c.approver = a } }
+func WithApprover(a tools.Approver) Option { return func(c *config) { c.approver = a } }
 
 // WithProgress reports long waits (a receipt) to w, e.g. a terminal.
 func WithProgress(w io.Writer) Option { return func(c *config) { c.progress = w } }
@@ -99,7 +99,7 @@ func WithMaxHops(n int) Option { return func(c *config) { c.maxHops = n } }
 
 // Tools returns dex_quote and dex_swap for w, gated by gate. With a nil
 // wallet they can be listed but not called.
-func Tools(w *evm.Wallet, gate wallet.Gate, opts ...Option) []tools.Tool {
+func Tools(w *evm.Wallet, gate tools.Gate, opts ...Option) []tools.Tool {
 	cfg := config{list: tokenlist.Default(), maxHops: uniswap.MaxRouteHops}
 	for _, o := range opts {
 		o(&cfg)
@@ -107,8 +107,9 @@ func Tools(w *evm.Wallet, gate wallet.Gate, opts ...Option) []tools.Tool {
 	if cfg.cache == nil {
 		cfg.cache = uniswap.NewStateCache()
 	}
-	k := &kit{cfg: cfg, w: w, x: &wallet.Executor{W: w, Gate: gate, Approver: cfg.approver, NoWait: cfg.noWait, Progress: cfg.progress}}
+	k := &kit{cfg: cfg, w: w, x: &tools.Executor{Gate: gate, Approver: cfg.approver, NoWait: cfg.noWait, Progress: cfg.progress}}
 	if w != nil {
+		k.x.W = wallet.Sender(w)
 		k.res = wallet.NewResolver(w.Client(), cfg.list)
 		k.disc = &uniswap.Discoverer{Client: w.Client(), Factories: cfg.factories, Cache: cfg.cache}
 	}
@@ -118,7 +119,7 @@ func Tools(w *evm.Wallet, gate wallet.Gate, opts ...Option) []tools.Tool {
 				"from":   "token to sell: symbol (e.g. ETH, USDC) or address",
 				"to":     "token to buy: symbol or address",
 				"amount": "amount of `from` in token units as a decimal string, e.g. \"0.5\"",
-			}, "from", "to", "amount"), k.quoteTool),
+			}, "from", "to", "amount"), k.quoteTool, tools.ReadOnly()),
 		tools.Func("dex_swap", "Swap an amount of one token for another on Uniswap at the best route, protected by a minimum output from the quote and the slippage (default 0.5% or the policy's maximum, whichever is smaller). Passes the owner's policy before anything is signed; reports received against quoted.",
 			tools.Schema(map[string]string{
 				"from":            "token to sell: symbol (e.g. ETH, USDC) or address",
@@ -135,12 +136,12 @@ type kit struct {
 	w    *evm.Wallet
 	res  *wallet.Resolver
 	disc *uniswap.Discoverer
-	x    *wallet.Executor
+	x    *tools.Executor
 }
 
 func (k *kit) ready() error {
 	if k.w == nil {
-		return errors.New("no wallet is configured: set MANDATE_RPC_URL and a key (keystore or MANDATE_PRIVATE_KEY), or use --devnet")
+		return tools.ErrNoWallet
 	}
 	if k.cfg.router.Address == (common.Address{}) || (k.cfg.factories.V2 == (common.Address{}) && k.cfg.factories.V3 == (common.Address{})) {
 		return fmt.Errorf("no Uniswap deployment is configured for chain %s: swaps are not supported here yet", k.w.Chain())

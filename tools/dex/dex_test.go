@@ -18,7 +18,6 @@ import (
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 const policyTmpl = `version: 1
@@ -46,7 +45,7 @@ type env struct {
 
 // gateFunc lets a test wrap the engine (to move time after a decision).
 type gateFunc struct {
-	wallet.Gate
+	tools.Gate
 	afterDecide func()
 }
 
@@ -58,7 +57,7 @@ func (g gateFunc) Decide(ctx context.Context, in policies.Intent) (policies.Appr
 	return ap, err
 }
 
-func setup(t *testing.T, d *devnet.Devnet, maxBps int, wrap func(wallet.Gate) wallet.Gate) *env {
+func setup(t *testing.T, d *devnet.Devnet, maxBps int, wrap func(tools.Gate) tools.Gate) *env {
 	t.Helper()
 	dep := d.Deployment()
 	f, r, ok := dep.Uniswap()
@@ -81,7 +80,7 @@ func setup(t *testing.T, d *devnet.Devnet, maxBps int, wrap func(wallet.Gate) wa
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gate wallet.Gate = policies.NewEngine(p, policies.NewMemLedger())
+	var gate tools.Gate = policies.NewEngine(p, policies.NewMemLedger())
 	if wrap != nil {
 		gate = wrap(gate)
 	}
@@ -300,7 +299,7 @@ func TestFeeOnTransferReported(t *testing.T) {
 // sees the router refuse it, nothing is sent, and the error says why.
 func TestDeadlinePassedBeforeMining(t *testing.T) {
 	d := devnettest.New(t)
-	e := setup(t, d, 100, func(g wallet.Gate) wallet.Gate {
+	e := setup(t, d, 100, func(g tools.Gate) tools.Gate {
 		return gateFunc{Gate: g, afterDecide: func() {
 			if err := d.AdjustTime(time.Hour); err != nil {
 				t.Error(err)

@@ -17,7 +17,7 @@ import (
 // wallet gets the router's decoder (it checks every swap's calldata
 // against the swap's intent before signing), the tools get the factories,
 // the router and the policy's bounds, and the order book executes through
-// the same dex_swap. (Not run: it starts a chain.)
+// the same dex_swap. mandate.Open does all of this from a Config.
 func Example() {
 	ctx := context.Background()
 	d, err := devnet.New(ctx)
@@ -35,7 +35,12 @@ func Example() {
 	c, _ := evm.NewClient(ctx, d.RPC())
 	signer, _ := evm.NewKeySigner(dep.Accounts[0].PrivateKey)
 	w, _ := evm.NewWallet(c, signer, evm.WithJournal(store.Journal()), evm.WithSwapDecoder(router))
-	p, err := policies.Parse([]byte("version: 1\nchains: [1337]\nlimits: {per_tx: {ETH: \"1\"}, daily: {ETH: \"2\"}}\nswaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}\n"))
+	p, err := policies.Parse(fmt.Appendf(nil, `version: 1
+chains: [1337]
+tokens: {USDC: {chain: 1337, address: "%s", decimals: 6}}
+limits: {per_tx: {ETH: "1", USDC: "1000"}, daily: {ETH: "2", USDC: "5000"}}
+swaps: {max_slippage_bps: 100, max_deadline_seconds: 1800}
+`, dep.Contracts[devnet.USDC].Hex()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,6 +49,10 @@ func Example() {
 	book := dex.NewBook(store.Orders(), w, swaps, dex.BookTokenList(list))
 	reg := tools.NewRegistry(swaps, book.Tools())
 	res, err := reg.Call(ctx, "dex_swap", []byte(`{"from":"ETH","to":"USDC","amount":"0.5"}`))
-	fmt.Println(res.Text, err)
-	go func() { _ = book.Run(ctx) }() // executes standing orders as their prices come
+	if err != nil {
+		log.Fatal(err)
+	}
+	// book.Run(ctx) executes standing orders as their prices come.
+	fmt.Println(res.Outcome.Decision, res.Outcome.Tx.Status, res.Outcome.Received.Token)
+	// Output: approve mined USDC
 }

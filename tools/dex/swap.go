@@ -15,15 +15,14 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/uniswap"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // Swap is dex_swap's answer: the quote it acted on, the gate's outcome, and
 // once mined what arrived.
 type Swap struct {
 	Quote
-	Outcome  wallet.Outcome `json:"outcome"`
-	Deadline int64          `json:"deadline"`
+	Outcome  tools.Outcome `json:"outcome"`
+	Deadline int64         `json:"deadline"`
 	// Received is what reached the wallet (token units, exact), read from
 	// the receipt's logs; empty until mined.
 	Received     string `json:"received,omitempty"`
@@ -143,15 +142,16 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 	sim := func(ctx context.Context) (uint64, error) { return k.simulate(ctx, q, params, approveCall, call) }
 	out, err := k.x.Run(ctx, in, sim)
 	res.Outcome = out
+	result := func(text string) tools.Result { return tools.Result{Text: text, Data: res, Outcome: &res.Outcome} }
 	var rev *evm.RevertError
 	if errors.As(err, &rev) && rev.Reason == "Transaction too old" {
-		return tools.Result{Data: res}, fmt.Errorf("the swap's deadline %s passed before it could be sent; nothing was swapped; quote again (%w)",
+		return result(""), fmt.Errorf("the swap's deadline %s passed before it could be sent; nothing was swapped; quote again (%w)",
 			time.Unix(params.Deadline, 0).UTC().Format(time.RFC3339), err)
 	}
 	if err != nil {
-		return tools.Result{Data: res}, err
+		return result(""), err
 	}
-	if out.Tx == nil || out.Tx.Status != string(evm.TxMined) {
+	if out.Tx == nil || out.Tx.Status != tools.TxMined {
 		text := fmt.Sprintf("Swap of %s %s for at least %s %s (quoted %s): %s.", q.AmountIn, q.From.Symbol, q.MinOut, q.To.Symbol, q.Quoted, out.Decision)
 		if out.Report != nil {
 			text = fmt.Sprintf("Dry run: swapping %s %s for at least %s %s (quoted %s, %s slippage) via %s; the policy would %s it; simulated gas %d; nothing was signed.",
@@ -160,14 +160,15 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 		if out.Tx != nil {
 			text = fmt.Sprintf("Swap of %s %s for at least %s %s (quoted %s) sent as %s; not mined yet.", q.AmountIn, q.From.Symbol, q.MinOut, q.To.Symbol, q.Quoted, out.Tx.Hash)
 		}
-		return tools.Result{Text: text, Data: res}, nil
+		return result(text), nil
 	}
 	rcpt, err := k.w.Client().Receipt(ctx, common.HexToHash(out.Tx.Hash))
 	if err != nil {
-		return tools.Result{Data: res}, fmt.Errorf("swap %s was mined; reading its receipt: %w", out.Tx.Hash, err)
+		return result(""), fmt.Errorf("swap %s was mined; reading its receipt: %w", out.Tx.Hash, err)
 	}
 	got := k.cfg.router.Received(rcpt.Logs, tokenAddr(q.To), me)
 	res.Received, res.ReceivedBase = policies.DecimalUnits(got, q.To.Decimals), got.String()
+	res.Outcome.Received = &tools.Amount{Token: q.To.Symbol, Value: got, Decimals: q.To.Decimals}
 	versus := "exactly as quoted"
 	if d := new(big.Int).Sub(q.quoted, got); d.Sign() > 0 {
 		res.Shortfall = d.String()
@@ -175,11 +176,9 @@ func (k *kit) swapTool(ctx context.Context, a swapArgs) (tools.Result, error) {
 	} else if d.Sign() < 0 {
 		versus = fmt.Sprintf("%s %s more than quoted", policies.DecimalUnits(d.Neg(d), q.To.Decimals), q.To.Symbol)
 	}
-	return tools.Result{
-		Text: fmt.Sprintf("Swapped %s %s for %s %s via %s: quoted %s, received %s (%s); floor was %s at %s slippage; price impact %s%%; transaction %s in block %d.",
-			q.AmountIn, q.From.Symbol, res.Received, q.To.Symbol, q.path(), q.Quoted, res.Received, versus, q.MinOut, percent(q.SlippageBps), q.PriceImpact, out.Tx.Hash, out.Tx.Block),
-		Data: res,
-	}, nil
+	return result(
+		fmt.Sprintf("Swapped %s %s for %s %s via %s: quoted %s, received %s (%s); floor was %s at %s slippage; price impact %s%%; transaction %s in block %d.",
+			q.AmountIn, q.From.Symbol, res.Received, q.To.Symbol, q.path(), q.Quoted, res.Received, versus, q.MinOut, percent(q.SlippageBps), q.PriceImpact, out.Tx.Hash, out.Tx.Block)), nil
 }
 
 func tokenAddr(t policies.Token) common.Address {

@@ -16,7 +16,6 @@ import (
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // Run checks the open orders at every new block (and DCA schedules as they
@@ -37,7 +36,7 @@ func (b *Book) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		n, err := b.w.Client().BlockNumber(ctx)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			b.log.Warn("order watcher: no block number", slog.String("error", err.Error()))
 		}
 		if err == nil && n != last || b.dcaDue(ctx) {
@@ -132,6 +131,9 @@ func (b *Book) adopt(ctx context.Context) {
 		return
 	}
 	born, err := b.genesisTime(ctx)
+	if err != nil && ctx.Err() != nil {
+		return // stopping: nothing to say
+	}
 	if err != nil {
 		b.log.Warn("orders placed before chains were told apart by genesis are left aside for now", slog.String("error", err.Error()))
 		return
@@ -139,6 +141,9 @@ func (b *Book) adopt(ctx context.Context) {
 	// The genesis timestamp counts whole seconds: an order placed within
 	// that second may predate the chain, so it is not taken.
 	n, err := b.store.Adopt(ctx, b.chainKey(), b.w.Address().Hex(), born.Add(time.Second))
+	if err != nil && ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		b.log.Warn("orders placed before chains were told apart by genesis are left aside for now", slog.String("error", err.Error()))
 		return
@@ -375,7 +380,7 @@ func transient(err error) bool {
 	var bal *evm.InsufficientBalanceError
 	switch {
 	case errors.As(err, &denied), errors.As(err, &arg), errors.As(err, &rev), errors.As(err, &bal),
-		errors.Is(err, wallet.ErrNotConfirmed), errors.Is(err, evm.ErrCallMismatch), errors.Is(err, evm.ErrNotSendable):
+		errors.Is(err, tools.ErrNotConfirmed), errors.Is(err, evm.ErrCallMismatch), errors.Is(err, evm.ErrNotSendable):
 		return false
 	}
 	var rpcErr *evm.RPCError

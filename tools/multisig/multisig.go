@@ -22,7 +22,6 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // Option configures the tools.
@@ -32,7 +31,7 @@ type config struct {
 	svc      *safe.Service
 	list     *tokenlist.List
 	batches  []common.Address
-	approver wallet.Approver
+	approver tools.Approver
 }
 
 // WithService proposes to and reads from this Safe Transaction Service.
@@ -48,21 +47,16 @@ func WithBatches(a ...common.Address) Option {
 }
 
 // WithApprover asks a for proposals the policy wants a person to confirm.
-func WithApprover(a wallet.Approver) Option { return func(c *config) { c.approver = a } }
-
-// Gate is the policy engine as these tools use it.
-type Gate interface {
-	wallet.Gate
-}
+func WithApprover(a tools.Approver) Option { return func(c *config) { c.approver = a } }
 
 // Tools returns safe_propose and safe_review for w (an owner of the Safes
 // it proposes to), gated by gate.
-func Tools(w *evm.Wallet, gate Gate, signer evm.Signer, opts ...Option) []tools.Tool {
+func Tools(w *evm.Wallet, gate tools.Gate, signer evm.Signer, opts ...Option) []tools.Tool {
 	cfg := config{list: tokenlist.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	k := &kit{cfg: cfg, w: w, gate: gate, signer: signer}
+	k := &kit{cfg: cfg, w: w, gate: gate, signer: signer, x: &tools.Executor{Gate: gate, Approver: cfg.approver}}
 	return []tools.Tool{
 		tools.Func("safe_propose", "Propose a Safe multisig transaction (a plain call) as one of its owners: the owner's policy judges it first, then it is signed and posted to the Safe Transaction Service for the other owners.",
 			tools.Schema(map[string]string{
@@ -75,23 +69,31 @@ func Tools(w *evm.Wallet, gate Gate, signer evm.Signer, opts ...Option) []tools.
 			tools.Schema(map[string]string{
 				"safe":         "the Safe's address",
 				"safe_tx_hash": "the transaction's safeTxHash (0x + 64 hex digits)",
-			}, "safe", "safe_tx_hash"), k.review),
+			}, "safe", "safe_tx_hash"), k.review, tools.ReadOnly()),
 	}
 }
+
+// Errors for tools built without what they need; a front end adds how to
+// configure it.
+var (
+	ErrNoWallet  = tools.ErrNoWallet
+	ErrNoService = errors.New("multisig: no Safe Transaction Service is configured")
+)
 
 type kit struct {
 	cfg    config
 	w      *evm.Wallet
-	gate   Gate
+	gate   tools.Gate
+	x      *tools.Executor // decides proposals (the signature is the Safe's, not a transaction)
 	signer evm.Signer
 }
 
 func (k *kit) ready() error {
 	if k.w == nil || k.signer == nil {
-		return errors.New("no wallet is configured: set MANDATE_RPC_URL and a key, or use --devnet")
+		return ErrNoWallet
 	}
 	if k.cfg.svc == nil {
-		return errors.New("no Safe Transaction Service is configured: set MANDATE_SAFE_SERVICE to its URL")
+		return ErrNoService
 	}
 	return nil
 }
@@ -185,53 +187,32 @@ func (k *kit) propose(ctx context.Context, a struct {
 		if err != nil {
 			return tools.Result{}, err
 		}
-		return tools.Result{Text: fmt.Sprintf("Dry run: the policy would %s proposing %s (nonce %d); nothing was signed.", rep.Decision, in.SafeTxHash, nonce), Data: out}, nil
+		outcome := tools.Outcome{Intent: raw, Decision: rep.Decision, Report: &rep}
+		for _, r := range rep.Reasons {
+			outcome.Reasons = append(outcome.Reasons, r.String())
+		}
+		return tools.Result{Text: fmt.Sprintf("Dry run: the policy would %s proposing %s (nonce %d); nothing was signed.", rep.Decision, in.SafeTxHash, nonce), Data: out, Outcome: &outcome}, nil
 	}
-	ap, err := k.gate.Decide(ctx, in)
-	var ask *policies.Ask
-	if errors.As(err, &ask) {
-		ap, err = k.confirm(ctx, in, ask)
-	}
+	ap, outcome, err := k.x.Decide(ctx, in)
 	if err != nil {
-		return tools.Result{Data: out}, err
+		return tools.Result{Data: out, Outcome: &outcome}, err
 	}
-	sig, err := evm.SignSafeTx(k.signer, ap, safe.Hasher(v))
+	sig, err := evm.SignSafeTx(ctx, k.signer, ap, safe.Hasher(v))
 	if err != nil {
 		_ = ap.Release(context.WithoutCancel(ctx), "signing failed: "+err.Error())
-		return tools.Result{Data: out}, err
+		return tools.Result{Data: out, Outcome: &outcome}, err
 	}
 	if err := k.cfg.svc.Propose(ctx, tx, v, k.signer.Address(), sig, "mandate"); err != nil {
 		// The signature went nowhere: the proposal did not happen, so its
 		// spend is not charged.
 		_ = ap.Release(context.WithoutCancel(ctx), "the Transaction Service refused the proposal: "+err.Error())
-		return tools.Result{Data: out}, fmt.Errorf("the Transaction Service refused the proposal, so nothing was proposed: %w", err)
+		return tools.Result{Data: out, Outcome: &outcome}, fmt.Errorf("the Transaction Service refused the proposal, so nothing was proposed: %w", err)
 	}
 	return tools.Result{
-		Text: fmt.Sprintf("Proposed Safe transaction %s (nonce %d) to Safe %s, signed by this wallet; the other owners confirm it on the Transaction Service.", in.SafeTxHash, nonce, safeAddr.Hex()),
-		Data: out,
+		Text:    fmt.Sprintf("Proposed Safe transaction %s (nonce %d) to Safe %s, signed by this wallet; the other owners confirm it on the Transaction Service.", in.SafeTxHash, nonce, safeAddr.Hex()),
+		Data:    out,
+		Outcome: &outcome,
 	}, nil
-}
-
-func (k *kit) confirm(ctx context.Context, in policies.Intent, ask *policies.Ask) (policies.Approval, error) {
-	approver := k.cfg.approver
-	if a := tools.ApproverFrom(ctx); a != nil {
-		approver = a
-	}
-	if approver == nil {
-		return policies.Approval{}, fmt.Errorf("%w: %v; no approver is configured here", wallet.ErrNotConfirmed, ask)
-	}
-	why := make([]string, len(ask.Reasons))
-	for i, r := range ask.Reasons {
-		why[i] = r.String()
-	}
-	ok, err := approver.Approve(ctx, in, why)
-	if err != nil {
-		return policies.Approval{}, err
-	}
-	if !ok {
-		return policies.Approval{}, fmt.Errorf("%w: declined", wallet.ErrNotConfirmed)
-	}
-	return k.gate.Confirm(ctx, ask)
 }
 
 // nextNonce is the Safe's on-chain nonce, or past the highest pending

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mandatehq/mandate/memory/memtest"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // BenchmarkConcurrentTransfers sends 200 wallet_transfers at once from one
@@ -38,7 +37,7 @@ func BenchmarkConcurrentTransfers(b *testing.B) {
 					go func() {
 						defer wg.Done()
 						res, err := e.reg.Call(ctx, "wallet_transfer", args)
-						if err == nil && res.Data.(wallet.Outcome).Tx.Status != "mined" {
+						if err == nil && res.Outcome.Tx.Status != "mined" {
 							err = errNotMined
 						}
 						errs <- err

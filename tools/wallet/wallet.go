@@ -6,7 +6,6 @@ package wallet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -25,7 +24,7 @@ type Option func(*config)
 
 type config struct {
 	list     *tokenlist.List
-	approver Approver
+	approver tools.Approver
 	noWait   bool
 	progress io.Writer
 }
@@ -37,27 +36,28 @@ func WithProgress(w io.Writer) Option { return func(c *config) { c.progress = w 
 func WithTokenList(l *tokenlist.List) Option { return func(c *config) { c.list = l } }
 
 // WithApprover asks a for intents the policy wants a person to confirm.
-func WithApprover(a Approver) Option { return func(c *config) { c.approver = a } }
+func WithApprover(a tools.Approver) Option { return func(c *config) { c.approver = a } }
 
 // WithoutWaiting returns once a transaction is broadcast, not mined.
 func WithoutWaiting() Option { return func(c *config) { c.noWait = true } }
 
 // Tools returns the wallet tools for w, gated by gate. With a nil wallet the
 // tools can be listed (names, descriptions, schemas) but not called.
-func Tools(w *evm.Wallet, gate Gate, opts ...Option) []tools.Tool {
+func Tools(w *evm.Wallet, gate tools.Gate, opts ...Option) []tools.Tool {
 	cfg := config{list: tokenlist.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	k := &kit{w: w, x: &Executor{W: w, Gate: gate, Approver: cfg.approver, NoWait: cfg.noWait, Progress: cfg.progress}}
+	k := &kit{w: w, x: &tools.Executor{Gate: gate, Approver: cfg.approver, NoWait: cfg.noWait, Progress: cfg.progress}}
 	if w != nil {
+		k.x.W = Sender(w)
 		k.res = NewResolver(w.Client(), cfg.list)
 	}
 	return []tools.Tool{
 		tools.Func("wallet_address", "The address of this agent's wallet and the chain it is on.",
-			tools.Schema(nil), k.address),
+			tools.Schema(nil), k.address, tools.ReadOnly()),
 		tools.Func("wallet_balance", "Balance of the wallet in one token (symbol or address), or in ETH and every listed token when no token is given.",
-			tools.Schema(map[string]string{"token": "token symbol (e.g. USDC, ETH) or address; omit for all"}), k.balance),
+			tools.Schema(map[string]string{"token": "token symbol (e.g. USDC, ETH) or address; omit for all"}), k.balance, tools.ReadOnly()),
 		tools.Func("wallet_transfer", "Send an amount of a token (or ETH) to an address. Passes the owner's policy before anything is signed.",
 			tools.Schema(map[string]string{
 				"to":              "recipient address (0x…, checksummed or lower case)",
@@ -72,16 +72,16 @@ func Tools(w *evm.Wallet, gate Gate, opts ...Option) []tools.Tool {
 				"amount":  "allowance in token units as a decimal string, or \"unlimited\"",
 			}, "token", "spender", "amount"), k.approve),
 		tools.Func("token_info", "Name, symbol, decimals and total supply of a token, read on chain, and whether the token list knows it.",
-			tools.Schema(map[string]string{"token": "token symbol or address"}, "token"), k.info),
+			tools.Schema(map[string]string{"token": "token symbol or address"}, "token"), k.info, tools.ReadOnly()),
 		tools.Func("tx_status", "Status of a transaction by hash: pending, mined or reverted, with its block.",
-			tools.Schema(map[string]string{"hash": "transaction hash (0x + 64 hex digits)"}, "hash"), k.status),
+			tools.Schema(map[string]string{"hash": "transaction hash (0x + 64 hex digits)"}, "hash"), k.status, tools.ReadOnly()),
 	}
 }
 
 type kit struct {
 	w   *evm.Wallet
 	res *Resolver
-	x   *Executor
+	x   *tools.Executor
 }
 
 type noArgs struct{}
@@ -89,7 +89,7 @@ type noArgs struct{}
 // ready refuses calls on tools built without a wallet (for listing only).
 func (k *kit) ready() error {
 	if k.w == nil {
-		return errors.New("no wallet is configured: set MANDATE_RPC_URL and a key (keystore or MANDATE_PRIVATE_KEY), or use --devnet")
+		return tools.ErrNoWallet
 	}
 	return nil
 }
@@ -273,9 +273,9 @@ func (k *kit) approve(ctx context.Context, a struct {
 }
 
 // report renders an execution for a person and the model.
-func report(out Outcome, what string, err error) (tools.Result, error) {
+func report(out tools.Outcome, what string, err error) (tools.Result, error) {
 	if err != nil {
-		return tools.Result{Data: out}, err
+		return tools.Result{Data: out, Outcome: &out}, err
 	}
 	var text string
 	switch {
@@ -284,12 +284,12 @@ func report(out Outcome, what string, err error) (tools.Result, error) {
 		for _, r := range out.Report.Reasons {
 			text += " " + r.String() + "."
 		}
-	case out.Decision == "duplicate":
+	case out.Duplicate:
 		text = fmt.Sprintf("Already sent %s under this idempotency key, in transaction %s (status %s); nothing was sent again.", what, out.Tx.Hash, out.Tx.Status)
-	case out.Tx != nil && out.Tx.Status == string(evm.TxMined):
+	case out.Tx != nil && out.Tx.Status == tools.TxMined:
 		text = fmt.Sprintf("Sent %s in transaction %s (block %d).", what, out.Tx.Hash, out.Tx.Block)
 	case out.Tx != nil:
 		text = fmt.Sprintf("Broadcast %s in transaction %s; status %s.", what, out.Tx.Hash, out.Tx.Status)
 	}
-	return tools.Result{Text: text, Data: out}, nil
+	return tools.Result{Text: text, Data: out, Outcome: &out}, nil
 }

@@ -130,7 +130,7 @@ func TestTransferThroughPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("allowed transfer: %v", err)
 			}
-			out := res.Data.(wallet.Outcome)
+			out := res.Outcome
 			if out.Tx == nil || out.Tx.Status != string(evm.TxMined) {
 				t.Fatalf("transfer not mined: %+v", out)
 			}
@@ -299,8 +299,8 @@ func TestIdempotencyKeySendsOnce(t *testing.T) {
 			if err != nil {
 				t.Fatalf("retry with the same key: %v", err)
 			}
-			h1, h2 := r1.Data.(wallet.Outcome).Tx.Hash, r2.Data.(wallet.Outcome).Tx.Hash
-			if h1 != h2 || r2.Data.(wallet.Outcome).Decision != "duplicate" {
+			h1, h2 := r1.Outcome.Tx.Hash, r2.Outcome.Tx.Hash
+			if h1 != h2 || !r2.Outcome.Duplicate {
 				t.Fatalf("retry sent again: %s vs %s (%s)", h1, h2, r2.Text)
 			}
 			if got := e.usdc(t, e.to); new(big.Int).Sub(got, before).Cmp(usdc(7)) != 0 {
@@ -325,7 +325,7 @@ func TestDryRunSignsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := res.Data.(wallet.Outcome)
+	out := res.Outcome
 	if out.Report == nil || out.Report.Decision != policies.DecisionDeny || out.Tx != nil || out.Gas == 0 {
 		t.Fatalf("dry run = %+v", out)
 	}
@@ -353,7 +353,7 @@ func TestReadTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash := res.Data.(wallet.Outcome).Tx.Hash
+	hash := res.Outcome.Tx.Hash
 	res, err = e.call(t, ctx, "tx_status", map[string]string{"hash": hash})
 	if err != nil || res.Data.(wallet.TxStatus).Status != "mined" {
 		t.Fatalf("tx_status = %+v, %v", res.Data, err)
@@ -380,7 +380,7 @@ func TestConcurrentTransfers(t *testing.T) {
 				errs <- err
 				return
 			}
-			hashes <- res.Data.(wallet.Outcome).Tx.Hash
+			hashes <- res.Outcome.Tx.Hash
 		}()
 	}
 	wg.Wait()

@@ -20,7 +20,7 @@ import (
 
 // Deployment describes a running devnet: where to reach it, its funded
 // accounts, the contracts deployed on it and its tokens. Its JSON is a public
-// contract (DESIGN.md, "Devnet"): `mandate devnet --out FILE` writes it and
+// contract (the design's "Devnet"): `mandate devnet --out FILE` writes it and
 // the node answers mandate_deployment with it.
 type Deployment struct {
 	RPC       string                    `json:"rpc"` // HTTP JSON-RPC URL; empty while the devnet is only in-process

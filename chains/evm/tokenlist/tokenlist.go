@@ -170,7 +170,7 @@ func (l *List) Lookup(chainID int64, symbol string) (Token, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Token{}, fmt.Errorf("%w %q on chain %d; use the token's address, or add it to the token list (MANDATE_TOKENLIST)", ErrUnknownSymbol, symbol, chainID)
+		return Token{}, fmt.Errorf("%w %q on chain %d; use the token's address, or add it to the token list", ErrUnknownSymbol, symbol, chainID)
 	case 1:
 		return found[0], nil
 	}

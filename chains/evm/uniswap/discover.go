@@ -7,6 +7,7 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/holiman/uint256"
 
 	"github.com/mandatehq/mandate/chains/evm"
@@ -155,18 +156,37 @@ func (d *Discoverer) DiscoverAt(ctx context.Context, block uint64, tokens []comm
 	if d.Cache == nil {
 		d.Cache = NewStateCache()
 	}
-	s, rc, chain := d.Cache, d.Client.RPC(), d.Client.Chain()
-	f := d.Factories
-	fees := f.V3Fees
-	if fees == nil {
-		fees = DefaultV3Fees
+	r := discovery{cache: d.Cache, rc: d.Client.RPC(), chain: d.Client.Chain(), block: block}
+	lookups, err := r.lookupPools(ctx, d.Factories, distinctTokens(tokens))
+	if err != nil {
+		return nil, err
 	}
-	words := f.V3Words
+	pools, v2Missing, v3Missing := r.cachedPools(lookups)
+	if err := r.readV2(ctx, v2Missing); err != nil {
+		return nil, err
+	}
+	words := d.Factories.V3Words
 	if words == 0 {
 		words = DefaultV3Words
 	}
+	if err := r.readV3(ctx, v3Missing, words); err != nil {
+		return nil, err
+	}
+	return NewGraph(block, d.Factories.WETH, pools), nil
+}
 
-	// 1. Factory lookups for every pair of distinct tokens.
+// discovery is one DiscoverAt: the cache it reads through, the chain and
+// the block every read is pinned to.
+type discovery struct {
+	cache *StateCache
+	rc    *rpc.Client
+	chain string
+	block uint64
+}
+
+// distinctTokens drops repeats and the zero address, which no pool holds,
+// so each pair is looked up once.
+func distinctTokens(tokens []common.Address) []common.Address {
 	uniq := make([]common.Address, 0, len(tokens))
 	seen := map[common.Address]bool{}
 	for _, t := range tokens {
@@ -175,26 +195,41 @@ func (d *Discoverer) DiscoverAt(ctx context.Context, block uint64, tokens []comm
 			uniq = append(uniq, t)
 		}
 	}
-	type lookup struct {
-		key  stateKey
-		call *batchCall
-		addr common.Address
+	return uniq
+}
+
+// poolLookup is one factory lookup, a V2 getPair or a V3 getPool, and the
+// pool address it found (zero: no such pool).
+type poolLookup struct {
+	key  stateKey
+	call *batchCall // nil when the address came from the cache
+	addr common.Address
+}
+
+// lookupPools asks the factories for the V2 pair and every V3 fee tier's
+// pool of every pair of tokens, in one batch, except what the cache
+// already knows at block; it caches what it learns.
+func (r discovery) lookupPools(ctx context.Context, f Factories, tokens []common.Address) ([]*poolLookup, error) {
+	s, chain, block := r.cache, r.chain, r.block
+	fees := f.V3Fees
+	if fees == nil {
+		fees = DefaultV3Fees
 	}
-	var lookups []*lookup
+	var lookups []*poolLookup
 	var calls []*batchCall
-	for i := range uniq {
-		for j := i + 1; j < len(uniq); j++ {
-			a, b := sortTokens(uniq[i], uniq[j])
-			add := func(k stateKey, data []byte) {
-				l := &lookup{key: k}
-				if v, ok := s.get(block, k); ok {
-					l.addr = v.(common.Address)
-				} else {
-					l.call = &batchCall{to: k.addr, data: data}
-					calls = append(calls, l.call)
-				}
-				lookups = append(lookups, l)
-			}
+	add := func(k stateKey, data []byte) {
+		l := &poolLookup{key: k}
+		if v, ok := s.get(block, k); ok {
+			l.addr = v.(common.Address)
+		} else {
+			l.call = &batchCall{to: k.addr, data: data}
+			calls = append(calls, l.call)
+		}
+		lookups = append(lookups, l)
+	}
+	for i := range tokens {
+		for j := i + 1; j < len(tokens); j++ {
+			a, b := sortTokens(tokens[i], tokens[j])
 			if f.V2 != (common.Address{}) {
 				add(stateKey{chain: chain, kind: kindPair, addr: f.V2, a: a, b: b}, mustPack(&factoryABI, "getPair", a, b))
 			}
@@ -205,7 +240,7 @@ func (d *Discoverer) DiscoverAt(ctx context.Context, block uint64, tokens []comm
 			}
 		}
 	}
-	if err := s.batch(ctx, rc, block, calls); err != nil {
+	if err := s.batch(ctx, r.rc, block, calls); err != nil {
 		return nil, err
 	}
 	for _, l := range lookups {
@@ -223,10 +258,14 @@ func (d *Discoverer) DiscoverAt(ctx context.Context, block uint64, tokens []comm
 		l.addr = v[0].(common.Address)
 		s.put(block, l.key, l.addr)
 	}
+	return lookups, nil
+}
 
-	// 2. Pool state: cached, or read in batches.
-	var pools []*Pool
-	var v2Missing, v3Missing []*Pool
+// cachedPools makes a Pool of every lookup that found one, with its state
+// when the cache has it at the block; the pools without are returned
+// apart, by version, to be read in a batch each.
+func (r discovery) cachedPools(lookups []*poolLookup) (pools, v2Missing, v3Missing []*Pool) {
+	chain := r.chain
 	for _, l := range lookups {
 		if l.addr == (common.Address{}) {
 			continue
@@ -236,7 +275,7 @@ func (d *Discoverer) DiscoverAt(ctx context.Context, block uint64, tokens []comm
 		if l.key.kind == kindPoolAddr {
 			p.Version, p.Fee, k.kind = V3, l.key.fee, kindV3
 		}
-		if v, ok := s.get(block, k); ok {
+		if v, ok := r.cache.get(r.block, k); ok {
 			switch st := v.(type) {
 			case *V2Pair:
 				p.V2 = st
@@ -250,46 +289,63 @@ func (d *Discoverer) DiscoverAt(ctx context.Context, block uint64, tokens []comm
 		}
 		pools = append(pools, p)
 	}
-	if len(v2Missing) > 0 {
-		calls := make([]*batchCall, len(v2Missing))
-		for i, p := range v2Missing {
-			calls[i] = &batchCall{to: p.Address, data: mustPack(&v2ABI, "getReserves")}
-		}
-		if err := s.batch(ctx, rc, block, calls); err != nil {
-			return nil, err
-		}
-		for i, p := range v2Missing {
-			v, err := calls[i].unpack(&v2ABI, "getReserves")
-			if err != nil {
-				return nil, err
-			}
-			pair := &V2Pair{Address: p.Address, Token0: p.Token0, Token1: p.Token1}
-			if pair.Reserve0, err = u256(v[0].(*big.Int)); err != nil {
-				return nil, err
-			}
-			if pair.Reserve1, err = u256(v[1].(*big.Int)); err != nil {
-				return nil, err
-			}
-			p.V2 = pair
-			s.put(block, stateKey{chain: chain, kind: kindV2, addr: p.Address}, pair)
-		}
+	return pools, v2Missing, v3Missing
+}
+
+// readV2 reads the reserves of V2 pairs at the block in one batch, sets
+// each pool's state and caches it.
+func (r discovery) readV2(ctx context.Context, pools []*Pool) error {
+	if len(pools) == 0 {
+		return nil
 	}
-	if len(v3Missing) > 0 {
-		addrs := make([]common.Address, len(v3Missing))
-		pfees := make([]uint32, len(v3Missing))
-		for i, p := range v3Missing {
-			addrs[i], pfees[i] = p.Address, p.Fee
-		}
-		states, err := s.fetchV3Batched(ctx, rc, block, addrs, pfees, words)
+	s, chain, block := r.cache, r.chain, r.block
+	calls := make([]*batchCall, len(pools))
+	for i, p := range pools {
+		calls[i] = &batchCall{to: p.Address, data: mustPack(&v2ABI, "getReserves")}
+	}
+	if err := s.batch(ctx, r.rc, block, calls); err != nil {
+		return err
+	}
+	for i, p := range pools {
+		v, err := calls[i].unpack(&v2ABI, "getReserves")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i, p := range v3Missing {
-			p.V3 = states[i]
-			s.put(block, stateKey{chain: chain, kind: kindV3, addr: p.Address}, states[i])
+		pair := &V2Pair{Address: p.Address, Token0: p.Token0, Token1: p.Token1}
+		if pair.Reserve0, err = u256(v[0].(*big.Int)); err != nil {
+			return err
 		}
+		if pair.Reserve1, err = u256(v[1].(*big.Int)); err != nil {
+			return err
+		}
+		p.V2 = pair
+		s.put(block, stateKey{chain: chain, kind: kindV2, addr: p.Address}, pair)
 	}
-	return NewGraph(block, f.WETH, pools), nil
+	return nil
+}
+
+// readV3 reads V3 pools' swap state at the block in batches (within words
+// tick bitmap words of the current one), sets each pool's state and
+// caches it.
+func (r discovery) readV3(ctx context.Context, pools []*Pool, words int) error {
+	if len(pools) == 0 {
+		return nil
+	}
+	s, chain, block := r.cache, r.chain, r.block
+	addrs := make([]common.Address, len(pools))
+	fees := make([]uint32, len(pools))
+	for i, p := range pools {
+		addrs[i], fees[i] = p.Address, p.Fee
+	}
+	states, err := s.fetchV3Batched(ctx, r.rc, block, addrs, fees, words)
+	if err != nil {
+		return err
+	}
+	for i, p := range pools {
+		p.V3 = states[i]
+		s.put(block, stateKey{chain: chain, kind: kindV3, addr: p.Address}, states[i])
+	}
+	return nil
 }
 
 // sortTokens orders two tokens as the factories do (token0 < token1).

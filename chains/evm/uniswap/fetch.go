@@ -16,7 +16,7 @@ import (
 
 // The view functions read here, as the pools' ABIs declare them. They are
 // spelled out rather than loaded from the devnet's artifacts because this
-// package reads real chains, and the devnet sits below it in DESIGN.md.
+// package reads real chains, and the devnet sits below it in the package layers.
 const (
 	v2PairABI = `[
 {"type":"function","name":"getReserves","stateMutability":"view","inputs":[],"outputs":[{"name":"reserve0","type":"uint112"},{"name":"reserve1","type":"uint112"},{"name":"blockTimestampLast","type":"uint32"}]},

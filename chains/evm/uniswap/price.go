@@ -253,43 +253,93 @@ type priceCandidate struct {
 	depth *big.Rat       // the quote token's virtual reserve, whole units
 }
 
+// pricePair is a pair of tokens whose pools may be one leg of a price:
+// a priced in b.
+type pricePair struct {
+	a, b common.Address
+	role int
+}
+
+// priceTokens are the decimals and symbols of every token a quote may
+// route through: pool prices need the decimals, the quote's source the
+// symbols.
+type priceTokens struct {
+	decimals map[common.Address]uint8
+	symbols  map[common.Address]string
+}
+
+// priceRoute is one way to price a token: its legs from the token to a
+// stablecoin, and its depth in USD, its shallowest leg's.
+type priceRoute struct {
+	legs  []*priceCandidate
+	depth *big.Rat
+}
+
+// quote prices t, at addr, at block from the chain: which pools exist,
+// their states, the deepest route through them whose oracles hold enough
+// history, and that route's price.
 func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token, addr common.Address) (USDQuote, error) {
+	// The maps are made here and filled below, so they stay on the stack.
+	toks := priceTokens{decimals: map[common.Address]uint8{}, symbols: map[common.Address]string{}}
+	pairs := s.pricePairs(t, addr, toks)
+	o := &oracleReader{s: s.stats, rc: s.client.RPC(), block: block}
+	refs, roles, err := s.existingPools(ctx, o, pairs, toks)
+	if err != nil {
+		return USDQuote{}, err
+	}
+	states, err := o.observe(ctx, refs, s.window)
+	if err != nil {
+		return USDQuote{}, err
+	}
+	routes := priceRoutes(priceCandidates(states, roles), addr, s.f.WETH)
+	legs, err := s.ripeRoute(ctx, o, routes, toks.symbols)
+	if err != nil {
+		return USDQuote{}, err
+	}
+	return s.quoteAlong(t, block, addr, legs, toks.symbols)
+}
+
+// pricePairs lists the pairs whose pools could price addr: addr against
+// each stablecoin, WETH against each stablecoin, and addr against WETH;
+// for WETH itself, only WETH against each stablecoin. It records every
+// token's decimals and symbol in toks.
+func (s *PriceSource) pricePairs(t policies.Token, addr common.Address, toks priceTokens) []pricePair {
 	weth := s.f.WETH
-	decimals := map[common.Address]uint8{addr: t.Decimals}
+	toks.decimals[addr] = t.Decimals
+	toks.symbols[addr], toks.symbols[weth] = safeSymbol(t.Symbol, addr), "WETH"
 	if weth != (common.Address{}) {
-		decimals[weth] = 18 // WETH9 wraps the native coin one for one
+		toks.decimals[weth] = 18 // WETH9 wraps the native coin one for one
 	}
-	symbols := map[common.Address]string{addr: safeSymbol(t.Symbol, addr), weth: "WETH"}
-	type pair struct {
-		a, b common.Address
-		role int
-	}
-	var pairs []pair
+	var pairs []pricePair
 	for _, st := range s.stables {
-		decimals[st.Address], symbols[st.Address] = st.Decimals, safeSymbol(st.Symbol, st.Address)
+		toks.decimals[st.Address], toks.symbols[st.Address] = st.Decimals, safeSymbol(st.Symbol, st.Address)
 		if addr != weth {
-			pairs = append(pairs, pair{addr, st.Address, legDirect})
+			pairs = append(pairs, pricePair{addr, st.Address, legDirect})
 		}
 		if weth != (common.Address{}) {
-			pairs = append(pairs, pair{weth, st.Address, legWETHUSD})
+			pairs = append(pairs, pricePair{weth, st.Address, legWETHUSD})
 		}
 	}
 	if weth != (common.Address{}) && addr != weth {
-		pairs = append(pairs, pair{addr, weth, legToWETH})
+		pairs = append(pairs, pricePair{addr, weth, legToWETH})
 	}
-	decimals[addr] = t.Decimals
+	toks.decimals[addr] = t.Decimals
 	if addr == weth {
-		symbols[addr] = "WETH"
+		toks.symbols[addr] = "WETH"
 	}
+	return pairs
+}
 
-	// 1. Which pools exist, in one batch.
-	o := &oracleReader{s: s.stats, rc: s.client.RPC(), block: block}
+// existingPools asks the V3 factory, in one batch, for every pair's pool
+// at every fee tier, and returns the pools that exist beside the pair each
+// would price (roles[i] is refs[i]'s). ErrNoPrice when there are none.
+func (s *PriceSource) existingPools(ctx context.Context, o *oracleReader, pairs []pricePair, toks priceTokens) (refs []poolRef, roles []pricePair, err error) {
 	fees := s.f.V3Fees
 	if fees == nil {
 		fees = DefaultV3Fees
 	}
 	type lookup struct {
-		p   pair
+		p   pricePair
 		fee uint32
 		c   *batchCall
 	}
@@ -304,63 +354,64 @@ func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token,
 		}
 	}
 	if err := o.batch(ctx, calls, nil); err != nil {
-		return USDQuote{}, err
+		return nil, nil, err
 	}
-	var refs []poolRef
-	var roles []lookup
 	for _, l := range lookups {
 		v, err := l.c.unpack(&factoryABI, "getPool")
 		if err != nil {
-			return USDQuote{}, err
+			return nil, nil, err
 		}
 		pool := v[0].(common.Address)
 		if pool == (common.Address{}) {
 			continue
 		}
 		t0, t1 := sortTokens(l.p.a, l.p.b)
-		refs = append(refs, poolRef{addr: pool, version: V3, fee: l.fee, token0: t0, token1: t1, dec0: decimals[t0], dec1: decimals[t1]})
-		roles = append(roles, l)
+		refs = append(refs, poolRef{addr: pool, version: V3, fee: l.fee, token0: t0, token1: t1, dec0: toks.decimals[t0], dec1: toks.decimals[t1]})
+		roles = append(roles, l.p)
 	}
 	if len(refs) == 0 {
-		return USDQuote{}, ErrNoPrice
+		return nil, nil, ErrNoPrice
 	}
+	return refs, roles, nil
+}
 
-	// 2. Every candidate's state and, where its history suffices, TWAP,
-	// in one batch; then the deepest pool for each leg.
-	states, err := o.observe(ctx, refs, s.window)
-	if err != nil {
-		return USDQuote{}, err
-	}
+// priceCandidates groups the pools with in-range liquidity by the leg they
+// could be, each group deepest first, so that among routes of equal depth
+// each leg is its deepest pool. A pool that could not be read, or holds no
+// liquidity in range, prices nothing.
+func priceCandidates(states []*oracleState, roles []pricePair) [3][]*priceCandidate {
 	var cands [3][]*priceCandidate
 	for i, st := range states {
 		if st.err != nil || st.price.Liquidity.Sign() == 0 {
 			continue
 		}
-		c := &priceCandidate{st: st, role: roles[i].p.role, quote: roles[i].p.b}
+		c := &priceCandidate{st: st, role: roles[i].role, quote: roles[i].b}
 		c.depth = virtualReserve(st, c.quote)
 		cands[c.role] = append(cands[c.role], c)
 	}
-	for _, cs := range cands { // deepest first, so that among routes of equal depth each leg is its deepest pool
+	for _, cs := range cands {
 		sort.SliceStable(cs, func(i, j int) bool { return cs[i].depth.Cmp(cs[j].depth) > 0 })
 	}
-	// Routes, deepest first: each direct pool; each pair of a token/WETH
-	// pool and a WETH/stablecoin pool, as deep in USD as its shallower
-	// leg; for WETH itself, each WETH/stablecoin pool.
-	type route struct {
-		legs  []*priceCandidate
-		depth *big.Rat
-	}
-	var routes []route
+	return cands
+}
+
+// priceRoutes lists the routes, deepest first: each direct pool; each pair
+// of a token/WETH pool and a WETH/stablecoin pool, as deep in USD as its
+// shallower leg; for WETH itself, each WETH/stablecoin pool. The token/WETH
+// legs' depths are converted to USD at the deepest WETH pool's price, one
+// yardstick for every route.
+func priceRoutes(cands [3][]*priceCandidate, addr, weth common.Address) []priceRoute {
+	var routes []priceRoute
 	for _, c := range cands[legDirect] {
-		routes = append(routes, route{[]*priceCandidate{c}, c.depth})
+		routes = append(routes, priceRoute{[]*priceCandidate{c}, c.depth})
 	}
-	var wethPrice *big.Rat // WETH in USD at the deepest WETH pool: one yardstick for every route
+	var wethPrice *big.Rat
 	if len(cands[legWETHUSD]) > 0 {
 		wethPrice, _ = cands[legWETHUSD][0].st.price.SpotOf(weth)
 	}
 	for _, w := range cands[legWETHUSD] {
 		if addr == weth {
-			routes = append(routes, route{[]*priceCandidate{w}, w.depth})
+			routes = append(routes, priceRoute{[]*priceCandidate{w}, w.depth})
 			continue
 		}
 		if wethPrice == nil {
@@ -371,34 +422,42 @@ func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token,
 			if d.Cmp(w.depth) > 0 {
 				d = w.depth
 			}
-			routes = append(routes, route{[]*priceCandidate{c, w}, d})
+			routes = append(routes, priceRoute{[]*priceCandidate{c, w}, d})
 		}
 	}
 	sort.SliceStable(routes, func(i, j int) bool { return routes[i].depth.Cmp(routes[j].depth) > 0 })
+	return routes
+}
 
-	// 3. The deepest route whose pools all hold the minimum history:
-	// their TWAPs, over a shorter window where a pool's history is shorter
-	// than the window but not than the minimum. A route through a pool
-	// with less (a young pool, or one keeping a single observation that a
-	// recent swap overwrote) passes to the next route.
-	var legs []*priceCandidate
+// ripeRoute returns the legs of the deepest route, among the first
+// maxPriceRoutes, whose pools all hold the minimum history, with their
+// TWAPs read: over a shorter window where a pool's history is shorter than
+// the window but not than the minimum. A route through a pool with less (a
+// young pool, or one keeping a single observation that a recent swap
+// overwrote) passes to the next route; when none is left, the error names
+// every pool refused and why.
+func (s *PriceSource) ripeRoute(ctx context.Context, o *oracleReader, routes []priceRoute, symbols map[common.Address]string) ([]*priceCandidate, error) {
 	var refused refusals
-	for i := 0; i < len(routes) && i < maxPriceRoutes && legs == nil; i++ {
+	for i := 0; i < len(routes) && i < maxPriceRoutes; i++ {
 		r := routes[i]
 		chosen := make([]*oracleState, len(r.legs))
 		for j, l := range r.legs {
 			chosen[j] = l.st
 		}
 		if err := o.finish(ctx, chosen); err != nil {
-			return USDQuote{}, err
+			return nil, err
 		}
 		if refused.add(r.legs, s.minWindow(), symbols) {
-			legs = r.legs
+			return r.legs, nil
 		}
 	}
-	if legs == nil {
-		return USDQuote{}, refused.err(s.minWindow())
-	}
+	return nil, refused.err(s.minWindow())
+}
+
+// quoteAlong is the price along legs, from addr to the stablecoin: the
+// product of the legs' TWAPs, and of their spot prices beside it, with the
+// pools named in its Source.
+func (s *PriceSource) quoteAlong(t policies.Token, block uint64, addr common.Address, legs []*priceCandidate, symbols map[common.Address]string) (USDQuote, error) {
 	q := USDQuote{Token: t, Block: block, USD: big.NewRat(1, 1), Spot: big.NewRat(1, 1), Requested: s.window, Window: s.window}
 	from := addr
 	var parts []string
@@ -421,22 +480,32 @@ func (s *PriceSource) quote(ctx context.Context, block uint64, t policies.Token,
 		parts = append(parts, fmt.Sprintf("%s/%s %s%% pool %s", symbols[from], symbols[l.quote], feePercentText(p.Fee), p.Pool.Hex()))
 		from = l.quote
 	}
+	q.Source = s.twapSource(q, parts, shortened)
+	return q, nil
+}
+
+// twapSource is a quote's Source: its pools (parts, one per leg) and the
+// window averaged over, once when every leg shares it, per leg when not,
+// and a warning when an oracle held less history than the window asked
+// for, so a reader of a decision sees how weak its price was.
+func (s *PriceSource) twapSource(q USDQuote, parts []string, shortened bool) string {
 	sameWindow := true
 	for _, p := range q.Legs {
 		sameWindow = sameWindow && p.Window == q.Legs[0].Window
 	}
+	var src string
 	if sameWindow {
-		q.Source = fmt.Sprintf("uniswap-v3 TWAP %ds %s", q.Window, strings.Join(parts, " × "))
+		src = fmt.Sprintf("uniswap-v3 TWAP %ds %s", q.Window, strings.Join(parts, " × "))
 	} else {
 		for i, p := range q.Legs {
 			parts[i] += fmt.Sprintf(" over %ds", p.Window)
 		}
-		q.Source = "uniswap-v3 TWAP " + strings.Join(parts, " × ")
+		src = "uniswap-v3 TWAP " + strings.Join(parts, " × ")
 	}
 	if shortened {
-		q.Source += fmt.Sprintf(" (oracle history shorter than the %ds asked for)", s.window)
+		src += fmt.Sprintf(" (oracle history shorter than the %ds asked for)", s.window)
 	}
-	return q, nil
+	return src
 }
 
 // refusals are why the routes a quote tried could not price the token,

@@ -6,13 +6,13 @@ import (
 	"github.com/mandatehq/mandate/orders"
 )
 
-// TestAttack2OrderKeyLookalikes (passes: sound). Keys that only look like
+// TestOrderKeyLookalikes: Keys that only look like
 // an order's run key -- another case, a leading or trailing space, a
 // Cyrillic "о", a full-width hyphen -- pass tools.CheckKey, but the journal
 // and the ledger compare keys byte for byte, so none of them takes the run
 // over: the order still executes under its own key, in a transaction of
 // its own.
-func TestAttack2OrderKeyLookalikes(t *testing.T) {
+func TestOrderKeyLookalikes(t *testing.T) {
 	e := newBook(t)
 	res, err := e.call(t, "order_place", map[string]string{"kind": "stop", "from": "ETH", "to": "USDC", "amount": "0.05", "trigger": "ETH <= 1000000"})
 	if err != nil {

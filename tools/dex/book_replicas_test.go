@@ -18,7 +18,6 @@ import (
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/dex"
-	"github.com/mandatehq/mandate/tools/wallet"
 )
 
 // slowGate runs hook once, right after the engine approved an intent whose
@@ -27,7 +26,7 @@ import (
 // is journaled only under KEY+"/approve"; a stalled RPC; the wallet's nonce
 // lock held by another send) for longer than claimGrace.
 type slowGate struct {
-	wallet.Gate
+	tools.Gate
 	key  *atomic.Value // string
 	hook func()
 }
@@ -50,7 +49,7 @@ type replica struct {
 
 // openReplica is one process of the agent: its own connection to the shared
 // database, its own wallet object over the same key, its own book.
-func openReplica(t *testing.T, d *devnet.Devnet, key, db string, now func() time.Time, confirm uint64, wrap func(wallet.Gate) wallet.Gate) *replica {
+func openReplica(t *testing.T, d *devnet.Devnet, key, db string, now func() time.Time, confirm uint64, wrap func(tools.Gate) tools.Gate) *replica {
 	t.Helper()
 	pr := openProcess(t, d, key, db, wrap)
 	book := dex.NewBook(pr.store.Orders(), pr.w, pr.dex, dex.BookTokenList(pr.list), dex.BookClock(now), dex.BookConfirmBlocks(confirm))
@@ -63,20 +62,21 @@ func (r *replica) call(t *testing.T, name string, args any) (tools.Result, error
 	return r.reg.Call(t.Context(), name, b)
 }
 
-// TestAttack2SlowRunIsTakenOverAndExecutesTwice: replica A claims a stop
+// TestSlowRunTakenOverExecutesOnce: a run another replica takes over
+// executes once. The race it pins: replica A claims a stop
 // order's run (open -> executing) and is slow before anything is journaled
 // under the run's key. After claimGrace (2 min, read from the clock),
 // replica B's recover() takes the run for abandoned: it bumps Attempt and
 // gives it back to open, then executes it under the new key
 // "order-N-1.1". A then carries on under "order-N-1": a different key, so
 // neither the ledger nor the journal stops it. One stop order, two swaps.
-func TestAttack2SlowRunIsTakenOverAndExecutesTwice(t *testing.T) {
+func TestSlowRunTakenOverExecutesOnce(t *testing.T) {
 	d := devnettest.Shared(t)
 	acct, _ := devnettest.Account(t, d)
 	db := filepath.Join(t.TempDir(), "shared.db")
 	var key atomic.Value
 	var b *replica
-	a := openReplica(t, d, acct.PrivateKey, db, time.Now, 1, func(g wallet.Gate) wallet.Gate {
+	a := openReplica(t, d, acct.PrivateKey, db, time.Now, 1, func(g tools.Gate) tools.Gate {
 		return slowGate{Gate: g, key: &key, hook: func() {
 			// Replica B's pass, "3 minutes later", while A is still in flight.
 			if err := b.book.Check(t.Context()); err != nil {
@@ -114,11 +114,12 @@ func TestAttack2SlowRunIsTakenOverAndExecutesTwice(t *testing.T) {
 	}
 }
 
-// TestAttack2CancelAcceptedWhileRunInFlight: the same take-over, with the
+// TestCancelWhileRunInFlight: a cancel while a replica still runs the
+// order is refused. The race it pins: the same take-over, with the
 // default two-block confirmation on replica B, so B only gives the run
 // back to open. The owner then cancels and is told "Order #N cancelled.";
 // replica A, still in flight, swaps anyway.
-func TestAttack2CancelAcceptedWhileRunInFlight(t *testing.T) {
+func TestCancelWhileRunInFlight(t *testing.T) {
 	d := devnettest.Shared(t)
 	acct, _ := devnettest.Account(t, d)
 	db := filepath.Join(t.TempDir(), "shared.db")
@@ -126,7 +127,7 @@ func TestAttack2CancelAcceptedWhileRunInFlight(t *testing.T) {
 	var b *replica
 	var orderID int64
 	var cancelText string
-	a := openReplica(t, d, acct.PrivateKey, db, time.Now, 1, func(g wallet.Gate) wallet.Gate {
+	a := openReplica(t, d, acct.PrivateKey, db, time.Now, 1, func(g tools.Gate) tools.Gate {
 		return slowGate{Gate: g, key: &key, hook: func() {
 			if err := b.book.Check(t.Context()); err != nil {
 				t.Errorf("replica B: %v", err)

@@ -30,14 +30,15 @@ func (h hookTool) Call(ctx context.Context, args json.RawMessage) (tools.Result,
 	return h.Tool.Call(ctx, args)
 }
 
-// TestAttackCancelledOrderStillExecutes: Book.Check lists the open orders,
+// TestCancelledOrderDoesNotExecute: an order cancelled while the watcher
+// prices it does not execute. The race it pins: Book.Check lists the open orders,
 // then (per order) prices it with dex_quote and swaps with dex_swap, without
 // re-reading or claiming the order before the swap. An order_cancel that
 // lands in that window (the quote is several RPC round trips) succeeds --
 // the owner is told "Order #N cancelled." -- and the watcher then executes
 // the swap anyway. The order ends "cancelled" with the swap on chain and
 // the outcome unrecorded.
-func TestAttackCancelledOrderStillExecutes(t *testing.T) {
+func TestCancelledOrderDoesNotExecute(t *testing.T) {
 	d := devnettest.Shared(t)
 	acct, _ := devnettest.Account(t, d)
 	ctx := t.Context()

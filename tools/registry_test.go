@@ -13,7 +13,9 @@ type echoArgs struct {
 	Text string `json:"text"`
 }
 
-func echo(_ context.Context, a echoArgs) (tools.Result, error) { return tools.Result{Text: a.Text}, nil }
+func echo(_ context.Context, a echoArgs) (tools.Result, error) {
+	return tools.Result{Text: a.Text}, nil
+}
 
 // A zero Registry takes tools and calls them, like a zero http.ServeMux.
 func TestZeroRegistry(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 // Adversarial cases against issue 10's approvals-as-spends, found in
 // review: each names what an attacker sends and what the engine must say.
 
-// attack3Deny decides in and requires a denial whose reasons contain every
+// requireDenied decides in and requires a denial whose reasons contain every
 // one of texts (a fix may word the rest of the reason as it likes).
-func attack3Deny(t *testing.T, eng *Engine, in Intent, texts ...string) {
+func requireDenied(t *testing.T, eng *Engine, in Intent, texts ...string) {
 	t.Helper()
 	_, err := eng.Decide(context.Background(), in)
 	d, ok := errors.AsType[*Denied](err)
@@ -33,7 +33,7 @@ func attack3Deny(t *testing.T, eng *Engine, in Intent, texts ...string) {
 // (approvals.spenders, recipients.deny) and charges nothing, so a Safe
 // proposer (through the co-signer, whose decoder gives an unlisted NFT 0
 // decimals, matching the policy) or a model gives NFT #0 to anyone.
-func TestAttack3NFTApproveOfTokenZeroIsNotARevoke(t *testing.T) {
+func TestNFTApproveOfTokenZeroIsNotARevoke(t *testing.T) {
 	const punkAddr = "0xb47e3cd837dDF8e4c57F05d70Ab865de6e193BBB"
 	punk := Token{Symbol: "PUNK", Address: punkAddr, Decimals: 0}
 	p, err := Parse([]byte(`version: 1
@@ -59,7 +59,7 @@ safe: {delegatecall: ["` + multisend + `"], self_calls: false, refund: false}
 
 	// Controls: a non-zero id is checked as an approval, and an ERC-20
 	// revoke to anyone passes (it grants nothing).
-	attack3Deny(t, eng, nft(stranger, 1), "spender "+stranger+" is not in approvals.spenders")
+	requireDenied(t, eng, nft(stranger, 1), "spender "+stranger+" is not in approvals.spenders")
 	if _, err := eng.Decide(context.Background(), approveUSDC(stranger, "0")); err != nil {
 		t.Fatalf("an ERC-20 revoke: %v", err)
 	}
@@ -75,7 +75,7 @@ safe: {delegatecall: ["` + multisend + `"], self_calls: false, refund: false}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			attack3Deny(t, eng, tt.in, tt.texts...)
+			requireDenied(t, eng, tt.in, tt.texts...)
 		})
 	}
 
@@ -86,7 +86,7 @@ safe: {delegatecall: ["` + multisend + `"], self_calls: false, refund: false}
 		if _, err := eng.Decide(context.Background(), nft(router, 1)); err != nil {
 			t.Fatalf("NFT #1 to the router: %v", err)
 		}
-		attack3Deny(t, eng, nft(router, 0), "limits.daily.PUNK")
+		requireDenied(t, eng, nft(router, 0), "limits.daily.PUNK")
 	})
 	// And a fix must still let NFT #0 go to an allowed spender on a fresh day.
 	t.Run("NFT #0 to an allowed spender", func(t *testing.T) {
@@ -105,7 +105,7 @@ safe: {delegatecall: ["` + multisend + `"], self_calls: false, refund: false}
 // call the checks never read. Today Wallet.exactCall re-decodes the call
 // before signing and catches it; the engine, the trust root, must not rely
 // on that.
-func TestAttack3Permit2TxIsChecked(t *testing.T) {
+func TestPermit2TxIsChecked(t *testing.T) {
 	eng, _ := newTestEngine(t, mustPolicy(t), wednesday)
 	bogus := func() *Call {
 		d, _ := abiCall(selApprove, stranger, units("1000000", 6))
@@ -131,7 +131,7 @@ func TestAttack3Permit2TxIsChecked(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			attack3Deny(t, eng, tt.in, "the transaction does not do what the approval says")
+			requireDenied(t, eng, tt.in, "the transaction does not do what the approval says")
 		})
 	}
 }

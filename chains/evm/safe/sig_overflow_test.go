@@ -9,10 +9,10 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/safe"
 )
 
-// TestAttackDecodeContractSigLengthOverflow: a contract signature (v 0)
+// TestDecodeContractSigLengthOverflow: a contract signature (v 0)
 // whose length word is near 2^63 makes int64(o)+32+l overflow negative,
 // passes the bounds check, and panics slicing data (sig.go Decode).
-func TestAttackDecodeContractSigLengthOverflow(t *testing.T) {
+func TestDecodeContractSigLengthOverflow(t *testing.T) {
 	data := make([]byte, 65+32)
 	data[31] = 0x01 // owner word: a small address
 	data[63] = 65   // offset of the dynamic part

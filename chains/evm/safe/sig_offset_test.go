@@ -9,11 +9,11 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/safe"
 )
 
-// TestAttack2DecodeContractSigOffsetOverflow: the length overflow was
+// TestDecodeContractSigOffsetOverflow: the length overflow was
 // fixed (sig.go Decode), but the offset check one line above has the same
 // bug: off.Int64()+32 overflows for an offset near 2^63, the check
 // `off+32 > len(data)` passes, and data[o:o+32] panics.
-func TestAttack2DecodeContractSigOffsetOverflow(t *testing.T) {
+func TestDecodeContractSigOffsetOverflow(t *testing.T) {
 	data := make([]byte, 65)
 	data[31] = 0x01 // owner word: a small address
 	new(big.Int).SetUint64(1<<63 - 1).FillBytes(data[32:64])

@@ -28,7 +28,7 @@ import (
 // source is configured as the runtime configures it on a devnet (a minimum
 // history of devnet.OracleAge, below the window): the pool's 12 s of
 // history fall short of it, so TKN has no price rather than the pushed one.
-func TestAttack3TWAPOfAPoolPushedOneBlockBefore(t *testing.T) {
+func TestTWAPOfAPoolPushedOneBlockBefore(t *testing.T) {
 	d := devnettest.New(t)
 	c := newClient(t, d)
 	ctx := t.Context()

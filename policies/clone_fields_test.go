@@ -147,12 +147,12 @@ func bump(path string, leaf reflect.Value) {
 	}
 }
 
-// TestAttack2CloneCoversEveryField (passes: sound): for each leaf of each
+// TestCloneCoversEveryField: for each leaf of each
 // fully populated intent, changing it (1) changes Marshal of the intent
 // (the digest covers it), (2) changes Marshal of Clone taken after the
 // change (Clone copies it), and (3) leaves Clone taken before the change
 // as it was (Clone shares nothing with the original).
-func TestAttack2CloneCoversEveryField(t *testing.T) {
+func TestCloneCoversEveryField(t *testing.T) {
 	for _, base := range allIntents() {
 		want, err := Marshal(base)
 		if err != nil {
@@ -191,11 +191,11 @@ func TestAttack2CloneCoversEveryField(t *testing.T) {
 	}
 }
 
-// TestAttack2ApprovalIgnoresCallerMutation (passes: sound): the engine's
+// TestApprovalIgnoresCallerMutation: the engine's
 // snapshot path (snapshot, then a grant over it, as decide builds) hands a
 // signer exactly the approved bytes after the caller changes every leaf of
 // its intent, nested SafeTx.Inner and Swap.Approval included.
-func TestAttack2ApprovalIgnoresCallerMutation(t *testing.T) {
+func TestApprovalIgnoresCallerMutation(t *testing.T) {
 	for _, base := range allIntents() {
 		in := mutable(base)
 		snap, err := snapshot(in)

@@ -15,13 +15,14 @@ import (
 	"github.com/mandatehq/mandate/policies"
 )
 
-// TestAttackRejectPoisonsWatcher: a review whose *supplied* safeTxHash is
+// TestBogusHashDoesNotPoisonWatcher: a bogus supplied hash must not stop the
+// watcher from confirming the real transaction. The attack it pins: a review whose *supplied* safeTxHash is
 // wrong is recorded as a rejection under the *real* hash of its fields
 // (cosigner.go, the supplied-hash check calls r.reject). The watcher skips
 // every pending transaction whose hash has a recorded rejection. So one
 // HTTP request with a legitimate pending transaction's fields and a bogus
 // safeTxHash makes the watcher never confirm that transaction.
-func TestAttackRejectPoisonsWatcher(t *testing.T) {
+func TestBogusHashDoesNotPoisonWatcher(t *testing.T) {
 	ctx := context.Background()
 	p, err := policies.Parse([]byte(policyYAML))
 	if err != nil {

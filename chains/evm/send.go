@@ -406,21 +406,10 @@ func (w *Wallet) checkOwner(in policies.Intent) error {
 // exactCall returns the call an approved intent executes, after checking it
 // against the intent's fields.
 func (w *Wallet) exactCall(in policies.Intent) (policies.Call, error) {
-	var tx *policies.Call
-	switch x := in.(type) {
-	case policies.Transfer:
-		tx = x.Tx
-	case policies.Approve:
-		tx = x.Tx
-	case policies.ContractCall:
-		tx = x.Tx
-	case policies.Swap:
-		tx = x.Tx
-	case policies.SafeTx:
+	if in.Kind() == policies.KindSafeTx {
 		return policies.Call{}, fmt.Errorf("%w: sending a Safe transaction from a wallet is not supported yet: it is signed by the Safe's owners (package safe)", ErrNotSendable)
-	default:
-		return policies.Call{}, fmt.Errorf("%w: unknown intent kind %q", ErrNotSendable, in.Kind())
 	}
+	tx := in.Call()
 	if tx == nil {
 		return policies.Call{}, fmt.Errorf("%w: the %s intent carries no call (Tx)", ErrNotSendable, in.Kind())
 	}

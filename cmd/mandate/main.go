@@ -124,6 +124,7 @@ func newRoot(g *globals) *cobra.Command {
 		newLLMCmd(g),
 		newOrdersCmd(g),
 		newCosignerCmd(g),
+		newTelegramCmd(g),
 	)
 	return root
 }

@@ -81,6 +81,12 @@ var layers = []deptest.Rule{
 	// The runtime: everything above it, none of the front ends or the
 	// co-signer below it.
 	{Pkg: module, MayLink: ours("policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "internal/..."), BadDeps: notInLibrary},
+	// The front ends: the runtime and everything above it. Their shared
+	// pieces (scheduling, markup, charts) link nothing of ours.
+	{Pkg: module + "/bots/sched/...", MayLink: nil, BadDeps: drivers},
+	{Pkg: module + "/bots/markup", MayLink: nil, BadDeps: merge(drivers, notInLibrary)},
+	{Pkg: module + "/bots/charts", MayLink: nil, BadDeps: merge(drivers, notInLibrary)},
+	{Pkg: module + "/bots/telegram/...", MayLink: append([]string{module}, ours("bots/sched/...", "bots/markup", "bots/charts", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "internal/...")...)},
 	// cosigner: chains/evm/safe, policies, memory; it never asks a model.
 	{Pkg: module + "/cosigner", MayLink: ours("chains/...", "policies", "memory", "orders", "internal/..."), BadDeps: notInLibrary},
 	{Pkg: module + "/cosigner/...", MayLink: ours("chains/...", "policies", "memory/...", "orders", "internal/...")},

@@ -1,0 +1,265 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/tools"
+)
+
+// helpText lists the commands; everything else is free text for the agent.
+const helpText = `Commands:
+/balance [TOKEN] - the wallet's balances
+/address - the wallet's address
+/price TOKEN - a token's USD price
+/quote AMOUNT FROM TO - what a swap would give
+/swap AMOUNT FROM TO - swap (owners only)
+/send AMOUNT TOKEN ADDRESS - transfer (owners only)
+/orders - standing orders
+/cancel ID - cancel a standing order (owners only)
+/history - the wallet's recent transfers
+/policy - the policy in force
+Or just write, e.g. "what is ETH worth?"`
+
+// ownersOnly is what a non-owner hears when they ask for something that
+// moves value.
+const ownersOnly = "Only an owner can move value with this bot. You can ask for prices, quotes, pools and balances."
+
+// command is one slash command as a tool call, or an answer of its own.
+type command struct {
+	tool  string
+	usage string
+	args  func(words []string) (map[string]any, bool)
+}
+
+var commands = map[string]command{
+	"balance": {tool: "wallet_balance", usage: "/balance [TOKEN]", args: func(w []string) (map[string]any, bool) {
+		switch len(w) {
+		case 0:
+			return map[string]any{}, true
+		case 1:
+			return map[string]any{"token": w[0]}, true
+		}
+		return nil, false
+	}},
+	"address": {tool: "wallet_address", usage: "/address", args: none},
+	"price": {tool: "token_price", usage: "/price TOKEN, e.g. /price ETH", args: func(w []string) (map[string]any, bool) {
+		if len(w) != 1 {
+			return nil, false
+		}
+		return map[string]any{"token": w[0]}, true
+	}},
+	"quote":   {tool: "dex_quote", usage: "/quote AMOUNT FROM TO, e.g. /quote 0.5 ETH USDC", args: swapArgs},
+	"swap":    {tool: "dex_swap", usage: "/swap AMOUNT FROM TO, e.g. /swap 0.5 ETH USDC", args: swapArgs},
+	"send":    {tool: "wallet_transfer", usage: "/send AMOUNT TOKEN ADDRESS, e.g. /send 10 USDC 0x…", args: sendArgs},
+	"orders":  {tool: "order_list", usage: "/orders", args: none},
+	"history": {tool: "wallet_history", usage: "/history", args: none},
+	"cancel": {tool: "order_cancel", usage: "/cancel ID (the id /orders shows)", args: func(w []string) (map[string]any, bool) {
+		if len(w) != 1 {
+			return nil, false
+		}
+		return map[string]any{"id": w[0]}, true
+	}},
+}
+
+func none(w []string) (map[string]any, bool) { return map[string]any{}, len(w) == 0 }
+
+// swapArgs reads "AMOUNT FROM [to] TO".
+func swapArgs(w []string) (map[string]any, bool) {
+	w = dropWord(w, 2, "to")
+	if len(w) != 3 {
+		return nil, false
+	}
+	return map[string]any{"amount": w[0], "from": w[1], "to": w[2]}, true
+}
+
+// sendArgs reads "AMOUNT TOKEN [to] ADDRESS".
+func sendArgs(w []string) (map[string]any, bool) {
+	w = dropWord(w, 2, "to")
+	if len(w) != 3 {
+		return nil, false
+	}
+	return map[string]any{"amount": w[0], "token": w[1], "to": w[2]}, true
+}
+
+// dropWord removes w[i] when it is word.
+func dropWord(w []string, i int, word string) []string {
+	if len(w) > i && strings.EqualFold(w[i], word) {
+		return append(w[:i:i], w[i+1:]...)
+	}
+	return w
+}
+
+// command answers a slash command.
+func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
+	words := strings.Fields(text)
+	name := strings.ToLower(strings.TrimPrefix(words[0], "/"))
+	name, _, _ = strings.Cut(name, "@")
+	chat, owner := m.Chat.ID, b.owner(m.From.ID)
+	switch name {
+	case "start", "help":
+		intro := "Mandate: a wallet agent whose every value-moving action passes its owner's policy.\n"
+		if !owner {
+			intro += ownersOnly + "\n"
+		}
+		b.say(ctx, chat, intro+"\n"+helpText)
+		return
+	case "policy":
+		b.say(ctx, chat, b.policyText())
+		return
+	}
+	c, ok := commands[name]
+	if !ok {
+		b.say(ctx, chat, "Unknown command /"+name+". /help lists them.")
+		return
+	}
+	t, ok := b.rt.Tools().Get(c.tool)
+	if !ok {
+		b.say(ctx, chat, "/"+name+" is not supported yet here.")
+		return
+	}
+	if tools.MovesValue(t) && !owner {
+		b.say(ctx, chat, ownersOnly)
+		return
+	}
+	args, ok := c.args(words[1:])
+	if !ok {
+		b.say(ctx, chat, "Usage: "+c.usage)
+		return
+	}
+	if takesKey(t) {
+		// A redelivered update acts once: the key is the message's.
+		args["idempotency_key"] = fmt.Sprintf("telegram:%d:%d", chat, m.ID)
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		b.say(ctx, chat, "Could not read that: "+err.Error())
+		return
+	}
+	stop := b.typing(ctx, chat)
+	res, err := b.rt.Tools().Call(b.turnContext(ctx, chat), c.tool, raw)
+	stop()
+	b.say(ctx, chat, renderResult(res, err))
+}
+
+// takesKey reports whether t's arguments include an idempotency key.
+func takesKey(t tools.Tool) bool {
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(t.Schema(), &schema); err != nil {
+		return false
+	}
+	_, ok := schema.Properties["idempotency_key"]
+	return ok
+}
+
+// policyText is the policy in force, for /policy.
+func (b *Bot) policyText() string {
+	p := b.rt.Policy()
+	if p == nil {
+		return "No policy is configured: nothing that moves value is allowed."
+	}
+	return "The policy in force:\n" + p.Summary()
+}
+
+// renderResult is a tool's answer for a chat: its text, the decision and
+// the transaction, or the error in one line.
+func renderResult(res tools.Result, err error) string {
+	var s strings.Builder
+	s.WriteString(strings.TrimSpace(res.Text))
+	// A failure's own line says why; the outcome adds only what happened.
+	if o := res.Outcome; o != nil && (err == nil || o.Tx != nil) {
+		if line := outcomeLine(o); line != "" && !strings.Contains(s.String(), line) {
+			if s.Len() > 0 {
+				s.WriteString("\n")
+			}
+			s.WriteString(line)
+		}
+	}
+	if err != nil {
+		if s.Len() > 0 {
+			s.WriteString("\n")
+		}
+		s.WriteString(errorLine(err))
+	}
+	if s.Len() == 0 {
+		return "Done."
+	}
+	return s.String()
+}
+
+// outcomeLine is a value-moving tool's outcome in one line.
+func outcomeLine(o *tools.Outcome) string {
+	var parts []string
+	if o.Decision != "" {
+		d := "Policy: " + string(o.Decision)
+		if len(o.Reasons) > 0 {
+			d += " (" + strings.Join(o.Reasons, "; ") + ")"
+		}
+		parts = append(parts, d)
+	}
+	if o.Tx != nil && o.Tx.Hash != "" {
+		parts = append(parts, "tx "+o.Tx.Hash+" "+o.Tx.Status)
+	}
+	if o.Received != nil {
+		parts = append(parts, "received "+o.Received.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// errorLine is a failure in one line a person can act on.
+func errorLine(err error) string {
+	msg := oneLine(err.Error())
+	var ae *tools.ArgError
+	if errors.As(err, &ae) {
+		return "That did not work: " + ae.Msg
+	}
+	var d *policies.Denied
+	if errors.As(err, &d) && len(d.Reasons) > 0 {
+		var s strings.Builder
+		s.WriteString("Denied by the policy:")
+		for _, r := range d.Reasons {
+			s.WriteString("\n- " + oneLine(r.String()))
+		}
+		return s.String()
+	}
+	if errors.Is(err, tools.ErrNotConfirmed) {
+		return "Not done: an owner did not approve it (" + msg + ")."
+	}
+	return "Failed: " + msg
+}
+
+// typing shows "typing…" in chat until the returned stop is called; the
+// Bot API shows it for about five seconds, so it is repeated.
+func (b *Bot) typing(ctx context.Context, chat int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait := typingDelay
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			b.chatAction(ctx, chat)
+			wait = typingEvery
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/bots/telegram"
+)
+
+func newTelegramCmd(g *globals) *cobra.Command {
+	var (
+		api, owners, chats, users string
+		timeout                   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "telegram",
+		Short: "Run the Telegram bot (token from TELEGRAM_BOT_TOKEN)",
+		Long: `Runs the agent as a Telegram bot, long polling the Bot API until interrupted.
+The token comes from TELEGRAM_BOT_TOKEN (or telegram.token in mandate.yaml), the
+API base from MANDATE_TELEGRAM_API (default Telegram's), the owners from
+MANDATE_TELEGRAM_OWNERS (comma-separated user ids). Owners may use every tool
+within the policy and approve what it asks a person to confirm; everyone else
+may only use read-only tools (prices, quotes, pools, balances). In groups the
+bot answers commands, mentions and replies to it. Standing orders execute
+while it runs; their approvals go to the owners' private chats.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			file, err := g.config()
+			if err != nil {
+				return err
+			}
+			tc, err := telegramConfig(file.Telegram, api, owners, chats, users)
+			if err != nil {
+				return err
+			}
+			tc.ApprovalTimeout = timeout
+			tc.Approver = telegram.NewApprover()
+			rt, err := g.open(ctx, func(c *mandate.Config) { c.Approver = tc.Approver })
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			bot, err := telegram.New(rt, tc)
+			if err != nil {
+				return err
+			}
+			rt.StartOrders()
+			fmt.Fprintf(g.stderr, "mandate: Telegram bot on chain %s, wallet %s, %d owner(s); Ctrl-C stops it\n",
+				rt.Client().Chain(), rt.Wallet().Address().Hex(), len(tc.Owners))
+			err = bot.Run(ctx)
+			if errors.Is(err, telegram.ErrUnauthorized) {
+				return fmt.Errorf("%w (check TELEGRAM_BOT_TOKEN)", err)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&api, "api", "", "Bot API base URL (default MANDATE_TELEGRAM_API, else Telegram's)")
+	f.StringVar(&owners, "owners", "", "comma-separated user ids who may move value (default MANDATE_TELEGRAM_OWNERS)")
+	f.StringVar(&chats, "allow-chats", "", "comma-separated chat ids the bot talks in (default: any)")
+	f.StringVar(&users, "allow-users", "", "comma-separated user ids the bot talks to (default: any; owners always)")
+	f.DurationVar(&timeout, "approval-timeout", telegram.DefaultApprovalTimeout, "how long an Approve / Reject button waits for an owner")
+	return cmd
+}
+
+// telegramConfig is the bot's configuration from mandate.yaml and the
+// environment (bc), overridden by flags.
+func telegramConfig(bc mandate.BotConfig, api, owners, chats, users string) (telegram.Config, error) {
+	tc := telegram.Config{Token: strings.TrimSpace(bc.Token), APIURL: bc.API}
+	if tc.Token == "" {
+		return tc, usageErr("no Telegram bot token: set TELEGRAM_BOT_TOKEN (from @BotFather)")
+	}
+	if api != "" {
+		tc.APIURL = api
+	}
+	if owners == "" {
+		owners = bc.Owners
+	}
+	var err error
+	if tc.Owners, err = telegramIDs(owners, "MANDATE_TELEGRAM_OWNERS or --owners"); err != nil {
+		return tc, err
+	}
+	if tc.AllowedChats, err = telegramIDs(chats, "--allow-chats"); err != nil {
+		return tc, err
+	}
+	if tc.AllowedUsers, err = telegramIDs(users, "--allow-users"); err != nil {
+		return tc, err
+	}
+	return tc, nil
+}
+
+// telegramIDs reads comma-separated Telegram ids.
+func telegramIDs(s, where string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id == 0 {
+			return nil, usageErr("%s: %q is not a Telegram id (a whole number, e.g. 123456789)", where, f)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}

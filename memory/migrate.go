@@ -285,6 +285,18 @@ var migrations = []migration{{
 		// placed before, until a chain adopts it: see orders.Store.Adopt).
 		`ALTER TABLE orders ADD COLUMN genesis TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 7,
+	name:    "a chat bot's update offset",
+	stmts: []string{
+		// The next update a bot (by its numeric id, never its token) asks
+		// its platform for, so a restart neither repeats nor skips one.
+		`CREATE TABLE bot_state (
+			bot TEXT PRIMARY KEY,
+			update_offset BIGINT NOT NULL,
+			updated_at_ns BIGINT NOT NULL
+		)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.

@@ -53,7 +53,14 @@ type Config struct {
 	// EditInterval spaces the edits of a streamed answer (default one a
 	// second, the Bot API's per-chat pace).
 	EditInterval time.Duration
-	Logger       *slog.Logger
+	// UserRate is how many messages one user may send the bot a minute
+	// (default DefaultUserRate); past it they are told once to slow down.
+	UserRate int
+	// Offsets keeps the update offset across restarts
+	// (rt.Store().BotState()), so a restart neither answers an update again
+	// nor skips one; nil: not kept.
+	Offsets OffsetStore
+	Logger  *slog.Logger
 }
 
 // DefaultApprovalTimeout is how long an approval waits unless configured.
@@ -69,6 +76,8 @@ type Bot struct {
 	cfg    Config
 	log    *slog.Logger
 	api    *tg.Bot
+	opts   []tg.Option
+	id     string // the token's numeric id, the offset's key
 	owners map[int64]bool
 	chats  map[int64]bool
 	users  map[int64]bool
@@ -79,6 +88,10 @@ type Bot struct {
 	sch    *sched.Scheduler // every message and edit, within the flood limits
 	fatal  chan error       // a token refused while polling
 	queues queues
+	seen   *offsets       // nil: the offset is not kept
+	wg     sync.WaitGroup // button presses being handled
+	flood  *flood
+	prices samples // for /chart
 }
 
 // New builds a bot over rt. It does not reach the Bot API; Run does.
@@ -100,6 +113,7 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	b.flood = newFlood(cfg.UserRate)
 	if b.ap == nil {
 		b.ap = NewApprover()
 	}
@@ -108,11 +122,21 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 		agent.WithMemory(mandate.ChatMemory(rt.Store().Chats())),
 		agent.WithSystemPrompt(agent.DefaultSystemPrompt+"\n"+guestPrompt),
 		agent.WithLogger(b.log))
+	if cfg.Offsets != nil {
+		id, err := botID(cfg.Token)
+		if err != nil {
+			return nil, err
+		}
+		b.id = id
+	}
 	opts := []tg.Option{
 		tg.WithSkipGetMe(),
-		tg.WithDefaultHandler(b.handle),
+		tg.WithDefaultHandler(b.track),
+		// Updates begin in the order polled (track only queues them), so
+		// the stored offset never passes one not yet handled.
+		tg.WithNotAsyncHandlers(),
 		tg.WithErrorsHandler(b.apiError),
-		tg.WithAllowedUpdates(tg.AllowedUpdates{"message", "callback_query"}),
+		tg.WithAllowedUpdates(tg.AllowedUpdates{"message", "edited_message", "callback_query"}),
 	}
 	if cfg.APIURL != "" {
 		opts = append(opts, tg.WithServerURL(strings.TrimRight(cfg.APIURL, "/")))
@@ -121,7 +145,7 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	b.api = api
+	b.api, b.opts = api, opts
 	return b, nil
 }
 
@@ -132,6 +156,9 @@ const guestPrompt = `The person writing now is not the wallet's owner. You have 
 // Run long-polls the Bot API and answers until ctx ends (nil then) or the
 // token is refused (ErrUnauthorized).
 func (b *Bot) Run(ctx context.Context) error {
+	if err := b.resume(ctx); err != nil {
+		return err
+	}
 	me, err := b.api.GetMe(ctx)
 	if err != nil {
 		return b.apiErr(err)
@@ -161,6 +188,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	<-stopped
 	b.queues.wait()
+	b.wg.Wait()
 	return ferr
 }
 
@@ -194,11 +222,21 @@ func (b *Bot) handle(ctx context.Context, _ *tg.Bot, u *models.Update) {
 		b.safely(ctx, 0, func() { b.ap.press(ctx, b, u.CallbackQuery) })
 	case u.Message != nil:
 		m := u.Message
+		if !b.paced(ctx, m) {
+			return
+		}
 		queued := b.queues.push(ctx, m.Chat.ID, func(ctx context.Context) {
 			b.safely(ctx, m.Chat.ID, func() { b.onMessage(ctx, m) })
 		})
 		if !queued {
 			b.log.Warn("telegram: a chat sent more than the bot can queue; dropped a message", "chat", m.Chat.ID)
+		}
+	case u.EditedMessage != nil:
+		m := u.EditedMessage
+		if b.paced(ctx, m) {
+			b.queues.push(ctx, m.Chat.ID, func(ctx context.Context) {
+				b.safely(ctx, m.Chat.ID, func() { b.onEdit(ctx, m) })
+			})
 		}
 	}
 }
@@ -393,7 +431,7 @@ func (q *queues) push(ctx context.Context, chat int64, f func(context.Context)) 
 	if len(pending) >= maxQueued {
 		return false
 	}
-	q.chats[chat] = append(pending, f)
+	q.chats[chat] = append(pending, ticketOf(ctx).wrap(f))
 	if !running {
 		q.wg.Add(1)
 		go q.drain(ctx, chat)

@@ -20,6 +20,8 @@ const helpText = `Commands:
 /balance [TOKEN] - the wallet's balances
 /address - the wallet's address
 /price TOKEN - a token's USD price
+/chart TOKEN - a chart of the prices read since the bot started
+/portfolio - the wallet's holdings as a pie chart
 /quote AMOUNT FROM TO - what a swap would give
 /swap AMOUNT FROM TO - swap (owners only)
 /send AMOUNT TOKEN ADDRESS - transfer (owners only)
@@ -115,6 +117,12 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 	case "policy":
 		b.say(ctx, chat, b.policyText())
 		return
+	case "chart":
+		b.chart(ctx, chat, words[1:])
+		return
+	case "portfolio":
+		b.portfolio(ctx, chat, words[1:])
+		return
 	}
 	c, ok := commands[name]
 	if !ok {
@@ -147,6 +155,9 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 	stop := b.typing(ctx, chat)
 	res, err := b.rt.Tools().Call(b.turnContext(ctx, chat), c.tool, raw)
 	stop()
+	if c.tool == "token_price" && err == nil {
+		b.notePrice(res.Data) // a sample for /chart
+	}
 	b.say(ctx, chat, renderResult(res, err))
 }
 

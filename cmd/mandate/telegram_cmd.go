@@ -47,6 +47,7 @@ while it runs; their approvals go to the owners' private chats.`,
 				return err
 			}
 			defer rt.Close()
+			tc.Offsets = rt.Store().BotState()
 			bot, err := telegram.New(rt, tc)
 			if err != nil {
 				return err

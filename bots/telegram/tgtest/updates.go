@@ -265,6 +265,13 @@ func (s *Server) getUpdates(r *http.Request, p params) (any, *apiError) {
 			s.mu.Unlock()
 			return nil, &apiError{code: 499, desc: "client went away"}
 		}
+		// Checked under the lock before every wait: a Revoke between the
+		// request's token check and this wait has already rung the old
+		// change channel, and would otherwise be seen only at the timeout.
+		if s.revoked {
+			s.mu.Unlock()
+			return nil, &apiError{code: 401, desc: "Unauthorized"}
+		}
 		if len(s.updates) > 0 || timeout <= 0 {
 			out := s.takeLocked(int(limit))
 			if s.poller == mine {

@@ -297,6 +297,50 @@ var migrations = []migration{{
 			updated_at_ns BIGINT NOT NULL
 		)`,
 	},
+}, {
+	version: 8,
+	name:    "a chat bot's update inbox, chat leases and approval buttons",
+	stmts: []string{
+		// Every update a bot received, stored before it is confirmed to the
+		// platform (a webhook's 2xx, the next getUpdates), so none is lost,
+		// and handled from here in order per chat by whichever replica
+		// holds the chat's lease. The primary key drops a redelivery.
+		`CREATE TABLE bot_updates (
+			bot TEXT NOT NULL,
+			update_id BIGINT NOT NULL,
+			chat BIGINT NOT NULL,
+			payload TEXT NOT NULL,
+			state TEXT NOT NULL DEFAULT 'new',
+			attempts INTEGER NOT NULL DEFAULT 0,
+			received_at_ns BIGINT NOT NULL,
+			done_at_ns BIGINT,
+			PRIMARY KEY (bot, update_id)
+		)`,
+		`CREATE INDEX bot_updates_pending ON bot_updates (bot, chat, update_id) WHERE state = 'new'`,
+		`CREATE INDEX bot_updates_done ON bot_updates (bot, done_at_ns) WHERE state <> 'new'`,
+		// Which replica handles a chat now, until when.
+		`CREATE TABLE bot_leases (
+			bot TEXT NOT NULL,
+			chat BIGINT NOT NULL,
+			holder TEXT NOT NULL DEFAULT '',
+			until_ns BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (bot, chat)
+		)`,
+		// An Approve / Reject question: settled once, by whichever replica
+		// the first press reached.
+		`CREATE TABLE bot_approvals (
+			id TEXT PRIMARY KEY,
+			bot TEXT NOT NULL,
+			state TEXT NOT NULL DEFAULT '',
+			settled_by TEXT NOT NULL DEFAULT '',
+			question TEXT NOT NULL,
+			shown TEXT NOT NULL DEFAULT '[]',
+			expires_at_ns BIGINT NOT NULL,
+			created_at_ns BIGINT NOT NULL,
+			settled_at_ns BIGINT
+		)`,
+		`CREATE INDEX bot_approvals_expires ON bot_approvals (bot, expires_at_ns)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build writes.

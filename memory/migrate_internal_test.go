@@ -88,7 +88,7 @@ func TestMigrateBackfillsAddressKeys(t *testing.T) {
 	defer s.Close()
 	// Rebuild an in-memory database at schema 1 on the same connection.
 	for _, table := range []string{"spends", "decisions", "tx_journal", "schema_migrations",
-		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state"} {
+		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals"} {
 		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
 			t.Fatal(err)
 		}

@@ -228,6 +228,7 @@ func (c *check) transfer(t Transfer, pre string) {
 		tok = c.token(t.Chain, t.Token, "token", pre)
 	}
 	c.recipient(t.To, "recipient", pre)
+	c.solanaAddress(fam, t.To, "recipient", pre)
 	if c.amountOK(t.Amount, "amount", pre) && tok != nil {
 		c.spend(tok, t.Amount)
 	}
@@ -289,6 +290,7 @@ func (c *check) approve(a Approve, pre string, credit *big.Int) {
 	} else {
 		c.spender(a, pre)
 	}
+	c.solanaAddress(fam, a.Spender, "spender", pre)
 	// Unlimited in all its spellings, whatever the flag says: 2^255 and up,
 	// setApprovalForAll(true), and Permit2's max uint160.
 	unlimited := a.Unlimited || (a.Method == MethodSetApprovalForAll && !revoke) ||
@@ -463,7 +465,8 @@ func (c *check) swap(s Swap, pre string) {
 		c.deny("swaps", pre, "swaps are denied: the policy has no swaps section")
 	}
 	var in, out *engToken
-	_, chainOK := c.chain(s.Header, pre)
+	fam, chainOK := c.chain(s.Header, pre)
+	c.solanaAddress(fam, s.Recipient, "swap recipient", pre)
 	if chainOK {
 		in = c.token(s.Chain, s.TokenIn, "token_in", pre)
 		out = c.token(s.Chain, s.TokenOut, "token_out", pre)
@@ -589,6 +592,7 @@ func (c *check) call(k ContractCall, pre string) {
 	if p.recipDeny[addrKey(k.To)] && k.To != "" {
 		c.deny("recipients.deny", pre, "contract %s is in recipients.deny", k.To)
 	}
+	c.solanaAddress(fam, k.To, "program", pre)
 	if k.Value != nil && chainOK && c.amountOK(k.Value, "value", pre) && k.Value.Sign() > 0 {
 		// Value sent with a call is a native transfer to the contract.
 		c.spend(c.e.tokens[tokenKey{k.Chain, ""}], k.Value)

@@ -6,6 +6,11 @@
 // submitted, and chats served round-robin so one busy chat cannot starve the rest. When
 // the platform still says "retry after", that chat (or every chat, for a global limit)
 // waits that long and the message is sent again; it is never dropped.
+//
+// The platform times a message when it arrives, which the bot cannot see, so a send
+// counts against the limits from its grant until a full period after its answer came
+// back: a bot paced by the scheduler stays within the limits as the server measures
+// them, whatever the requests' latencies (see window).
 package sched
 
 import (
@@ -122,7 +127,8 @@ type Scheduler struct {
 	mu          sync.Mutex
 	chats       map[string]*chat
 	ready       *list.List // chats with queued messages, in round-robin order
-	global      *window
+	pace        *pacer     // spreads the global rate over the second
+	global      *window    // keeps it
 	globalPause time.Time
 	inflight    int
 	closing     bool
@@ -141,6 +147,7 @@ type chat struct {
 	elem    *list.Element // position in ready, nil when not there
 	busy    bool          // one send in flight keeps the chat's order
 	pause   time.Time     // from a 429
+	pace    *pacer        // spreads the per-chat rate, when it is above one
 	perChat *window
 	perGrp  *window
 }
@@ -160,6 +167,13 @@ type job struct {
 	state    jobState
 	attempts int
 	stop     func() bool // unregisters the context.AfterFunc
+	holds    [3]hold     // the window slots its send in flight holds: global, chat, group
+}
+
+// hold is a send's slot in one window, answered when the send returns.
+type hold struct {
+	w *window
+	i int
 }
 
 // New starts a scheduler; Close stops it.
@@ -176,7 +190,10 @@ func New(l Limits, opts ...Option) *Scheduler {
 		o(s)
 	}
 	s.abort, s.cancel = context.WithCancel(context.Background())
-	s.global = newWindow(1, spacing(l.Global, time.Second))
+	s.global = newWindow(l.Global, time.Second)
+	if l.Global > 1 {
+		s.pace = newPacer(spacing(l.Global, time.Second))
+	}
 	s.chatSpacing = spacing(l.PerChatPerSecond, time.Second)
 	s.lastSweep = s.clock.Now()
 	go s.run()
@@ -209,7 +226,10 @@ func (s *Scheduler) Enqueue(ctx context.Context, chatKey string, isGroup bool, f
 	}
 	c := s.chats[chatKey]
 	if c == nil {
-		c = &chat{key: chatKey, perChat: newWindow(1, s.chatSpacing)}
+		c = &chat{key: chatKey, perChat: newWindow(s.limits.PerChatPerSecond, time.Second)}
+		if s.limits.PerChatPerSecond > 1 {
+			c.pace = newPacer(s.chatSpacing)
+		}
 		s.chats[chatKey] = c
 	}
 	if isGroup && !c.group {
@@ -318,7 +338,11 @@ func (s *Scheduler) dispatchLocked(now time.Time) (wait time.Duration, done bool
 		if s.ready.Len() == 0 {
 			return 0, false
 		}
-		gate := later(s.globalPause, s.global.next())
+		gate, ok := s.global.next()
+		if !ok {
+			return 0, false // the next answer frees a slot and pokes
+		}
+		gate = later(s.globalPause, later(gate, s.pace.next()))
 		if gate.After(now) {
 			return gate.Sub(now), false
 		}
@@ -338,7 +362,12 @@ func (s *Scheduler) dispatchLocked(now time.Time) (wait time.Duration, done bool
 				e = next
 				continue
 			}
-			at := later(c.pause, later(c.perChat.next(), c.perGrp.next()))
+			at, ok := c.next()
+			if !ok {
+				e = next // waits for an answer, which pokes
+				continue
+			}
+			at = later(c.pause, at)
 			if at.After(now) {
 				if earliest.IsZero() || at.Before(earliest) {
 					earliest = at
@@ -369,6 +398,20 @@ func (s *Scheduler) dispatchLocked(now time.Time) (wait time.Duration, done bool
 	}
 }
 
+// next is when the chat's own limits next allow a send; ok false: not until a send in
+// flight is answered.
+func (c *chat) next() (at time.Time, ok bool) {
+	at = c.pace.next()
+	for _, w := range []*window{c.perChat, c.perGrp} {
+		t, ok := w.next()
+		if !ok {
+			return time.Time{}, false
+		}
+		at = later(at, t)
+	}
+	return at, true
+}
+
 func (c *chat) dropFinished() {
 	i := 0
 	for i < len(c.queue) && c.queue[i].state == finished {
@@ -386,9 +429,11 @@ func (s *Scheduler) grantLocked(c *chat, now time.Time) {
 	j.attempts++
 	c.busy = true
 	s.inflight++
-	s.global.record(now)
-	c.perChat.record(now)
-	c.perGrp.record(now)
+	s.pace.record(now)
+	c.pace.record(now)
+	for i, w := range [...]*window{s.global, c.perChat, c.perGrp} {
+		j.holds[i] = hold{w, w.take(now)}
+	}
 	if s.observe != nil {
 		s.observe(Event{Kind: Granted, Chat: c.key, At: now, Attempt: j.attempts})
 	}
@@ -417,6 +462,10 @@ func call(ctx context.Context, fn func(context.Context) error) (err error) {
 
 func (s *Scheduler) finish(c *chat, j *job, err error) {
 	s.mu.Lock()
+	answered := s.clock.Now()
+	for _, h := range j.holds {
+		h.w.answered(h.i, answered)
+	}
 	c.busy = false
 	s.inflight--
 	var ra RetryAfter
@@ -465,7 +514,7 @@ func (s *Scheduler) sweepLocked(now time.Time) {
 	s.lastSweep = now
 	for k, c := range s.chats {
 		if c.elem == nil && !c.busy && len(c.queue) == 0 && !c.pause.After(now) &&
-			c.perChat.idle(now) && c.perGrp.idle(now) {
+			c.pace.idle(now) && c.perChat.idle(now) && c.perGrp.idle(now) {
 			delete(s.chats, k)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -14,6 +15,7 @@ import (
 	tg "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 )
 
@@ -23,32 +25,32 @@ import (
 // the bot binds it while it runs. Only an owner's press counts, a request
 // expires after the bot's ApprovalTimeout, and a second press acts on
 // nothing.
+//
+// The question lives in the database (memory.BotState's approvals), not
+// in this process: with replicas behind a load balancer the press may
+// reach another replica than the one waiting, and the database's
+// conditional update lets exactly one press settle it.
 type Approver struct {
 	mu      sync.Mutex
 	bot     *Bot
-	pending map[string]*request
-}
-
-// request is one question put to the owners.
-type request struct {
-	msgs    []sent    // the keyboards shown, one per chat asked
-	answer  chan bool // buffered: the first owner's press
-	state   string    // "", "approved", "rejected", "expired"
-	expires time.Time // for the presses that come late
-	text    string    // the question, for the edits that settle it
+	waiting map[string]chan struct{} // questions waited on here: poked when settled here
 }
 
 type sent struct {
-	chat int64
-	id   int
+	Chat int64 `json:"chat"`
+	ID   int   `json:"id"`
 }
 
 // NewApprover returns an approver with no bot yet: until one runs, it
 // refuses (an error says why).
-func NewApprover() *Approver { return &Approver{pending: map[string]*request{}} }
+func NewApprover() *Approver { return &Approver{waiting: map[string]chan struct{}{}} }
 
 // ErrNoBot is an approval asked while no bot runs.
 var ErrNoBot = errors.New("telegram: the bot is not running, so nobody can approve")
+
+// settledPoll is how often a waiting Approve looks for a press another
+// replica settled.
+const settledPoll = 250 * time.Millisecond
 
 func (a *Approver) bind(b *Bot) {
 	a.mu.Lock()
@@ -100,42 +102,95 @@ func (a *Approver) Approve(ctx context.Context, in policies.Intent, why []string
 		return false, err
 	}
 	timeout := b.cfg.ApprovalTimeout
-	r := &request{answer: make(chan bool, 1), expires: time.Now().Add(timeout), text: question(in, why, timeout)}
+	st := b.rt.Store().BotState()
+	q := memory.BotApproval{ID: id, Bot: b.id, Question: question(in, why, timeout), Expires: time.Now().Add(timeout)}
+	if err := st.PutApproval(ctx, q); err != nil {
+		return false, fmt.Errorf("telegram: could not record the approval, so it was not asked: %w", err)
+	}
+	poke := make(chan struct{}, 1)
 	a.mu.Lock()
-	a.pending[id] = r
+	a.waiting[id] = poke
 	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.waiting, id)
+		a.mu.Unlock()
+	}()
+	if !a.ask(ctx, b, q, chats) {
+		a.close(context.WithoutCancel(ctx), b, id)
+		return false, errors.New("telegram: could not show the approval to anyone")
+	}
+	return a.wait(ctx, b, id, timeout, poke)
+}
+
+// ask shows question q with its keyboard in chats and records where; false:
+// it reached nobody.
+func (a *Approver) ask(ctx context.Context, b *Bot, q memory.BotApproval, chats []int64) bool {
 	kb := &models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{{
-		{Text: "Approve", CallbackData: "ap:" + id + ":y"},
-		{Text: "Reject", CallbackData: "ap:" + id + ":n"},
+		{Text: "Approve", CallbackData: "ap:" + q.ID + ":y"},
+		{Text: "Reject", CallbackData: "ap:" + q.ID + ":n"},
 	}}}
+	var shown []sent
 	for _, c := range chats {
-		m, err := b.sendText(ctx, c, r.text, kb)
+		m, err := b.sendText(ctx, c, q.Question, kb)
 		if err != nil {
 			b.sendFailed(c, err)
 			continue
 		}
-		a.mu.Lock()
-		r.msgs = append(r.msgs, sent{c, m.ID})
-		a.mu.Unlock()
+		shown = append(shown, sent{c, m.ID})
 	}
-	if len(r.msgs) == 0 {
-		a.claim(id, "expired")
-		return false, errors.New("telegram: could not show the approval to anyone")
+	if len(shown) == 0 {
+		return false
 	}
+	raw, _ := json.Marshal(shown)
+	if err := b.rt.Store().BotState().SetShown(ctx, q.ID, string(raw)); err != nil {
+		// The keyboards stay after the question closes; the presses still
+		// act once.
+		b.log.Warn("telegram: could not record where an approval was shown", "error", err.Error())
+	}
+	return true
+}
+
+// wait waits for question id to be settled: by a press here (poke), by one
+// on another replica (seen by polling), by the timeout or by ctx.
+func (a *Approver) wait(ctx context.Context, b *Bot, id string, timeout time.Duration, poke chan struct{}) (bool, error) {
+	st := b.rt.Store().BotState()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case ok := <-r.answer:
-		return ok, nil
-	case <-timer.C:
-		if !a.claim(id, "expired") {
-			return <-r.answer, nil // an owner pressed just in time
+	tick := time.NewTicker(settledPoll)
+	defer tick.Stop()
+	for expired := false; ; {
+		select {
+		case <-poke:
+		case <-tick.C:
+		case <-timer.C:
+			expired = true
+			a.close(context.WithoutCancel(ctx), b, id)
+		case <-ctx.Done():
+			a.close(context.WithoutCancel(ctx), b, id)
+			return false, ctx.Err()
 		}
-		a.show(context.WithoutCancel(ctx), b, id, "expired", "")
-		return false, nil
-	case <-ctx.Done():
-		a.settle(context.WithoutCancel(ctx), b, id, "expired", "")
-		return false, ctx.Err()
+		q, ok, err := st.Approval(context.WithoutCancel(ctx), id)
+		if err != nil || !ok {
+			b.log.Warn("telegram: could not read an approval; it counts as declined", "error", fmt.Sprint(err))
+			return false, nil
+		}
+		if q.State != "" || expired {
+			return q.State == "approved", nil
+		}
+	}
+}
+
+// close settles question id as expired unless an owner settled it first,
+// and shows it.
+func (a *Approver) close(ctx context.Context, b *Bot, id string) {
+	ok, err := b.rt.Store().BotState().Settle(ctx, id, "expired", "")
+	if err != nil {
+		b.log.Warn("telegram: could not close an approval", "error", err.Error())
+		return
+	}
+	if ok {
+		a.show(ctx, b, id)
 	}
 }
 
@@ -153,94 +208,73 @@ func (a *Approver) press(ctx context.Context, b *Bot, q *models.CallbackQuery) {
 		reply("This button does nothing.")
 		return
 	}
-	a.mu.Lock()
-	r, known := a.pending[id]
-	state := ""
-	if known {
-		state = r.state
-		if state == "" && time.Now().After(r.expires) {
-			state = "expired"
-		}
-	}
-	a.mu.Unlock()
+	st := b.rt.Store().BotState()
+	r, known, err := st.Approval(ctx, id)
 	switch {
-	case !known:
+	case err != nil:
+		reply("Could not read this request; nothing was done. Press again in a moment.")
+		return
+	case !known || r.Bot != b.id:
 		reply("This request has expired; nothing was done.")
 		return
 	case !b.owner(q.From.ID):
 		reply("Only an owner can approve or reject this.")
 		return
-	case state == "expired":
+	case r.State == "expired" || r.State == "" && time.Now().After(r.Expires):
 		reply("This request has expired; nothing was done.")
 		return
-	case state != "":
-		reply("Already " + state + ".")
+	case r.State != "":
+		reply("Already " + r.State + ".")
 		return
 	}
 	outcome := "approved"
 	if verdict == "n" {
 		outcome = "rejected"
 	}
-	if !a.claim(id, outcome) {
-		reply("Already answered.")
+	settled, err := st.Settle(ctx, id, outcome, who(q.From))
+	if err != nil {
+		reply("Could not record the answer; nothing was done. Press again in a moment.")
+		return
+	}
+	if !settled {
+		if r, _, err := st.Approval(ctx, id); err == nil && r.State != "" && r.State != "expired" {
+			reply("Already " + r.State + ".")
+		} else {
+			reply("This request has expired; nothing was done.")
+		}
 		return
 	}
 	reply(capitalize(outcome) + ".")
-	a.show(ctx, b, id, outcome, who(q.From))
-}
-
-// settle closes request id with state unless it is closed already, and
-// shows how it ended.
-func (a *Approver) settle(ctx context.Context, b *Bot, id, state, by string) {
-	if a.claim(id, state) {
-		a.show(ctx, b, id, state, by)
-	}
-}
-
-// claim closes request id once with state, handing an owner's verdict to
-// the waiting Approve; it reports whether this call was the one that did.
-func (a *Approver) claim(id, state string) bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	r, ok := a.pending[id]
-	if !ok || r.state != "" {
-		return false
-	}
-	r.state = state
-	if state != "expired" {
-		r.answer <- state == "approved"
-	}
-	// Kept a while, so a late press hears what happened rather than
-	// nothing; then forgotten.
-	time.AfterFunc(10*time.Minute, func() {
-		a.mu.Lock()
-		delete(a.pending, id)
-		a.mu.Unlock()
-	})
-	return true
-}
-
-// show edits the request's keyboards away, saying how it ended.
-func (a *Approver) show(ctx context.Context, b *Bot, id, state, by string) {
-	a.mu.Lock()
-	r := a.pending[id]
-	var msgs []sent
-	text := ""
-	if r != nil {
-		msgs, text = append([]sent(nil), r.msgs...), r.text
+	if poke, ok := a.waiting[id]; ok {
+		select {
+		case poke <- struct{}{}:
+		default:
+		}
 	}
 	a.mu.Unlock()
-	line := "Expired: nothing was done."
-	switch state {
-	case "approved":
-		line = "Approved by " + by + "."
-	case "rejected":
-		line = "Rejected by " + by + "."
+	a.show(ctx, b, id)
+}
+
+// show edits question id's keyboards away, saying how it ended.
+func (a *Approver) show(ctx context.Context, b *Bot, id string) {
+	r, ok, err := b.rt.Store().BotState().Approval(ctx, id)
+	if err != nil || !ok {
+		return
 	}
-	for _, m := range msgs {
-		err := b.editText(ctx, m.chat, m.id, text+"\n\n"+line, &models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{}})
+	var shown []sent
+	_ = json.Unmarshal([]byte(r.Shown), &shown)
+	line := "Expired: nothing was done."
+	switch r.State {
+	case "approved":
+		line = "Approved by " + r.By + "."
+	case "rejected":
+		line = "Rejected by " + r.By + "."
+	}
+	for _, m := range shown {
+		err := b.editText(ctx, m.Chat, m.ID, r.Question+"\n\n"+line, &models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{}})
 		if err != nil {
-			b.sendFailed(m.chat, err)
+			b.sendFailed(m.Chat, err)
 		}
 	}
 }

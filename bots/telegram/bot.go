@@ -11,6 +11,11 @@
 //
 // Messages are sent as plain text (no parse_mode): nothing a token name or
 // another member wrote can become a link, a mention or broken markup.
+//
+// Every update is stored in the runtime's database before the Bot API is
+// told it arrived, and handled from there (see inbox.go): a restart loses
+// and repeats nothing, and replicas in webhook mode sharing one PostgreSQL
+// database answer each update once, each chat in order.
 package telegram
 
 import (
@@ -56,10 +61,10 @@ type Config struct {
 	// UserRate is how many messages one user may send the bot a minute
 	// (default DefaultUserRate); past it they are told once to slow down.
 	UserRate int
-	// Offsets keeps the update offset across restarts
-	// (rt.Store().BotState()), so a restart neither answers an update again
-	// nor skips one; nil: not kept.
-	Offsets OffsetStore
+	// Webhook, when its URL is set, makes Run receive updates by webhook
+	// instead of long polling: what several replicas behind a load
+	// balancer need (see Webhook).
+	Webhook Webhook
 	Logger  *slog.Logger
 }
 
@@ -76,7 +81,6 @@ type Bot struct {
 	cfg    Config
 	log    *slog.Logger
 	api    *tg.Bot
-	opts   []tg.Option
 	id     string // the token's numeric id, the offset's key
 	owners map[int64]bool
 	chats  map[int64]bool
@@ -87,17 +91,22 @@ type Bot struct {
 	me     *models.User
 	sch    *sched.Scheduler // every message and edit, within the flood limits
 	fatal  chan error       // a token refused while polling
-	queues queues
-	seen   *offsets       // nil: the offset is not kept
-	wg     sync.WaitGroup // button presses being handled
+	inbox  *inbox
+	wg     sync.WaitGroup // button presses and warnings being handled
 	flood  *flood
 	prices samples // for /chart
+
+	runMu  sync.Mutex
+	runCtx context.Context // while Run runs: the context updates are handled in
 }
 
 // New builds a bot over rt. It does not reach the Bot API; Run does.
 func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if rt == nil {
 		return nil, errors.New("telegram: no runtime")
+	}
+	if rt.Store() == nil {
+		return nil, errors.New("telegram: the runtime has no database; the bot keeps its updates and approvals there")
 	}
 	if strings.TrimSpace(cfg.Token) == "" {
 		return nil, errors.New("telegram: no bot token; get one from @BotFather")
@@ -113,6 +122,7 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	var err error
 	b.flood = newFlood(cfg.UserRate)
 	if b.ap == nil {
 		b.ap = NewApprover()
@@ -122,22 +132,17 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 		agent.WithMemory(mandate.ChatMemory(rt.Store().Chats())),
 		agent.WithSystemPrompt(agent.DefaultSystemPrompt+"\n"+guestPrompt),
 		agent.WithLogger(b.log))
-	if cfg.Offsets != nil {
-		id, err := botID(cfg.Token)
-		if err != nil {
-			return nil, err
-		}
-		b.id = id
+	if b.id, err = botID(cfg.Token); err != nil {
+		return nil, err
 	}
-	opts := []tg.Option{
-		tg.WithSkipGetMe(),
-		tg.WithDefaultHandler(b.track),
-		// Updates begin in the order polled (track only queues them), so
-		// the stored offset never passes one not yet handled.
-		tg.WithNotAsyncHandlers(),
-		tg.WithErrorsHandler(b.apiError),
-		tg.WithAllowedUpdates(tg.AllowedUpdates{"message", "edited_message", "callback_query"}),
+	if b.inbox, err = newInbox(b, rt.Store().BotState()); err != nil {
+		return nil, err
 	}
+	if err := cfg.Webhook.Check(); err != nil {
+		return nil, err
+	}
+	// The client sends; it does not receive (see poll.go and Handler).
+	opts := []tg.Option{tg.WithSkipGetMe(), tg.WithErrorsHandler(b.apiError)}
 	if cfg.APIURL != "" {
 		opts = append(opts, tg.WithServerURL(strings.TrimRight(cfg.APIURL, "/")))
 	}
@@ -145,7 +150,7 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	b.api, b.opts = api, opts
+	b.api = api
 	return b, nil
 }
 
@@ -153,12 +158,10 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 // owner.
 const guestPrompt = `The person writing now is not the wallet's owner. You have only read-only tools (prices, quotes, pools, balances). If they ask to move value, say plainly that only the owner can do that.`
 
-// Run long-polls the Bot API and answers until ctx ends (nil then) or the
-// token is refused (ErrUnauthorized).
+// Run receives updates (long polling, or the webhook when configured) and
+// answers until ctx ends (nil then) or the token is refused
+// (ErrUnauthorized).
 func (b *Bot) Run(ctx context.Context) error {
-	if err := b.resume(ctx); err != nil {
-		return err
-	}
 	me, err := b.api.GetMe(ctx)
 	if err != nil {
 		return b.apiErr(err)
@@ -175,21 +178,53 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer b.ap.unbind(b)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopped := make(chan struct{})
+	b.setRunning(runCtx)
+	defer b.setRunning(nil)
+	receiving := make(chan error, 1)
+	go func() { receiving <- b.receive(runCtx) }()
+	swept := make(chan struct{})
 	go func() {
-		defer close(stopped)
-		b.api.Start(runCtx)
+		defer close(swept)
+		b.inbox.sweep(runCtx)
 	}()
 	var ferr error
 	select {
 	case <-ctx.Done():
 	case ferr = <-b.fatal:
-		cancel()
+	case ferr = <-receiving:
+		receiving <- nil
 	}
-	<-stopped
-	b.queues.wait()
+	cancel()
+	if err := <-receiving; ferr == nil {
+		ferr = err
+	}
+	<-swept
+	b.inbox.wait()
 	b.wg.Wait()
 	return ferr
+}
+
+// receive takes updates in until ctx ends: by webhook when one is
+// configured, else by long polling.
+func (b *Bot) receive(ctx context.Context) error {
+	if b.cfg.Webhook.URL != "" {
+		return b.serveWebhook(ctx)
+	}
+	return b.poll(ctx)
+}
+
+func (b *Bot) setRunning(ctx context.Context) {
+	b.runMu.Lock()
+	b.runCtx = ctx
+	b.runMu.Unlock()
+}
+
+// running is the context updates are handled in, or nil while Run does not
+// run.
+func (b *Bot) running() context.Context {
+	b.runMu.Lock()
+	defer b.runMu.Unlock()
+	return b.runCtx
 }
 
 // apiErr turns the client's error into one line; a refused token is
@@ -214,30 +249,24 @@ func (b *Bot) apiError(err error) {
 	b.log.Warn("telegram: Bot API error", "error", err.Error())
 }
 
-// handle receives every update: button presses at once (a turn may be
-// waiting for one), messages in order per chat.
-func (b *Bot) handle(ctx context.Context, _ *tg.Bot, u *models.Update) {
+// dispatch handles one stored message or edit; retried says an earlier
+// handling of it was cut short (see inbox).
+func (b *Bot) dispatch(ctx context.Context, u *models.Update, retried bool) {
 	switch {
-	case u.CallbackQuery != nil:
-		b.safely(ctx, 0, func() { b.ap.press(ctx, b, u.CallbackQuery) })
 	case u.Message != nil:
 		m := u.Message
-		if !b.paced(ctx, m) {
-			return
-		}
-		queued := b.queues.push(ctx, m.Chat.ID, func(ctx context.Context) {
-			b.safely(ctx, m.Chat.ID, func() { b.onMessage(ctx, m) })
+		b.safely(ctx, m.Chat.ID, func() {
+			if retried && !strings.HasPrefix(strings.TrimSpace(m.Text), "/") {
+				if _, addressed := b.addressed(m); addressed && b.allowed(m) {
+					b.say(ctx, m.Chat.ID, interrupted)
+				}
+				return
+			}
+			b.onMessage(ctx, m)
 		})
-		if !queued {
-			b.log.Warn("telegram: a chat sent more than the bot can queue; dropped a message", "chat", m.Chat.ID)
-		}
 	case u.EditedMessage != nil:
 		m := u.EditedMessage
-		if b.paced(ctx, m) {
-			b.queues.push(ctx, m.Chat.ID, func(ctx context.Context) {
-				b.safely(ctx, m.Chat.ID, func() { b.onEdit(ctx, m) })
-			})
-		}
+		b.safely(ctx, m.Chat.ID, func() { b.onEdit(ctx, m) })
 	}
 }
 
@@ -407,54 +436,3 @@ func mention(text, name string) int {
 func wordByte(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
-
-// maxQueued bounds the messages waiting in one chat: a flood from one chat
-// costs that chat its excess, not the bot its memory.
-const maxQueued = 64
-
-// queues runs each chat's messages one at a time, in order, each chat on
-// its own goroutine while it has work.
-type queues struct {
-	mu    sync.Mutex
-	chats map[int64][]func(context.Context)
-	wg    sync.WaitGroup
-}
-
-// push queues f for chat; false: the chat's queue is full and f dropped.
-func (q *queues) push(ctx context.Context, chat int64, f func(context.Context)) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.chats == nil {
-		q.chats = map[int64][]func(context.Context){}
-	}
-	pending, running := q.chats[chat]
-	if len(pending) >= maxQueued {
-		return false
-	}
-	q.chats[chat] = append(pending, ticketOf(ctx).wrap(f))
-	if !running {
-		q.wg.Add(1)
-		go q.drain(ctx, chat)
-	}
-	return true
-}
-
-func (q *queues) drain(ctx context.Context, chat int64) {
-	defer q.wg.Done()
-	for {
-		q.mu.Lock()
-		pending := q.chats[chat]
-		if len(pending) == 0 {
-			delete(q.chats, chat)
-			q.mu.Unlock()
-			return
-		}
-		f := pending[0]
-		q.chats[chat] = pending[1:]
-		q.mu.Unlock()
-		f(ctx)
-	}
-}
-
-// wait waits for the messages being handled.
-func (q *queues) wait() { q.wg.Wait() }

@@ -103,7 +103,11 @@ func (b *Bot) paced(ctx context.Context, m *models.Message) bool {
 	case warn:
 		b.log.Warn("telegram: a user is sending faster than allowed; ignoring them for the rest of the minute", "user", m.From.ID, "chat", m.Chat.ID)
 		chat := m.Chat.ID
-		b.queues.push(ctx, chat, func(ctx context.Context) { b.say(ctx, chat, slowDown) })
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.say(ctx, chat, slowDown)
+		}()
 	}
 	return false
 }

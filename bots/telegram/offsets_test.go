@@ -15,8 +15,7 @@ import (
 // returned func stops it and waits for Run and its long poll to end.
 func runUntilStopped(t *testing.T, rt *mandate.Runtime, srv *tgtest.Server) (stop func()) {
 	t.Helper()
-	b, err := telegram.New(rt, telegram.Config{Token: srv.Token(), APIURL: srv.URL(), Owners: []int64{owner.ID},
-		Offsets: rt.Store().BotState()})
+	b, err := telegram.New(rt, telegram.Config{Token: srv.Token(), APIURL: srv.URL(), Owners: []int64{owner.ID}})
 	if err != nil {
 		t.Fatalf("telegram.New: %v", err)
 	}

@@ -125,6 +125,7 @@ func newRoot(g *globals) *cobra.Command {
 		newOrdersCmd(g),
 		newCosignerCmd(g),
 		newTelegramCmd(g),
+		newDiscordCmd(g),
 	)
 	return root
 }

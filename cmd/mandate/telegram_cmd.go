@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ func newTelegramCmd(g *globals) *cobra.Command {
 	var (
 		api, owners, chats, users string
 		timeout                   time.Duration
+		hook                      telegram.Webhook
 	)
 	cmd := &cobra.Command{
 		Use:   "telegram",
@@ -28,7 +30,14 @@ MANDATE_TELEGRAM_OWNERS (comma-separated user ids). Owners may use every tool
 within the policy and approve what it asks a person to confirm; everyone else
 may only use read-only tools (prices, quotes, pools, balances). In groups the
 bot answers commands, mentions and replies to it. Standing orders execute
-while it runs; their approvals go to the owners' private chats.`,
+while it runs; their approvals go to the owners' private chats.
+
+With --webhook URL --listen ADDR it receives updates by webhook instead:
+several replicas behind one load balancer, sharing one PostgreSQL database
+(MANDATE_DB), answer each update once, keep each chat's messages in order
+and let one press of a button act once, whichever replica it reaches. The
+webhook's secret token is derived from the bot token unless
+MANDATE_TELEGRAM_WEBHOOK_SECRET sets one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -41,20 +50,31 @@ while it runs; their approvals go to the owners' private chats.`,
 				return err
 			}
 			tc.ApprovalTimeout = timeout
+			hook.Secret = os.Getenv("MANDATE_TELEGRAM_WEBHOOK_SECRET")
+			if hook.URL != "" && hook.Listen == "" {
+				return usageErr("--webhook needs --listen ADDR (where this process serves it, e.g. :8443)")
+			}
+			if err := hook.Check(); err != nil {
+				return usageErr("%s", strings.TrimPrefix(err.Error(), "telegram: "))
+			}
+			tc.Webhook = hook
 			tc.Approver = telegram.NewApprover()
 			rt, err := g.open(ctx, func(c *mandate.Config) { c.Approver = tc.Approver })
 			if err != nil {
 				return err
 			}
 			defer rt.Close()
-			tc.Offsets = rt.Store().BotState()
 			bot, err := telegram.New(rt, tc)
 			if err != nil {
 				return err
 			}
 			rt.StartOrders()
-			fmt.Fprintf(g.stderr, "mandate: Telegram bot on chain %s, wallet %s, %d owner(s); Ctrl-C stops it\n",
-				rt.Client().Chain(), rt.Wallet().Address().Hex(), len(tc.Owners))
+			how := "long polling"
+			if hook.URL != "" {
+				how = "webhook on " + hook.Listen
+			}
+			fmt.Fprintf(g.stderr, "mandate: Telegram bot (%s) on chain %s, wallet %s, %d owner(s); Ctrl-C stops it\n",
+				how, rt.Client().Chain(), rt.Wallet().Address().Hex(), len(tc.Owners))
 			err = bot.Run(ctx)
 			if errors.Is(err, telegram.ErrUnauthorized) {
 				return fmt.Errorf("%w (check TELEGRAM_BOT_TOKEN)", err)
@@ -67,6 +87,9 @@ while it runs; their approvals go to the owners' private chats.`,
 	f.StringVar(&owners, "owners", "", "comma-separated user ids who may move value (default MANDATE_TELEGRAM_OWNERS)")
 	f.StringVar(&chats, "allow-chats", "", "comma-separated chat ids the bot talks in (default: any)")
 	f.StringVar(&users, "allow-users", "", "comma-separated user ids the bot talks to (default: any; owners always)")
+	f.StringVar(&hook.URL, "webhook", "", "receive updates by webhook at this public URL instead of long polling")
+	f.StringVar(&hook.Listen, "listen", "", "address to serve the webhook on, e.g. :8443 (with --webhook)")
+	f.IntVar(&hook.MaxConnections, "webhook-connections", 0, "deliveries the Bot API makes at once, 1-100 (default 40)")
 	f.DurationVar(&timeout, "approval-timeout", telegram.DefaultApprovalTimeout, "how long an Approve / Reject button waits for an owner")
 	return cmd
 }

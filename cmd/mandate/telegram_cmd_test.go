@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +51,60 @@ func TestTelegramCommand(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Fatal("mandate telegram kept running after its token was revoked")
 		}
+	})
+
+	t.Run("the README's five steps", func(t *testing.T) {
+		policy, err := filepath.Abs(filepath.Join("..", "..", "examples", "telegram", "policy.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanEnv(t)
+		srv := tgtest.New(t, tgtest.WithWaitTimeout(2*time.Minute))
+		t.Setenv("TELEGRAM_BOT_TOKEN", srv.Token())
+		t.Setenv("MANDATE_TELEGRAM_API", srv.URL())
+		t.Setenv("MANDATE_TELEGRAM_OWNERS", "1001")
+		t.Setenv("MANDATE_POLICY", policy)
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errb bytes.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"telegram", "--devnet"}, strings.NewReader(""), &out, &errb)
+		}()
+		defer func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("mandate telegram exited %d: %s", code, errb.String())
+			}
+		}()
+		dm := tgtest.Chat{ID: 1001, Type: "private"}
+		me := tgtest.User{ID: 1001, Username: "owner"}
+		find := func(what string, ok func(tgtest.Message) bool) tgtest.Message {
+			var found tgtest.Message
+			srv.WaitFor(t, what, func() bool {
+				for _, m := range srv.Sent(dm.ID) {
+					if ok(m) {
+						found = m
+						return true
+					}
+				}
+				return false
+			})
+			return found
+		}
+		has := func(s string) func(tgtest.Message) bool {
+			return func(m tgtest.Message) bool { return strings.Contains(m.Text, s) }
+		}
+		srv.SendText(dm, me, "/balance")
+		find("a balance", has("USDC"))
+		srv.SendText(dm, me, "/swap 0.1 ETH USDC")
+		q := find("the approval question", func(m tgtest.Message) bool {
+			return strings.Contains(m.Text, "The policy asks an owner to confirm") && m.Markup != nil && len(m.Markup.InlineKeyboard) == 1
+		})
+		srv.PressButton(dm, me, q.ID, q.Markup.InlineKeyboard[0][0].CallbackData)
+		find("the swap done after the approval", func(m tgtest.Message) bool {
+			return strings.Contains(m.Text, "Swapped 0.1 ETH for") && strings.Contains(m.Text, "mined")
+		})
+		srv.SendText(dm, me, "/chart ETH")
+		find("a chart", func(m tgtest.Message) bool { return m.Kind == "photo" && len(m.Photo) > 0 })
 	})
 }

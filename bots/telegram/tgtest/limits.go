@@ -29,6 +29,10 @@ func DefaultLimits() Limits {
 // NoLimits turns flood control off.
 func NoLimits() Limits { return Limits{} }
 
+// window is one sliding limit: at most max hits in any span, each timed when its request
+// reached the server. A hit stops counting exactly span after it, so messages exactly a
+// second apart keep "one per second"; bots/sched counts the same way, from the moment the
+// answer left here, which is never before the server timed the request.
 type window struct {
 	max  int
 	span time.Duration

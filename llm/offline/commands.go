@@ -28,6 +28,17 @@ const (
 	toolHistory   = "wallet_history"
 )
 
+// solanaTool is the Solana tool that does what an EVM tool does, for a
+// command whose words or wallet say Solana.
+var solanaTool = map[string]string{
+	toolAddress:  "sol_address",
+	toolBalance:  "sol_balance",
+	toolTransfer: "sol_transfer",
+	toolSwap:     "sol_swap",
+	toolQuote:    "sol_quote",
+	toolInfo:     "sol_token_info",
+}
+
 // Commands lists what the offline model understands, one example each. The
 // examples are phrasings the parser accepts, so a user can copy them.
 func Commands() []Command {

@@ -88,6 +88,7 @@ func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageCont
 	if in.Tool == "" {
 		return m.text(ctx, &opts, in.Text)
 	}
+	in.Tool = chooseChain(&opts, in)
 	if !offered(&opts, in.Tool) {
 		return m.text(ctx, &opts, notAvailableText(in.Tool))
 	}
@@ -166,6 +167,22 @@ func split(s string, n int) []string {
 func callID(idx int, text string) string {
 	sum := sha256.Sum256([]byte(strconv.Itoa(idx) + "\x00" + text))
 	return "offline-" + hex.EncodeToString(sum[:6])
+}
+
+// chooseChain picks the Solana tool for in when the words say Solana, or
+// when the wallet does: only the Solana tool is offered, not the EVM one.
+// Words that say Solana where only the EVM tool is offered go to the EVM
+// tool, whose own checks refuse a base58 address with a reason.
+func chooseChain(opts *llms.CallOptions, in intent) string {
+	sol, ok := solanaTool[in.Tool]
+	if !ok {
+		return in.Tool
+	}
+	evm := offered(opts, in.Tool)
+	if offered(opts, sol) && (in.Solana || !evm) {
+		return sol
+	}
+	return in.Tool
 }
 
 // offered reports whether tool may be called. With no tools listed at all

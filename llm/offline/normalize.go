@@ -18,7 +18,7 @@ func normalize(s string) string {
 		if f == "" {
 			continue
 		}
-		if isHexToken(f) {
+		if isHexToken(f) || isBase58Address(f) {
 			out = append(out, f)
 			continue
 		}
@@ -42,6 +42,25 @@ var numberWord = regexp.MustCompile(`^` + amountPattern + `([a-z][a-z0-9]*)$`)
 
 func isHexToken(f string) bool {
 	return len(f) > 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X')
+}
+
+// base58Alphabet is Bitcoin's, which Solana addresses use: no 0, O, I or l.
+const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+// isBase58Address reports whether f looks like a Solana address (a 32-byte
+// key in base58 is 32 to 44 characters). No word of a command is that long,
+// and the case is the address, so it is kept exactly as typed; whether the
+// key is valid is the tool's to say.
+func isBase58Address(f string) bool {
+	if len(f) < 32 || len(f) > 44 {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		if strings.IndexByte(base58Alphabet, f[i]) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // trimPunct removes sentence punctuation around a word. A leading dot is

@@ -11,6 +11,9 @@ type intent struct {
 	Tool string
 	Args map[string]string
 	Text string
+	// Solana is set when the words say Solana: SOL, a base58 address or
+	// mint, or "on solana". The model then calls the sol_ tool for Tool.
+	Solana bool
 }
 
 // Grammar fragments. Every rule is anchored at both ends: a message that has
@@ -19,8 +22,8 @@ type intent struct {
 // instruction.
 const (
 	pAmt  = amountPattern
-	pTok  = `(0[xX][0-9a-fA-F]{40}|[a-z][a-z0-9]{0,19}(?:\.[a-z0-9]{1,10})?)`
-	pAddr = `(0[xX][0-9a-fA-F]{40})`
+	pTok  = `(0[xX][0-9a-fA-F]{40}|[1-9A-HJ-NP-Za-km-z]{32,44}|[a-z][a-z0-9]{0,19}(?:\.[a-z0-9]{1,10})?)`
+	pAddr = `(0[xX][0-9a-fA-F]{40}|[1-9A-HJ-NP-Za-km-z]{32,44})`
 	pHash = `(0[xX][0-9a-fA-F]{64})`
 	pUnl  = `(unlimited|infinite|max|maximum|an unlimited amount of|unlimited amount of)`
 )
@@ -165,8 +168,12 @@ func parse(text string) intent {
 		return intent{Text: conditionalText()}
 	}
 	slip, core := "", s
-	if swapVerb.MatchString(s) {
-		if m := slippageClause.FindStringSubmatch(s); m != nil {
+	onSolana := false
+	if m := onSolanaRe.FindStringSubmatch(core); m != nil {
+		core, onSolana = m[1], true
+	}
+	if swapVerb.MatchString(core) {
+		if m := slippageClause.FindStringSubmatch(core); m != nil {
 			if q, unclear := unclearNumber(m[2]); unclear {
 				return intent{Text: q}
 			}
@@ -192,7 +199,7 @@ func parse(text string) intent {
 			}
 			args["slippage_bps"] = slip
 		}
-		return askIfUnclear(s, intent{Tool: ru.tool, Args: args})
+		return askIfUnclear(s, intent{Tool: ru.tool, Args: args, Solana: onSolana || saysSolana(args)})
 	}
 	for _, h := range badHexRe.FindAllString(s, -1) {
 		if n := len(h) - 2; n != 40 && n != 64 {
@@ -200,6 +207,24 @@ func parse(text string) intent {
 		}
 	}
 	return intent{Text: unknownText()}
+}
+
+// onSolanaRe is a trailing "on solana" (or "on sol"), which sends the
+// command to the Solana tools whatever else is configured.
+var onSolanaRe = regexp.MustCompile(`^(.*?),? (?:on|via|using|with) (?:solana|sol|the solana (?:wallet|chain))$`)
+
+// saysSolana reports whether a command's arguments name Solana: the coin
+// SOL, or an address or mint in base58.
+func saysSolana(args map[string]string) bool {
+	for k, v := range args {
+		switch k {
+		case "token", "from", "to", "token_a", "token_b", "spender":
+			if v == "SOL" || isBase58Address(v) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // askIfUnclear returns in, the command the message s was read as, unless
@@ -222,7 +247,7 @@ func finish(args map[string]string) (map[string]string, bool) {
 	for k, v := range args {
 		switch k {
 		case "token", "from", "to", "token_a", "token_b":
-			if isHexToken(v) {
+			if isHexToken(v) || isBase58Address(v) {
 				continue
 			}
 			if notSymbols[v] {

@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
+	"github.com/gagliardetto/solana-go/rpc/jsonrpc"
 
 	evmdevnet "github.com/mandatehq/mandate/chains/evm/devnet"
 )
@@ -95,6 +97,8 @@ type config struct {
 	token2022    bool
 	artifactsDir string
 	progress     io.Writer
+	host         string
+	port         int
 }
 
 // Option configures Start.
@@ -112,6 +116,12 @@ func WithArtifactsDir(dir string) Option { return func(c *config) { c.artifactsD
 
 // WithProgress shows the first-run npm install on w.
 func WithProgress(w io.Writer) Option { return func(c *config) { c.progress = w } }
+
+// WithListen serves the JSON-RPC on host:port instead of a free port on
+// 127.0.0.1, for `mandate devnet --solana --port N`.
+func WithListen(host string, port int) Option {
+	return func(c *config) { c.host, c.port = host, port }
+}
 
 // Devnet is a running Solana runtime.
 type Devnet struct {
@@ -131,7 +141,7 @@ type Devnet struct {
 // Start runs the runtime (installing the pinned packages on first use), and
 // funds the accounts and mints. The process ends when ctx ends or on Close.
 func Start(ctx context.Context, opts ...Option) (*Devnet, error) {
-	c := config{accounts: defaultAccounts}
+	c := config{accounts: defaultAccounts, host: "127.0.0.1"}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -149,7 +159,7 @@ func Start(ctx context.Context, opts ...Option) (*Devnet, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := launch(ctx, node, script)
+	d, err := launch(ctx, node, script, c.host, c.port)
 	if err != nil {
 		return nil, err
 	}
@@ -189,9 +199,9 @@ func writeServer(dir string) (string, error) {
 
 // launch starts node and waits for the port line. stdin stays open: the
 // server exits when it closes, so it never outlives this process.
-func launch(ctx context.Context, node, script string) (*Devnet, error) {
+func launch(ctx context.Context, node, script, host string, port int) (*Devnet, error) {
 	pctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(pctx, node, script)
+	cmd := exec.CommandContext(pctx, node, script, strconv.Itoa(port), host)
 	cmd.Dir = filepath.Dir(script)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -213,19 +223,19 @@ func launch(ctx context.Context, node, script string) (*Devnet, error) {
 	d := &Devnet{cmd: cmd, cancel: cancel, done: make(chan struct{}), stderr: stderr}
 	go func() { cmd.Wait(); close(d.done) }()
 
-	port := make(chan string, 1)
+	portLine := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		port <- strings.TrimSpace(line)
+		portLine <- strings.TrimSpace(line)
 		io.Copy(io.Discard, stdout)
 	}()
 	select {
-	case p := <-port:
+	case p := <-portLine:
 		if _, err := strconv.Atoi(p); err != nil {
 			d.Close()
 			return nil, fmt.Errorf("solana devnet: the runtime did not start: %s", tail(d.stderrText(), 2000))
 		}
-		d.url = "http://127.0.0.1:" + p
+		d.url = "http://" + net.JoinHostPort(dialHost(host), p)
 	case <-time.After(readinessTimeout):
 		d.Close()
 		return nil, fmt.Errorf("solana devnet: the runtime did not report its port within %s: %s", readinessTimeout, tail(d.stderrText(), 2000))
@@ -235,6 +245,15 @@ func launch(ctx context.Context, node, script string) (*Devnet, error) {
 	}
 	d.client = rpc.New(d.url)
 	return d, nil
+}
+
+// dialHost is where a client reaches a server listening on host: a
+// wildcard address is reached through the loopback.
+func dialHost(host string) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1"
+	}
+	return host
 }
 
 type lockedWriter struct {
@@ -301,4 +320,35 @@ func (d *Devnet) Deployment() Deployment {
 		m[k] = v.String()
 	}
 	return Deployment{RPC: d.url, Accounts: d.Accounts(), Mints: m}
+}
+
+// ErrNotDevnet is Mints' error for an RPC that does not answer
+// mandate_deployment: a real cluster, or another runtime.
+var ErrNotDevnet = errors.New("solana devnet: the RPC is not a mandate devnet (no mandate_deployment method)")
+
+// FetchMints asks the devnet serving rpcURL which mints it made, by symbol,
+// so a command pointed at `mandate devnet --solana` knows USDC's mint with no
+// other configuration. An RPC that is not such a devnet gives ErrNotDevnet.
+func FetchMints(ctx context.Context, rpcURL string) (map[string]solana.PublicKey, error) {
+	var dep *struct {
+		Mints map[string]string `json:"mints"`
+	}
+	if err := rpc.New(rpcURL).RPCCallForInto(ctx, &dep, "mandate_deployment", nil); err != nil {
+		if rerr, ok := errors.AsType[*jsonrpc.RPCError](err); ok && rerr.Code == -32601 {
+			return nil, ErrNotDevnet
+		}
+		return nil, fmt.Errorf("solana devnet: mandate_deployment: %w", err)
+	}
+	if dep == nil {
+		return nil, ErrNotDevnet
+	}
+	out := make(map[string]solana.PublicKey, len(dep.Mints))
+	for sym, m := range dep.Mints {
+		pk, err := solana.PublicKeyFromBase58(m)
+		if err != nil {
+			return nil, fmt.Errorf("solana devnet: mandate_deployment: mint %s: %w", sym, err)
+		}
+		out[sym] = pk
+	}
+	return out, nil
 }

@@ -6,8 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -20,6 +23,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/solana/devnet"
 	"github.com/mandatehq/mandate/chains/solana/devnet/soltest"
+	"github.com/mandatehq/mandate/policies"
 )
 
 func TestHealthAndVersion(t *testing.T) {
@@ -342,5 +346,97 @@ func TestDeploymentShape(t *testing.T) {
 	key, err := solana.PrivateKeyFromBase58(got.Accounts[0].SecretKey)
 	if err != nil || key.PublicKey().String() != got.Accounts[0].Address {
 		t.Fatalf("secretKey does not match address: %v", err)
+	}
+}
+
+// A command pointed at the devnet learns its mints from the devnet itself;
+// a second registration cannot replace them, and an RPC that is not a
+// mandate devnet says so.
+func TestFetchMints(t *testing.T) {
+	d := soltest.Shared(t)
+	ctx := context.Background()
+	mints, err := devnet.FetchMints(ctx, d.RPC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mints["USDC"] != d.Mints()["USDC"] {
+		t.Fatalf("FetchMints = %v, want USDC %s", mints, d.Mints()["USDC"])
+	}
+	var ok bool
+	err = d.Client().RPCCallForInto(ctx, &ok, "mandate_register", []any{map[string]any{"mints": map[string]string{"USDC": "11111111111111111111111111111111"}}})
+	if err == nil {
+		t.Fatal("a second mandate_register was accepted")
+	}
+	if again, _ := devnet.FetchMints(ctx, d.RPC()); again["USDC"] != d.Mints()["USDC"] {
+		t.Fatalf("the registered mints changed: %v", again)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`)
+	}))
+	defer srv.Close()
+	if _, err := devnet.FetchMints(ctx, srv.URL); !errors.Is(err, devnet.ErrNotDevnet) {
+		t.Fatalf("FetchMints on a cluster: %v, want ErrNotDevnet", err)
+	}
+}
+
+// WithListen serves on the port asked for, as `mandate devnet --solana --port N` needs.
+func TestListenOnPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := devnet.Start(ctx, devnet.WithAccounts(0), devnet.WithListen("127.0.0.1", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if want := fmt.Sprintf("http://127.0.0.1:%d", port); d.RPC() != want {
+		t.Fatalf("RPC = %s, want %s", d.RPC(), want)
+	}
+	if _, err := d.Client().GetHealth(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The port is taken now: a second runtime on it fails with the reason.
+	_, err = devnet.Start(ctx, devnet.WithAccounts(0), devnet.WithListen("127.0.0.1", port))
+	if err == nil || !strings.Contains(err.Error(), "EADDRINUSE") {
+		t.Fatalf("a second runtime on a taken port: %v", err)
+	}
+}
+
+// The standard accounts and the mints are the same on every run, so a
+// policy or a key written for one run holds for the next.
+func TestDeterministicAddresses(t *testing.T) {
+	d := soltest.Shared(t)
+	if got, want := d.Mints()["USDC"], devnet.Key("mint/USDC").PublicKey(); !got.Equals(want) {
+		t.Fatalf("USDC mint %s, want %s", got, want)
+	}
+	if got, want := d.Accounts()[0].Address, devnet.Key("account/0").PublicKey(); !got.Equals(want) {
+		t.Fatalf("account 0 is %s, want %s", got, want)
+	}
+}
+
+// The built-in policy parses and speaks of the devnet's own USDC mint.
+func TestBuiltInPolicy(t *testing.T) {
+	d := soltest.Shared(t)
+	src, err := d.Deployment().Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policies.Parse(src)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	var found bool
+	for _, td := range p.Tokens() {
+		if td.Symbol == "USDC" && td.Address == d.Mints()["USDC"].String() {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the policy's tokens %+v lack the devnet's USDC mint %s", p.Tokens(), d.Mints()["USDC"])
 	}
 }

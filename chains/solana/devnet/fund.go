@@ -2,7 +2,10 @@ package devnet
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
+	"strconv"
 
 	"github.com/gagliardetto/solana-go"
 	ata "github.com/gagliardetto/solana-go/programs/associated-token-account"
@@ -14,10 +17,7 @@ import (
 // setup funds the mint authority, creates the mints and funds c.accounts
 // accounts, all through the RPC with real transactions.
 func (d *Devnet) setup(ctx context.Context, c config) error {
-	var err error
-	if d.authority, err = solana.NewRandomPrivateKey(); err != nil {
-		return fmt.Errorf("solana devnet: %w", err)
-	}
+	d.authority = Key("authority")
 	if err := d.airdrop(ctx, d.authority.PublicKey(), 1000*solana.LAMPORTS_PER_SOL); err != nil {
 		return err
 	}
@@ -32,11 +32,19 @@ func (d *Devnet) setup(ctx context.Context, c config) error {
 		}
 	}
 	for i := 0; i < c.accounts; i++ {
-		a, err := d.NewAccount(ctx)
+		a, err := d.fund(ctx, Key("account/"+strconv.Itoa(i)))
 		if err != nil {
 			return err
 		}
 		d.accounts = append(d.accounts, a)
+	}
+	mints := map[string]string{}
+	for sym, m := range d.mints {
+		mints[sym] = m.String()
+	}
+	var ok bool
+	if err := d.client.RPCCallForInto(ctx, &ok, "mandate_register", []any{map[string]any{"mints": mints}}); err != nil {
+		return fmt.Errorf("solana devnet: register the deployment: %w", err)
 	}
 	return nil
 }
@@ -50,10 +58,7 @@ func (d *Devnet) airdrop(ctx context.Context, to solana.PublicKey, lamports uint
 }
 
 func (d *Devnet) createMint(ctx context.Context, symbol string, program solana.PublicKey) error {
-	mint, err := solana.NewRandomPrivateKey()
-	if err != nil {
-		return fmt.Errorf("solana devnet: %w", err)
-	}
+	mint := Key("mint/" + symbol)
 	rent, err := d.client.GetMinimumBalanceForRentExemption(ctx, 82, rpc.CommitmentFinalized)
 	if err != nil {
 		return fmt.Errorf("solana devnet: rent for a mint: %w", err)
@@ -91,6 +96,22 @@ func (d *Devnet) NewAccount(ctx context.Context) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("solana devnet: %w", err)
 	}
+	return d.fund(ctx, key)
+}
+
+// Key is the devnet's key named name ("authority", "mint/USDC",
+// "account/0", …): derived from the name, so the standard accounts and the
+// mints have the same addresses on every run, as the EVM devnet's do, and a
+// policy file or MANDATE_SOLANA_KEY written for one run holds for the next.
+// Keys anyone can derive: for the devnet only.
+func Key(name string) solana.PrivateKey {
+	seed := sha256.Sum256([]byte("mandate solana devnet: " + name))
+	return solana.PrivateKey(ed25519.NewKeyFromSeed(seed[:]))
+}
+
+// fund airdrops AccountLamports to key's account and gives it AccountUSDC
+// of every mint in its associated token account.
+func (d *Devnet) fund(ctx context.Context, key solana.PrivateKey) (Account, error) {
 	owner := key.PublicKey()
 	if err := d.airdrop(ctx, owner, AccountLamports); err != nil {
 		return Account{}, err

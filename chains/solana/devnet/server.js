@@ -5,8 +5,9 @@
 // slots, the window of valid blockhashes and the transaction history.
 //
 // Written next to node_modules by chains/solana/devnet and run with node.
-// It prints the port it listens on (127.0.0.1) on the first line of stdout
-// and exits when stdin closes, so it never outlives its parent.
+// It listens on the port and host given as its arguments (default: any free
+// port on 127.0.0.1), prints the port on the first line of stdout and exits
+// when stdin closes, so it never outlives its parent.
 'use strict';
 
 const http = require('http');
@@ -14,6 +15,7 @@ const { LiteSVM } = require('litesvm');
 const kit = require('@solana/kit');
 const token = require('@solana-program/token');
 
+let deployment = null; // set by mandate_register
 const MAX_AGE = 150; // slots a blockhash stays valid, as on a real cluster
 const LAMPORTS_PER_SIGNATURE = 5000n;
 const SLOTS_PER_EPOCH = 432000;
@@ -503,6 +505,17 @@ const methods = {
   },
   // mandate_advance [n]: produce n slots (default 1), each with a new blockhash, so a
   // test can expire a blockhash (n > 150) without waiting. Returns the new slot.
+  // mandate_deployment: what the devnet's maker registered with
+  // mandate_register (its mints by symbol), so a mandate command pointed at
+  // this RPC learns them with no other configuration; null before.
+  mandate_deployment: () => deployment,
+  // mandate_register [deployment]: set once, by the process that funded the devnet.
+  mandate_register: ([d] = []) => {
+    if (deployment !== null) throw new RpcError(-32600, 'the deployment is already registered');
+    if (!d || typeof d !== 'object' || Array.isArray(d)) throw invalidParams('Invalid params: the deployment must be an object');
+    deployment = d;
+    return true;
+  },
   mandate_advance: ([n = 1] = []) => {
     if (!Number.isInteger(n) || n < 1 || n > 100000) throw invalidParams('Invalid params: n must be an integer from 1 to 100000');
     for (let i = 0; i < n; i++) advance();
@@ -553,7 +566,11 @@ const server = http.createServer((req, res) => {
   });
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.on('error', (e) => {
+  process.stderr.write(`listen: ${e.message}\n`);
+  process.exit(1);
+});
+server.listen(Number(process.argv[2] || 0), process.argv[3] || '127.0.0.1', () => {
   process.stdout.write(`${server.address().port}\n`);
 });
 process.stdin.on('end', () => process.exit(0));

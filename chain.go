@@ -50,6 +50,8 @@ func (rt *Runtime) openChain(ctx context.Context) error {
 				rt.dep = dep
 			}
 		}
+	case rt.solanaConfigured():
+		return nil // Solana only: no EVM chain, wallet or EVM tools
 	default:
 		return ErrNoChain
 	}

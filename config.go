@@ -50,6 +50,12 @@ type Config struct {
 	// empty, and a database of its own when DB is empty.
 	Devnet        bool            `yaml:"-"`
 	DevnetOptions []devnet.Option `yaml:"-"`
+	// SolanaDevnet starts the local Solana runtime (LiteSVM) in-process and
+	// runs the Solana tools on it: its USDC mint, its first funded account,
+	// a built-in policy when Policy is empty and a database of its own when
+	// DB is empty. With it and no EVM chain configured, the runtime offers
+	// the Solana tools only.
+	SolanaDevnet bool `yaml:"-"`
 	// KeepChats keeps the conversations of a devnet run without DB in a
 	// database of their own (ChatDB, or one per working directory), so
 	// they carry over to the next devnet while its ledger and orders start

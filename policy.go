@@ -30,6 +30,10 @@ func (rt *Runtime) loadPolicy(context.Context) error {
 		if src, err = rt.dep.Policy(); err != nil {
 			return fmt.Errorf("mandate: the devnet's policy: %w", err)
 		}
+	case rt.sol.dev != nil:
+		if src, err = rt.sol.dev.Deployment().Policy(); err != nil {
+			return fmt.Errorf("mandate: the Solana devnet's policy: %w", err)
+		}
 	default:
 		return nil // reading needs no policy; the gate refuses all that moves value
 	}

@@ -45,6 +45,8 @@ type Runtime struct {
 	signer evm.Signer
 	wallet *evm.Wallet
 
+	sol solanaSide // the Solana wallet and its tools, when configured
+
 	reg       *tools.Registry
 	book      *dex.Book
 	model     llms.Model
@@ -76,7 +78,7 @@ func Open(ctx context.Context, cfg Config) (_ *Runtime, err error) {
 			rt.Close()
 		}
 	}()
-	steps := []func(context.Context) error{rt.openChain, rt.openStore, rt.loadPolicy, rt.openTokens, rt.openGate, rt.openWallet, rt.openTools, rt.openAgent}
+	steps := []func(context.Context) error{rt.openChain, rt.openSolanaChain, rt.openStore, rt.loadPolicy, rt.openTokens, rt.openGate, rt.openWallet, rt.openSolanaWallet, rt.openTools, rt.openAgent}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err

@@ -21,7 +21,7 @@ import (
 // working directory, so two checkouts do not share one).
 func (rt *Runtime) openStore(ctx context.Context) error {
 	dsn := rt.cfg.DB
-	if dsn == "" && rt.dev != nil {
+	if dsn == "" && (rt.dev != nil || rt.sol.dev != nil) {
 		dir, err := os.MkdirTemp("", "mandate-devnet-")
 		if err != nil {
 			return fmt.Errorf("mandate: a directory for the devnet's database: %w", err)
@@ -30,11 +30,10 @@ func (rt *Runtime) openStore(ctx context.Context) error {
 		dsn = "sqlite:" + filepath.Join(dir, "mandate.db")
 	}
 	if dsn == "" {
-		dir, err := os.UserConfigDir()
-		if err != nil {
-			return configErrf("db", "no home directory for the default database (%v); configure one", err)
+		var err error
+		if dsn, err = defaultDB(); err != nil {
+			return err
 		}
-		dsn = "sqlite:" + filepath.Join(dir, "mandate", "mandate.db")
 	}
 	s, err := rt.openDB(ctx, "db", dsn)
 	if err != nil {
@@ -42,6 +41,8 @@ func (rt *Runtime) openStore(ctx context.Context) error {
 	}
 	rt.store, rt.chats = s, s
 	if rt.dev == nil || rt.cfg.DB != "" || !rt.cfg.KeepChats {
+		// A Solana devnet's conversations are not kept apart: a chat that
+		// speaks of its accounts needs the same runtime again.
 		return nil
 	}
 	chatDSN := rt.cfg.ChatDB
@@ -73,6 +74,15 @@ func (rt *Runtime) openDB(ctx context.Context, field, dsn string) (*memory.Store
 	return s, nil
 }
 
+// defaultDB is the user's default database.
+func defaultDB() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", configErrf("db", "no home directory for the default database (%v); configure one", err)
+	}
+	return "sqlite:" + filepath.Join(dir, "mandate", "mandate.db"), nil
+}
+
 // DevnetChatDB is where a devnet run with KeepChats and no ChatDB keeps its
 // conversations: one SQLite file per working directory under the user's
 // configuration directory.
@@ -102,3 +112,22 @@ func (e *StoreError) Unwrap() error { return e.Err }
 
 // DSN is the database the runtime keeps its ledger, journal and orders in.
 func (rt *Runtime) DSN() string { return rt.dsn }
+
+// OpenStore opens the configured database (Config.DB, or the user's
+// default one) without the rest of a runtime: for commands that only read
+// it, such as the audit. The devnet's database lives only while its
+// runtime runs, so Config.Devnet without DB is refused.
+func OpenStore(ctx context.Context, cfg Config) (*memory.Store, error) {
+	if cfg.DB == "" && (cfg.Devnet || cfg.SolanaDevnet) {
+		return nil, configErrf("db", "the devnet's database lives only while its runtime runs; name a database to read")
+	}
+	dsn := cfg.DB
+	if dsn == "" {
+		var err error
+		if dsn, err = defaultDB(); err != nil {
+			return nil, err
+		}
+	}
+	rt := &Runtime{cfg: cfg}
+	return rt.openDB(ctx, "db", dsn)
+}

@@ -41,7 +41,13 @@ func (rt *Runtime) openTools(context.Context) error {
 	if err != nil {
 		return err
 	}
-	rt.reg = tools.NewRegistry(walletTools, dexTools, rt.book.Tools(), rt.analyticsTools(), ms)
+	if rt.client == nil {
+		// Solana only: EVM tools would only ever answer "no chain", and
+		// offering them would send the model's "balance" to the wrong one.
+		rt.reg = tools.NewRegistry(rt.sol.tools)
+		return nil
+	}
+	rt.reg = tools.NewRegistry(walletTools, dexTools, rt.book.Tools(), rt.analyticsTools(), ms, rt.sol.tools)
 	return nil
 }
 

@@ -23,6 +23,9 @@ const resumeLimit = 20 * time.Second
 // node dropped, go out now; mined ones are settled. A node that cannot
 // answer leaves them for the next send, which rebroadcasts too.
 func (rt *Runtime) openWallet(ctx context.Context) error {
+	if rt.client == nil {
+		return nil // Solana only
+	}
 	s, err := rt.chooseSigner(ctx)
 	if err != nil {
 		return err

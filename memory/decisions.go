@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/mandatehq/mandate/policies"
@@ -22,10 +23,17 @@ type DecisionFilter struct {
 	ApprovalID string
 	Key        string            // idempotency key
 	Decision   policies.Decision // approve, deny or ask
+	Kind       policies.Kind     // transfer, swap, approve, call, safe_tx
+	// Token matches a decision whose intent names it as a JSON value: a
+	// symbol ("USDC") or an address or mint, in any letter case.
+	Token string
 	Since      time.Time         // at or after
 	Until      time.Time         // before
 	Limit      int               // at most this many, newest first; 0 means DefaultDecisionLimit
 }
+
+// likeEscaper escapes LIKE's wildcards, so a token is matched as written.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // Decisions reads the audit back, newest first. Approvals carry the spends
 // they charged, including spends later voided by a release.
@@ -45,6 +53,12 @@ func (s *Store) Decisions(ctx context.Context, f DecisionFilter) ([]policies.Ent
 	}
 	if f.Decision != "" {
 		q = q.Where("decision = ?", string(f.Decision))
+	}
+	if f.Kind != "" {
+		q = q.Where("kind = ?", string(f.Kind))
+	}
+	if f.Token != "" {
+		q = q.Where(`LOWER(intent) LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(`"`+strings.ToLower(f.Token)+`"`)+"%")
 	}
 	if !f.Since.IsZero() {
 		q = q.Where("at_ns >= ?", nanos(f.Since))

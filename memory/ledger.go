@@ -138,7 +138,7 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 				return dup
 			}
 			if found {
-				if err := supersede(tx, e.Supersedes, e.ApprovalID, e.SupersededSent); err != nil {
+				if err := s.supersede(tx, e.Supersedes, e.ApprovalID, e.SupersededSent); err != nil {
 					return err
 				}
 			}
@@ -159,14 +159,16 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
-		if len(e.Spends) == 0 {
-			return nil
-		}
 		spends := make([]spendRow, len(e.Spends))
 		for i, sp := range e.Spends {
 			spends[i] = spendRow{DecisionID: row.ID, Bucket: sp.Bucket, Amount: sp.Amount.String(), AtNs: row.AtNs}
 		}
-		return tx.Create(&spends).Error
+		if len(spends) > 0 {
+			if err := tx.Create(&spends).Error; err != nil {
+				return err
+			}
+		}
+		return s.chain(tx, auditDecision, row, spends)
 	})
 	var dup *policies.DuplicateError
 	var lim *policies.LimitError
@@ -194,7 +196,7 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 // of the key's unique index so next can hold the key, and (unless its
 // transaction was sent, on another chain) releases it: its attempt signed
 // nothing. Inside a commit's transaction, which a refusal rolls back.
-func supersede(tx *gorm.DB, prior, next string, sent bool) error {
+func (s *Store) supersede(tx *gorm.DB, prior, next string, sent bool) error {
 	now := time.Now().UnixNano()
 	var row decisionRow
 	if err := tx.Where(whereApproval, prior).Limit(1).Find(&row).Error; err != nil {
@@ -202,7 +204,10 @@ func supersede(tx *gorm.DB, prior, next string, sent bool) error {
 	}
 	updates := map[string]any{"superseded_by": next}
 	if sent {
-		return tx.Model(&decisionRow{}).Where("id = ?", row.ID).Updates(updates).Error
+		if err := tx.Model(&decisionRow{}).Where("id = ?", row.ID).Updates(updates).Error; err != nil {
+			return err
+		}
+		return s.chainUpdate(tx, row.ID)
 	}
 	if row.ReleasedAtNs == nil {
 		updates["released_at_ns"] = now
@@ -211,8 +216,11 @@ func supersede(tx *gorm.DB, prior, next string, sent bool) error {
 	if err := tx.Model(&decisionRow{}).Where("id = ?", row.ID).Updates(updates).Error; err != nil {
 		return err
 	}
-	return tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
-		Update("voided_at_ns", now).Error
+	if err := tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
+		Update("voided_at_ns", now).Error; err != nil {
+		return err
+	}
+	return s.chainUpdate(tx, row.ID)
 }
 
 // Release voids the spends of a committed approval so they stop counting,
@@ -239,8 +247,11 @@ func (l ledger) Release(ctx context.Context, approvalID, reason string) error {
 			Updates(map[string]any{"released_at_ns": now, "release_reason": reason}).Error; err != nil {
 			return err
 		}
-		return tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
-			Update("voided_at_ns", now).Error
+		if err := tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
+			Update("voided_at_ns", now).Error; err != nil {
+			return err
+		}
+		return s.chainUpdate(tx, row.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("memory: release: %w", err)
@@ -259,7 +270,12 @@ func (l ledger) Record(ctx context.Context, e policies.Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := l.s.write(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error }); err != nil {
+	if err := l.s.write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return l.s.chain(tx, auditDecision, row, nil)
+	}); err != nil {
 		return fmt.Errorf("memory: record: %w", err)
 	}
 	return nil

@@ -37,6 +37,9 @@ type migration struct {
 	stmts    []string
 	sqlite   []string
 	postgres []string
+	// backfill runs last, in the same transaction: data the new schema
+	// derives from rows already there.
+	backfill func(tx *gorm.DB) error
 }
 
 var migrations = []migration{{
@@ -341,6 +344,28 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX bot_approvals_expires ON bot_approvals (bot, expires_at_ns)`,
 	},
+}, {
+	version: 9,
+	name:    "a hash chain over the decisions audit",
+	stmts: []string{
+		// One link per event of the audit (a decision, a later change of
+		// its release or supersession), per wallet or Safe, each carrying
+		// the hash of the one before: see audit.go.
+		`CREATE TABLE audit_chain (
+			id {{id}},
+			wallet_key TEXT NOT NULL,
+			seq BIGINT NOT NULL,
+			event TEXT NOT NULL,
+			decision_id BIGINT NOT NULL,
+			content TEXT NOT NULL,
+			prev_hash TEXT NOT NULL,
+			hash TEXT NOT NULL,
+			at_ns BIGINT NOT NULL
+		)`,
+		`CREATE UNIQUE INDEX audit_chain_seq ON audit_chain (wallet_key, seq)`,
+		`CREATE INDEX audit_chain_decision ON audit_chain (decision_id)`,
+	},
+	backfill: backfillAudit,
 }}
 
 // SchemaVersion is the schema version this build writes.
@@ -427,6 +452,11 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 			}
 			for _, stmt := range stmts {
 				if err := tx.Exec(s.expand(stmt)).Error; err != nil {
+					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			if m.backfill != nil {
+				if err := m.backfill(tx); err != nil {
 					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 				}
 			}

@@ -88,7 +88,7 @@ func TestMigrateBackfillsAddressKeys(t *testing.T) {
 	defer s.Close()
 	// Rebuild an in-memory database at schema 1 on the same connection.
 	for _, table := range []string{"spends", "decisions", "tx_journal", "schema_migrations",
-		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals"} {
+		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals", "audit_chain"} {
 		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -121,5 +121,45 @@ func TestMigrateBackfillsAddressKeys(t *testing.T) {
 	}
 	if n, ok, err := s.Journal().MaxNonce(ctx, "1", "0xabcd000000000000000000000000000000000001"); err != nil || !ok || n != 4 {
 		t.Errorf("MaxNonce after backfill = %d, %v, %v", n, ok, err)
+	}
+}
+
+// Migration 9 links the decisions written before the audit chain existed,
+// releases included, so the chain verifies whole from the upgrade on.
+func TestMigrateBackfillsAuditChain(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, table := range []string{"audit_chain"} {
+		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Exec("DELETE FROM schema_migrations WHERE version = 9").Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO decisions (approval_id, wallet, wallet_key, chain, idem_key, kind, digest, intent, decision, reasons, prices, at_ns) VALUES ('a', '0xAb', '0xab', '1', '', 'transfer', 'd', '{}', 'approve', '[]', '[]', 1)`,
+		`INSERT INTO spends (decision_id, bucket, amount, at_ns) VALUES (1, 'ETH', '7', 1)`,
+		`INSERT INTO decisions (approval_id, wallet, wallet_key, chain, idem_key, kind, digest, intent, decision, reasons, prices, at_ns, released_at_ns, release_reason) VALUES ('b', '0xAb', '0xab', '1', '', 'transfer', 'e', '{}', 'approve', '[]', '[]', 2, 3, 'never sent')`,
+		`INSERT INTO spends (decision_id, bucket, amount, at_ns, voided_at_ns) VALUES (2, 'ETH', '8', 2, 3)`,
+		`INSERT INTO decisions (approval_id, wallet, wallet_key, chain, idem_key, kind, digest, intent, decision, reasons, prices, at_ns) VALUES ('', '0xCd', '0xcd', '1', '', 'transfer', 'f', '{}', 'deny', '["no"]', '[]', 4)`,
+	} {
+		if err := s.db.Exec(stmt).Error; err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Broken != nil || rep.Links != 4 || len(rep.Heads) != 2 {
+		t.Fatalf("after the backfill: %+v (broken: %v)", rep, rep.Broken)
 	}
 }

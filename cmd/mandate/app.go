@@ -23,7 +23,8 @@ func (g *globals) config() (mandate.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Devnet = g.devnet
+	cfg.Devnet = g.devnet && !g.solana
+	cfg.SolanaDevnet = g.devnet && g.solana
 	cfg.Progress = g.progress()
 	cfg.Notify = func(msg string) { fmt.Fprintln(g.stderr, "mandate: "+msg) }
 	cfg.PassphraseFunc = func(_ context.Context, account string) (string, error) {

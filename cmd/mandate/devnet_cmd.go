@@ -19,10 +19,9 @@ import (
 
 func newDevnetCmd(g *globals) *cobra.Command {
 	var (
-		port   int
-		host   string
-		out    string
-		solana bool
+		port int
+		host string
+		out  string
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -43,7 +42,7 @@ MANDATE_SOLANA_RPC_URL pointing at it learn the mints the same way.`,
 				return usageErr("--port must be between 0 and 65535; got %d", port)
 			}
 			ctx := cmd.Context()
-			if solana {
+			if g.solana {
 				if !cmd.Flags().Changed("port") {
 					port = 8899
 				}
@@ -91,7 +90,6 @@ MANDATE_SOLANA_RPC_URL pointing at it learn the mints the same way.`,
 	cmd.Flags().IntVar(&port, "port", 8545, "port for JSON-RPC over HTTP (0 picks a free one)")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "address to listen on")
 	cmd.Flags().StringVar(&out, "out", "", "write the deployment (addresses, funded keys) to this JSON file")
-	cmd.Flags().BoolVar(&solana, "solana", false, "run the Solana runtime (LiteSVM) instead of the EVM chain")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "setup",
 		Short: "Fetch the pinned contract artifacts and the Solana runtime (npm) and compile the devnet's own sources",

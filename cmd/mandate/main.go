@@ -34,6 +34,7 @@ type globals struct {
 	configPath string
 	json       bool
 	devnet     bool
+	solana     bool
 	verbose    bool
 	stdout     io.Writer
 	stderr     io.Writer
@@ -113,6 +114,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.configPath, "config", "", "config file (default ./mandate.yaml if present)")
 	pf.BoolVar(&g.json, "json", false, "print one JSON object (JSON lines for streams) on stdout")
 	pf.BoolVar(&g.devnet, "devnet", false, "start a local chain with real contracts in-process and use it")
+	pf.BoolVar(&g.solana, "solana", false, "with --devnet: start the local Solana runtime instead and use the Solana tools")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr")
 	root.AddCommand(
 		newDevnetCmd(g),
@@ -126,6 +128,8 @@ func newRoot(g *globals) *cobra.Command {
 		newCosignerCmd(g),
 		newTelegramCmd(g),
 		newDiscordCmd(g),
+		newMCPCmd(g),
+		newAuditCmd(g),
 	)
 	return root
 }

@@ -27,9 +27,9 @@ type DecisionFilter struct {
 	// Token matches a decision whose intent names it as a JSON value: a
 	// symbol ("USDC") or an address or mint, in any letter case.
 	Token string
-	Since      time.Time         // at or after
-	Until      time.Time         // before
-	Limit      int               // at most this many, newest first; 0 means DefaultDecisionLimit
+	Since time.Time // at or after
+	Until time.Time // before
+	Limit int       // at most this many, newest first; 0 means DefaultDecisionLimit
 }
 
 // likeEscaper escapes LIKE's wildcards, so a token is matched as written.

@@ -151,11 +151,12 @@ func (rt *Runtime) Orders() *dex.Book { return rt.book }
 
 // StartOrders runs the standing-order watcher in the background until
 // StopOrders or Close; each run reports to Config.OnOrder. Starting it
-// twice is a no-op.
+// twice is a no-op, and so is starting it without an EVM wallet (standing
+// orders are Uniswap swaps).
 func (rt *Runtime) StartOrders() {
 	rt.watchMu.Lock()
 	defer rt.watchMu.Unlock()
-	if rt.watchStop != nil {
+	if rt.watchStop != nil || rt.wallet == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())

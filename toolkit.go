@@ -15,6 +15,7 @@ import (
 	"github.com/mandatehq/mandate/tools/analytics"
 	"github.com/mandatehq/mandate/tools/dex"
 	"github.com/mandatehq/mandate/tools/multisig"
+	soltools "github.com/mandatehq/mandate/tools/solana"
 	"github.com/mandatehq/mandate/tools/wallet"
 )
 
@@ -27,7 +28,7 @@ func Catalog() *tools.Registry {
 	dexTools := dex.Tools(nil, rt.gate)
 	book := dex.NewBook(nil, nil, dexTools)
 	ms, _ := rt.multisigTools()
-	return tools.NewRegistry(walletTools, dexTools, book.Tools(), rt.analyticsTools(), ms)
+	return tools.NewRegistry(walletTools, dexTools, book.Tools(), rt.analyticsTools(), ms, soltools.New(nil, rt.gate, nil))
 }
 
 // openTools builds every tool kit over the wallet and the gate: wallet,

@@ -34,7 +34,8 @@ func ParseMint(addr, program sol.PublicKey, data []byte) (Mint, error) {
 	if len(data) < mintSize || data[45] != 1 {
 		return Mint{}, fmt.Errorf("%w: %s has %d bytes of data, not an initialized mint", ErrNotMint, addr, len(data))
 	}
-	m := Mint{Address: addr, Program: program, Decimals: data[44]}
+	m := Mint{Address: addr, Program: program, Decimals: data[44], Supply: binary.LittleEndian.Uint64(data[36:44]),
+		MintAuthority: optionalKey(data[0:36]), FreezeAuthority: optionalKey(data[46:82])}
 	if len(data) == mintSize {
 		return m, nil
 	}
@@ -84,4 +85,14 @@ func extensions(tlv []byte) ([]Extension, error) {
 		tlv = tlv[4+n:]
 	}
 	return out, nil
+}
+
+// optionalKey reads a COption<Pubkey> as the Token program lays it out: a
+// 4-byte tag, then the key.
+func optionalKey(b []byte) *sol.PublicKey {
+	if binary.LittleEndian.Uint32(b) == 0 {
+		return nil
+	}
+	k := sol.PublicKeyFromBytes(b[4:36])
+	return &k
 }

@@ -30,7 +30,8 @@ func TestParseAccounts(t *testing.T) {
 		t.Fatalf("solana-go encodes a mint in %d bytes", len(mint))
 	}
 	m, err := ParseMint(addr, sol.TokenProgramID, mint)
-	if err != nil || m.Decimals != 6 || len(m.Extensions) != 0 {
+	if err != nil || m.Decimals != 6 || len(m.Extensions) != 0 || m.Supply != 1e12 ||
+		m.MintAuthority == nil || !m.MintAuthority.Equals(auth) || m.FreezeAuthority != nil {
 		t.Fatalf("mint: %+v %v", m, err)
 	}
 

@@ -23,7 +23,7 @@ type world struct {
 	blockhash               sol.Hash
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{wallet: mustKeypair(t), friend: mustKeypair(t)}
 	w.usdc, w.pyusd, w.fee, w.hook = newKey(), newKey(), newKey(), newKey()
@@ -43,7 +43,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // account creates owner's associated token account for mint in the state.
-func (w *world) account(t *testing.T, owner, mint sol.PublicKey) sol.PublicKey {
+func (w *world) account(t testing.TB, owner, mint sol.PublicKey) sol.PublicKey {
 	t.Helper()
 	m := w.look.Mints[mint]
 	a, err := ataAddress(owner, mint, m.Program)
@@ -82,7 +82,7 @@ func wire(t *testing.T, tx *sol.Transaction) *sol.Transaction {
 	return out
 }
 
-func mustKeypair(t *testing.T) *Keypair {
+func mustKeypair(t testing.TB) *Keypair {
 	t.Helper()
 	k, err := NewKeypair()
 	if err != nil {

@@ -1,9 +1,13 @@
 // Package solana is Mandate's Solana wallet: keys kept encrypted, a signer
 // that signs only what an Approval allows, the decoding of a transaction's
-// instructions into policy intents, and builders for SOL and SPL transfers.
+// instructions into policy intents, builders for SOL and SPL transfers, a
+// typed RPC client (Client), and a Wallet that prices, simulates, signs,
+// journals, sends and confirms them.
 //
 // It mirrors chains/evm: the policy engine in package policies decides, and
-// this package refuses to sign anything the decision did not cover.
+// this package refuses to sign anything the decision did not cover. It
+// journals in chains/evm's Journal, so one database holds both chains'
+// transactions and one lock discipline guards them.
 package solana
 
 import (

@@ -40,6 +40,11 @@ type Mint struct {
 	Address  sol.PublicKey
 	Program  sol.PublicKey // the Token or Token-2022 program
 	Decimals uint8
+	// Supply is the amount in circulation, in base units.
+	Supply uint64
+	// MintAuthority can create more; FreezeAuthority can freeze holders'
+	// accounts. Nil when the mint has none.
+	MintAuthority, FreezeAuthority *sol.PublicKey
 	// Extensions are the Token-2022 extension types the mint carries
 	// (empty for the Token program).
 	Extensions []Extension
@@ -103,3 +108,7 @@ func (s StaticLookup) Mint(_ context.Context, addr sol.PublicKey) (Mint, error) 
 	}
 	return Mint{}, fmt.Errorf("%w: mint %s", ErrAccountNotFound, addr)
 }
+
+// Risk returns ErrRiskyMint (wrapped, saying why) when transfers of m are
+// refused because an extension changes what they do, and nil otherwise.
+func (m Mint) Risk() error { return checkMint(m) }

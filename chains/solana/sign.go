@@ -24,6 +24,10 @@ type signRequest struct {
 	look      Lookup
 	approvals []policies.Approval // one per decoded intent, in order
 	cap       FeeCap
+	// keys are the idempotency keys the approvals were decided under, one
+	// per decoded intent (none: no keys). A key is not in the transaction's
+	// bytes, but it is in what an approval's digest covers.
+	keys []string
 }
 
 // signApproved is the only place this package signs. It decodes the
@@ -45,6 +49,16 @@ func signApproved(ctx context.Context, s Signer, r signRequest) error {
 	}
 	if len(d.Intents) != len(r.approvals) {
 		return fmt.Errorf("%w: it does %d things, and %d approvals were given", ErrNotApproved, len(d.Intents), len(r.approvals))
+	}
+	if len(r.keys) > 0 {
+		if len(r.keys) != len(d.Intents) {
+			return fmt.Errorf("%w: it does %d things, and %d idempotency keys were given", ErrNotApproved, len(d.Intents), len(r.keys))
+		}
+		for i := range d.Intents {
+			if d.Intents[i], err = withKey(d.Intents[i], r.keys[i]); err != nil {
+				return err
+			}
+		}
 	}
 	for i, in := range d.Intents {
 		dg, err := policies.Digest(in)
@@ -88,4 +102,21 @@ func signApproved(ctx context.Context, s Signer, r signRequest) error {
 	}
 	r.tx.Signatures[idx] = sig
 	return nil
+}
+
+// withKey returns in carrying idempotency key k. The decoder makes only the
+// kinds below.
+func withKey(in policies.Intent, k string) (policies.Intent, error) {
+	switch x := in.(type) {
+	case policies.Transfer:
+		x.Key = k
+		return x, nil
+	case policies.Approve:
+		x.Key = k
+		return x, nil
+	case policies.ContractCall:
+		x.Key = k
+		return x, nil
+	}
+	return nil, fmt.Errorf("solana: cannot key a %s intent", in.Kind())
 }

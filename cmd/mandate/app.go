@@ -75,7 +75,7 @@ func advise(err error) error {
 	}
 	switch {
 	case errors.Is(err, mandate.ErrNoChain):
-		return usageErr("no chain: set MANDATE_RPC_URL (or rpc_url in mandate.yaml), or pass --devnet for a local chain")
+		return usageErr("no chain: set MANDATE_RPC_URL (or rpc_url in mandate.yaml) for an EVM chain or MANDATE_SOLANA_RPC_URL for Solana, or pass --devnet for a local chain (--devnet --solana for the local Solana runtime)")
 	case errors.Is(err, mandate.ErrNoKey):
 		return usageErr("%v; run `mandate wallet new` or `mandate wallet import`, or set MANDATE_KEYSTORE", err)
 	case errors.Is(err, mandate.ErrPassphrase):
@@ -83,7 +83,7 @@ func advise(err error) error {
 	case errors.Is(err, tools.ErrNoPolicy):
 		return usageErr("%v: set MANDATE_POLICY (or policy in mandate.yaml) to a policy file; `mandate policy check FILE` validates one", err)
 	case errors.Is(err, tools.ErrNoWallet), errors.Is(err, tools.ErrNoChain):
-		return usageErr("%v: set MANDATE_RPC_URL and a key (keystore or MANDATE_PRIVATE_KEY), or pass --devnet", err)
+		return usageErr("%v: set MANDATE_RPC_URL and a key (keystore or MANDATE_PRIVATE_KEY), or MANDATE_SOLANA_RPC_URL for the sol_ tools, or pass --devnet (--devnet --solana for the sol_ tools)", err)
 	}
 	return err
 }

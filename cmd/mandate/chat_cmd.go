@@ -46,7 +46,7 @@ execute while the chat runs, and their reports appear above the prompt.`,
 			rt.StartOrders()
 			sess := ag.Session(chat)
 			if con.drawn {
-				fmt.Fprintf(g.stdout, "Mandate on chain %s, wallet %s, model %s. Type help; Ctrl-C cancels an answer, Ctrl-D leaves.\n", rt.Client().Chain(), rt.Wallet().Address().Hex(), name)
+				fmt.Fprintf(g.stdout, "Mandate on %s, model %s. Type help; Ctrl-C cancels an answer, Ctrl-D leaves.\n", rt.Where(), name)
 			}
 			return g.converse(ctx, con, sess)
 		},

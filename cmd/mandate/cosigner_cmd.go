@@ -129,6 +129,9 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 // signer, the database's review records, the chain's nonces and tokens.
 func reviewer(ctx context.Context, rt *mandate.Runtime, specs []string, s evm.Signer, extra ...cosigner.Option) (*cosigner.Reviewer, error) {
 	c := rt.Client()
+	if c == nil {
+		return nil, usageErr("the co-signer signs Safe transactions and needs an EVM chain: set MANDATE_RPC_URL, or pass --devnet without --solana")
+	}
 	opts := []cosigner.Option{cosigner.WithSigner(s), cosigner.WithStore(cosigner.ReviewStore(rt.Store().Reviews())), cosigner.WithLogger(slog.Default()),
 		cosigner.WithTokens(tokenLookup(rt.Tokens(), c.ChainID().Int64())),
 		cosigner.WithNonces(func(ctx context.Context, addr common.Address) (uint64, error) { return safe.Nonce(ctx, c, addr) })}

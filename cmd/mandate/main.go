@@ -168,7 +168,7 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	var ae *tools.ArgError
-	if errors.As(err, &ae) {
+	if errors.As(err, &ae) || errors.Is(err, tools.ErrUnknownTool) {
 		return exitUsage
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "accepts ") ||

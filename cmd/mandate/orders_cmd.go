@@ -51,6 +51,9 @@ refused, since nobody is there to ask.`,
 				return err
 			}
 			defer rt.Close()
+			if rt.Wallet() == nil {
+				return usageErr("standing orders are Uniswap swaps and need an EVM chain: set MANDATE_RPC_URL, or pass --devnet without --solana")
+			}
 			fmt.Fprintf(g.stderr, "watching the standing orders of %s on chain %s; Ctrl-C to stop\n", rt.Wallet().Address().Hex(), rt.Client().Chain())
 			if err := rt.Orders().Run(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 				return err

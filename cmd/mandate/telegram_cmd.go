@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/bots/access"
 	"github.com/mandatehq/mandate/bots/telegram"
 )
 
@@ -73,8 +73,8 @@ MANDATE_TELEGRAM_WEBHOOK_SECRET sets one.`,
 			if hook.URL != "" {
 				how = "webhook on " + hook.Listen
 			}
-			fmt.Fprintf(g.stderr, "mandate: Telegram bot (%s) on chain %s, wallet %s, %d owner(s); Ctrl-C stops it\n",
-				how, rt.Client().Chain(), rt.Wallet().Address().Hex(), len(tc.Owners))
+			fmt.Fprintf(g.stderr, "mandate: Telegram bot (%s) on %s, %d owner(s); Ctrl-C stops it\n",
+				how, rt.Where(), len(tc.Owners))
 			err = bot.Run(ctx)
 			if errors.Is(err, telegram.ErrUnauthorized) {
 				return fmt.Errorf("%w (check TELEGRAM_BOT_TOKEN)", err)
@@ -120,18 +120,9 @@ func telegramConfig(bc mandate.BotConfig, api, owners, chats, users string) (tel
 	return tc, nil
 }
 
-// telegramIDs reads comma-separated Telegram ids.
+// telegramIDs reads comma-separated Telegram ids; a bad one is a usage
+// error.
 func telegramIDs(s, where string) ([]int64, error) {
-	var out []int64
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		id, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || id == 0 {
-			return nil, usageErr("%s: %q is not a Telegram id (a whole number, e.g. 123456789)", where, f)
-		}
-		out = append(out, id)
-	}
-	return out, nil
+	ids, err := access.TelegramIDs(s, where)
+	return ids, asUsage(err)
 }

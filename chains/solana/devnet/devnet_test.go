@@ -440,3 +440,19 @@ func TestBuiltInPolicy(t *testing.T) {
 		t.Fatalf("the policy's tokens %+v lack the devnet's USDC mint %s", p.Tokens(), d.Mints()["USDC"])
 	}
 }
+
+// examples/solana/policy.yaml, which the README runs against this devnet,
+// names its USDC mint.
+func TestExamplePolicyMatchesDevnet(t *testing.T) {
+	p, err := policies.Load("../../../examples/solana/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := devnet.Key("mint/USDC").PublicKey().String()
+	for _, td := range p.Tokens() {
+		if td.Symbol == "USDC" && td.Address == want {
+			return
+		}
+	}
+	t.Fatalf("examples/solana/policy.yaml does not name the devnet's USDC mint %s: %+v", want, p.Tokens())
+}

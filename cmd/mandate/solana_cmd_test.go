@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,65 @@ func TestSolanaChat(t *testing.T) {
 	}
 	if strings.Join(tools, ",") != "sol_balance,sol_transfer,sol_transfer,sol_transfer" || mined != 2 || denied != 1 {
 		t.Fatalf("tools %v, %d mined, %d denied; want sol_balance and three sol_transfer, 2 mined, 1 denied\n%s", tools, mined, denied, out)
+	}
+}
+
+// Solana keys in the keystore: imported from base58 and from the Solana
+// CLI's JSON array, never printed or stored in the clear, listed apart
+// from the EVM keys, and used by the Solana tools with a passphrase.
+func TestSolanaKeystore(t *testing.T) {
+	cleanEnv(t)
+	ks := t.TempDir()
+	t.Setenv("MANDATE_KEYSTORE", ks)
+	t.Setenv("MANDATE_PASSPHRASE", "correct horse battery staple")
+	key := devnet.Key("account/3")
+	code, out, errs := cli(t, key.String()+"\n", "--solana", "wallet", "import", "--json")
+	if code != 0 || !strings.Contains(out, key.PublicKey().String()) || strings.Contains(out+errs, key.String()) {
+		t.Fatalf("import base58: exit %d, %q %q", code, out, errs)
+	}
+	other := devnet.Key("account/2")
+	nums := make([]string, len(other))
+	for i, b := range other {
+		nums[i] = strconv.Itoa(int(b))
+	}
+	idJSON := filepath.Join(t.TempDir(), "id.json")
+	if err := os.WriteFile(idJSON, []byte("[\n"+strings.Join(nums, ",\n")+"\n]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs = cli(t, "", "--solana", "wallet", "import", "--key-file", idJSON); code != 0 || !strings.Contains(out, other.PublicKey().String()) {
+		t.Fatalf("import id.json: exit %d, %q %q", code, out, errs)
+	}
+	if code, _, errs = cli(t, "[1,2,3]\n", "--solana", "wallet", "import"); code != 2 {
+		t.Fatalf("short JSON key: exit %d %q", code, errs)
+	}
+	code, out, _ = cli(t, "", "--solana", "--json", "wallet", "list")
+	var list struct{ Addresses []string }
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Addresses) != 2 {
+		t.Fatalf("solana list: exit %d, %q", code, out)
+	}
+	if code, out, _ = cli(t, "", "--json", "wallet", "list"); code != 0 || !strings.Contains(out, `"addresses":[]`) {
+		t.Fatalf("the EVM keystore lists the Solana keys: exit %d, %q", code, out)
+	}
+	err := filepath.WalkDir(ks, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), key.String()) || strings.Contains(string(b), other.String()) {
+			t.Errorf("%s holds a key in the clear", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two keys: the tools do not guess which one.
+	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`)
+	}))
+	defer cluster.Close()
+	t.Setenv("MANDATE_SOLANA_RPC_URL", cluster.URL)
+	if code, _, errs = cli(t, "", "tools", "call", "sol_address", "{}"); code != 2 || !strings.Contains(errs, "holds 2 keys") {
+		t.Fatalf("two keys: exit %d %q", code, errs)
 	}
 }

@@ -56,7 +56,7 @@ func newWalletCmd(g *globals) *cobra.Command {
 		Long: `Imports a hex private key into the keystore, or with --solana a Solana secret key,
 in base58 or as the Solana CLI's JSON array of 64 numbers (its id.json). The key is
 read from --key-file or stdin, never from the command line, and is stored encrypted.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var r io.Reader = cmd.InOrStdin()
 			if keyFile != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/metrics"
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/tools"
 )
@@ -85,6 +86,10 @@ type Config struct {
 	// receipt); nil: nothing.
 	Progress io.Writer    `yaml:"-"`
 	Logger   *slog.Logger `yaml:"-"`
+	// Metrics, when set, hears the runtime's decisions, ledger commits,
+	// nonce waits and tool calls, and reads its journal and model
+	// backends at each scrape (`--metrics ADDR`).
+	Metrics *metrics.Metrics `yaml:"-"`
 }
 
 // LLMConfig names the model backends in failover order (see llm.Spec).

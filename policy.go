@@ -52,11 +52,7 @@ func (rt *Runtime) openGate(context.Context) error {
 		rt.gate = tools.DenyAll{}
 		return nil
 	}
-	var opts []policies.Option
-	if rt.prices != nil {
-		opts = append(opts, policies.WithPrices(rt.prices))
-	}
-	rt.engine = policies.NewEngine(rt.policy, rt.store.Ledger(), opts...)
+	rt.engine = policies.NewEngine(rt.policy, rt.store.Ledger(), rt.engineOptions()...)
 	rt.gate = rt.engine
 	return nil
 }

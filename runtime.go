@@ -78,7 +78,7 @@ func Open(ctx context.Context, cfg Config) (_ *Runtime, err error) {
 			rt.Close()
 		}
 	}()
-	steps := []func(context.Context) error{rt.openChain, rt.openSolanaChain, rt.openStore, rt.loadPolicy, rt.openTokens, rt.openGate, rt.openWallet, rt.openSolanaWallet, rt.openTools, rt.openAgent}
+	steps := []func(context.Context) error{rt.openChain, rt.openSolanaChain, rt.openStore, rt.loadPolicy, rt.openTokens, rt.openGate, rt.openWallet, rt.openSolanaWallet, rt.openTools, rt.openAgent, rt.observe}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err

@@ -321,8 +321,12 @@ func (j journal) LockNonces(ctx context.Context, chain, from string, fn func(con
 		return journal{s: j.s, tx: tx}.LockNonces(ctx, chain, from, fn)
 	}
 	locked := false
+	start := time.Now()
 	run := func(tx *gorm.DB) error {
 		locked = true
+		if o := j.s.observer(); o != nil {
+			o.NonceWaited(time.Since(start))
+		}
 		return fn(j.s.within(ctx, tx), journal{s: j.s, tx: tx})
 	}
 	var err error

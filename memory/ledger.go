@@ -123,6 +123,12 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 		return err
 	}
 
+	start := time.Now()
+	defer func() {
+		if o := s.observer(); o != nil && err == nil {
+			o.LedgerCommitted(time.Since(start), 1)
+		}
+	}()
 	err = s.write(ctx, func(tx *gorm.DB) error {
 		if s.backend == backendPostgres {
 			if err := lockPostgres(tx, lockKeys(e, limits)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -53,6 +54,7 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	obs       atomic.Pointer[Observer]
 }
 
 // Option configures Open.

@@ -25,6 +25,7 @@ type Engine struct {
 	now    func() time.Time
 	log    *slog.Logger
 	scope  string
+	obs    Observer
 
 	tokens    map[tokenKey]*engToken // the policy's assets with their buckets
 	usdBucket string
@@ -54,6 +55,17 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 
 // WithLogger sets the logger decisions are logged to; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// Observer hears every decision Decide and Confirm make, for metrics: the
+// outcome ("approve", "deny", "ask", or "error" when no decision could be
+// made), the rules behind a denial or an ask, and how long it took. It is
+// called on the deciding goroutine and must not block.
+type Observer interface {
+	Decided(outcome string, rules []string, took time.Duration)
+}
+
+// WithObserver sets the Observer of decisions.
+func WithObserver(o Observer) Option { return func(e *Engine) { e.obs = o } }
 
 // WithScope names the ledger buckets' namespace (default "default"). Engines
 // with different scopes over one ledger keep separate spend counters, e.g.
@@ -101,7 +113,40 @@ func (e *Engine) Policy() *Policy { return e.p }
 // recorded in the ledger. A reused idempotency key returns an error wrapping
 // the ledger's *DuplicateError.
 func (e *Engine) Decide(ctx context.Context, in Intent) (Approval, error) {
-	return e.decide(ctx, in, nil)
+	if e.obs == nil {
+		return e.decide(ctx, in, nil)
+	}
+	start := time.Now()
+	ap, err := e.decide(ctx, in, nil)
+	e.observe(start, err)
+	return ap, err
+}
+
+// observe tells the Observer what a decision came to.
+func (e *Engine) observe(start time.Time, err error) {
+	took := time.Since(start)
+	var rules []string
+	outcome := string(DecisionApprove)
+	var (
+		d *Denied
+		a *Ask
+	)
+	switch {
+	case err == nil:
+	case errors.As(err, &d):
+		outcome = string(DecisionDeny)
+		for _, r := range d.Reasons {
+			rules = append(rules, r.Rule)
+		}
+	case errors.As(err, &a):
+		outcome = string(DecisionAsk)
+		for _, r := range a.Reasons {
+			rules = append(rules, r.Rule)
+		}
+	default:
+		outcome = "error"
+	}
+	e.obs.Decided(outcome, rules, took)
 }
 
 // Confirm approves an intent a person confirmed after Decide asked. The
@@ -117,7 +162,13 @@ func (e *Engine) Confirm(ctx context.Context, ask *Ask) (Approval, error) {
 	if !ask.used.CompareAndSwap(false, true) {
 		return Approval{}, ErrAskUsed
 	}
-	return e.decide(ctx, ask.intent, ask)
+	if e.obs == nil {
+		return e.decide(ctx, ask.intent, ask)
+	}
+	start := time.Now()
+	ap, err := e.decide(ctx, ask.intent, ask)
+	e.observe(start, err)
+	return ap, err
 }
 
 // Evaluate makes the same decision as Decide without acting on it: it reads

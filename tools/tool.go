@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/mandatehq/mandate/policies"
 )
 
 // Tool is one operation. Call receives the arguments as the JSON object the
@@ -60,8 +63,29 @@ var (
 
 // Registry holds tools by name. The zero Registry is empty and ready to use.
 type Registry struct {
-	byName map[string]Tool
-	names  []string
+	byName  map[string]Tool
+	names   []string
+	observe func(tool, outcome string, took time.Duration)
+}
+
+// Observe has fn hear every call Call makes, for metrics: the tool, the
+// outcome ("ok", "denied", "bad_input" or "error") and how long it took.
+// Set it before the registry is shared.
+func (r *Registry) Observe(fn func(tool, outcome string, took time.Duration)) { r.observe = fn }
+
+// CallOutcome names how a tool call ended, as Observe reports it.
+func CallOutcome(err error) string {
+	var d *policies.Denied
+	var ae *ArgError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &d), errors.Is(err, ErrNotConfirmed):
+		return "denied"
+	case errors.As(err, &ae), errors.Is(err, ErrUnknownTool):
+		return "bad_input"
+	}
+	return "error"
 }
 
 // NewRegistry returns a registry of the given tool sets. A name given twice
@@ -107,6 +131,20 @@ func (r *Registry) List() []Tool {
 // Call runs the named tool. Arguments must be a JSON object; empty
 // arguments (or null, which some models send) mean {}.
 func (r *Registry) Call(ctx context.Context, name string, args json.RawMessage) (Result, error) {
+	if r.observe == nil {
+		return r.call(ctx, name, args)
+	}
+	start := time.Now()
+	res, err := r.call(ctx, name, args)
+	tool := name
+	if _, ok := r.byName[name]; !ok {
+		tool = "unknown" // a name the model made up is not a label value to keep
+	}
+	r.observe(tool, CallOutcome(err), time.Since(start))
+	return res, err
+}
+
+func (r *Registry) call(ctx context.Context, name string, args json.RawMessage) (Result, error) {
 	t, ok := r.byName[name]
 	if !ok {
 		return Result{}, fmt.Errorf("%w %q; the tools are %s", ErrUnknownTool, name, strings.Join(r.names, ", "))

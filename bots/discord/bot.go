@@ -10,6 +10,10 @@
 //
 // Everything sent is escaped Discord markdown with no mention allowed: nothing a token name
 // or another member wrote can ping anyone, become a link or break the message.
+//
+// The Approve / Reject questions are kept in the runtime's database (bots/approval): a
+// restarted bot still answers a press by its question's rules, and when two processes run
+// the same application a press acts once whichever one it reaches.
 package discord
 
 import (
@@ -26,7 +30,12 @@ import (
 
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
+	"github.com/mandatehq/mandate/bots/access"
+	"github.com/mandatehq/mandate/bots/approval"
+	"github.com/mandatehq/mandate/bots/charts"
+	"github.com/mandatehq/mandate/bots/flood"
 	"github.com/mandatehq/mandate/bots/sched"
+	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/tools"
 )
 
@@ -53,7 +62,10 @@ type Config struct {
 	// UserRate is how many messages and commands one user may send the bot a minute
 	// (default DefaultUserRate); past it they are told once to slow down.
 	UserRate int
-	Logger   *slog.Logger
+	// Limits are the send rates the bot keeps; nil: sched.DiscordLimits. A local server
+	// that enforces none takes &sched.Limits{}.
+	Limits *sched.Limits
+	Logger *slog.Logger
 }
 
 // DefaultApprovalTimeout is how long an approval waits unless configured.
@@ -75,7 +87,8 @@ type Bot struct {
 	users    map[string]bool
 	guests   *agent.Agent // the agent non-owners talk to: read-only tools only
 	ap       *Approver
-	flood    *flood
+	book     *approval.Book[shown] // the approvals, in the database; made by Run
+	flood    *flood.Limiter[string]
 
 	ctx    context.Context // Run's: handlers answer within it
 	me     *discordgo.User
@@ -85,13 +98,16 @@ type Bot struct {
 	down   chan struct{}    // the gateway connection dropped
 	queues queues
 	wg     sync.WaitGroup // interactions being handled outside the queues
-	prices samples        // for /chart
+	prices charts.Samples // for /chart
 }
 
 // New builds a bot over rt. It does not reach Discord; Run does.
 func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if rt == nil {
 		return nil, errors.New("discord: no runtime")
+	}
+	if rt.Store() == nil {
+		return nil, errors.New("discord: the runtime has no database; the bot keeps its approvals there")
 	}
 	token := strings.TrimPrefix(strings.TrimSpace(cfg.Token), "Bot ")
 	if token == "" {
@@ -120,8 +136,8 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	client.StateEnabled = false
 	client.Identify.Intents = discordgo.IntentsGuildMessages | discordgo.IntentsDirectMessages | discordgo.IntentsGuilds
 	client.LogLevel = discordgo.LogError
-	b := &Bot{rt: rt, cfg: cfg, log: cfg.Logger, client: client, owners: set(cfg.Owners), guilds: set(cfg.AllowedGuilds),
-		channels: set(cfg.AllowedChannels), users: set(cfg.AllowedUsers), ap: cfg.Approver, flood: newFlood(cfg.UserRate),
+	b := &Bot{rt: rt, cfg: cfg, log: cfg.Logger, client: client, owners: access.Set(cfg.Owners), guilds: access.Set(cfg.AllowedGuilds),
+		channels: access.Set(cfg.AllowedChannels), users: access.Set(cfg.AllowedUsers), ap: cfg.Approver, flood: flood.New[string](cfg.UserRate),
 		fatal: make(chan error, 1), down: make(chan struct{}, 1)}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -130,18 +146,15 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 		b.ap = NewApprover()
 	}
 	model, _ := rt.Model()
-	b.guests = agent.New(model, readOnly(rt.Tools()),
+	b.guests = agent.New(model, access.ReadOnly(rt.Tools()),
 		agent.WithMemory(mandate.ChatMemory(rt.Store().Chats())),
-		agent.WithSystemPrompt(agent.DefaultSystemPrompt+"\n"+guestPrompt),
+		agent.WithSystemPrompt(agent.DefaultSystemPrompt+"\n"+access.GuestPrompt),
 		agent.WithLogger(b.log))
 	client.AddHandler(b.onMessageCreate)
 	client.AddHandler(b.onInteraction)
 	client.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) { b.signal(b.down, struct{}{}) })
 	return b, nil
 }
-
-// guestPrompt tells the model who it is talking to when that is not the owner.
-const guestPrompt = `The person writing now is not the wallet's owner. You have only read-only tools (prices, quotes, pools, balances). If they ask to move value, say plainly that only the owner can do that.`
 
 // Run registers the slash commands, connects to the gateway and answers until ctx ends
 // (nil then) or the token is refused (ErrUnauthorized). A dropped connection is
@@ -152,6 +165,9 @@ func (b *Bot) Run(ctx context.Context) error {
 		return b.apiErr(err)
 	}
 	b.me, b.app, b.ctx = me, me.ID, ctx
+	// Every process running this application shares its questions.
+	b.book = approval.NewBook(b.rt.Store().BotState(), "discord-"+b.app, b.log,
+		func(ctx context.Context, q memory.BotApproval, where []shown) { b.settled(ctx, q, where, "") })
 	if _, err := b.client.ApplicationCommandBulkOverwrite(b.app, "", slashCommands()); err != nil {
 		if refused(err) {
 			return ErrUnauthorized
@@ -159,23 +175,48 @@ func (b *Bot) Run(ctx context.Context) error {
 		// The commands registered last time still work; mentions and DMs do regardless.
 		b.log.Warn("discord: registering the slash commands failed", "error", err.Error())
 	}
-	b.sch = sched.New(sched.DiscordLimits)
+	limits := sched.DiscordLimits
+	if b.cfg.Limits != nil {
+		limits = *b.cfg.Limits
+	}
+	b.sch = sched.New(limits)
 	defer func() {
 		// A send in flight gets a moment to finish; nothing waits longer.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = b.sch.Close(cctx)
 	}()
-	b.ap.bind(b)
-	defer b.ap.unbind(b)
+	b.ap.seat.Take(b)
+	defer b.ap.seat.Leave(b)
 	if err := b.client.Open(); err != nil {
 		return b.apiErr(err)
 	}
+	pruning, stopPruning := context.WithCancel(ctx)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.prune(pruning)
+	}()
 	err = b.stayConnected(ctx)
+	stopPruning()
 	_ = b.client.Close()
 	b.queues.wait()
 	b.wg.Wait()
 	return err
+}
+
+// prune forgets long-expired questions now and hourly, until ctx ends.
+func (b *Bot) prune(ctx context.Context) {
+	for {
+		if err := b.book.Prune(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("discord: could not forget old approvals", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
 }
 
 // stayConnected waits for the end, reconnecting when the gateway drops: at once, then
@@ -306,27 +347,6 @@ func session(channel, user string, owner bool) string {
 // approval.
 func (b *Bot) turnContext(ctx context.Context, channel string) context.Context {
 	return tools.WithApprover(withChannel(ctx, channel), b.ap)
-}
-
-// readOnly is the registry of reg's read-only tools.
-func readOnly(reg *tools.Registry) *tools.Registry {
-	out := &tools.Registry{}
-	for _, t := range reg.List() {
-		if tools.TraitsOf(t).ReadOnly {
-			out.Add(t)
-		}
-	}
-	return out
-}
-
-func set(ids []string) map[string]bool {
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if id = strings.TrimSpace(id); id != "" {
-			m[id] = true
-		}
-	}
-	return m
 }
 
 // maxQueued bounds what waits in one channel: a flood from one channel costs that channel

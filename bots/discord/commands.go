@@ -3,13 +3,13 @@ package discord
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"math/big"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
-	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/bots/access"
+	"github.com/mandatehq/mandate/bots/render"
 	"github.com/mandatehq/mandate/tools"
 )
 
@@ -29,9 +29,6 @@ const helpText = `Commands:
 /history - the wallet's recent transfers
 /policy - the policy in force
 Or mention me (or DM me) and just write, e.g. "what is ETH worth?"`
-
-// ownersOnly is what a non-owner hears when they ask for something that moves value.
-const ownersOnly = "Only an owner can move value with this bot. You can ask for prices, quotes, pools and balances."
 
 // command is one slash command: the tool it calls (none: answered by the bot), its
 // description and its options, named as the tool's arguments.
@@ -96,12 +93,12 @@ func (b *Bot) command(ctx context.Context, reply *answer, u *discordgo.User) {
 	case "help":
 		intro := "Mandate: a wallet agent whose every value-moving action passes its owner's policy.\n"
 		if !owner {
-			intro += ownersOnly + "\n"
+			intro += access.OwnersOnly + "\n"
 		}
 		reply.embed(ctx, "Mandate", intro+"\n"+helpText, colorInfo)
 		return
 	case "policy":
-		reply.embed(ctx, "/policy", b.policyText(), colorInfo)
+		reply.embed(ctx, "/policy", render.Policy(b.rt.Policy()), colorInfo)
 		return
 	case "chart":
 		b.chart(ctx, reply, args)
@@ -121,10 +118,10 @@ func (b *Bot) command(ctx context.Context, reply *answer, u *discordgo.User) {
 		return
 	}
 	if tools.MovesValue(t) && !owner {
-		reply.embed(ctx, "/"+data.Name, ownersOnly, colorBad)
+		reply.embed(ctx, "/"+data.Name, access.OwnersOnly, colorBad)
 		return
 	}
-	if takesKey(t) {
+	if access.TakesKey(t) {
 		// A redelivered interaction acts once: the key is the interaction's.
 		args["idempotency_key"] = "discord:" + reply.in.ID
 	}
@@ -135,9 +132,9 @@ func (b *Bot) command(ctx context.Context, reply *answer, u *discordgo.User) {
 	}
 	res, err := b.rt.Tools().Call(b.turnContext(ctx, channel), c.tool, raw)
 	if c.tool == "token_price" && err == nil {
-		b.notePrice(res.Data) // a sample for /chart
+		b.prices.Note(res.Data, time.Now()) // a sample for /chart
 	}
-	reply.embed(ctx, "/"+data.Name, renderResult(res, err), resultColor(res, err))
+	reply.embed(ctx, "/"+data.Name, render.Result(res, err), resultColor(res, err))
 }
 
 // resultColor marks a failure or denial red and an executed decision green.
@@ -149,131 +146,4 @@ func resultColor(res tools.Result, err error) int {
 		return colorOK
 	}
 	return colorInfo
-}
-
-// The rest of this file is copied from bots/telegram (unexported there): how a tool's
-// result, its outcome and an intent read in a chat.
-
-// takesKey reports whether t's arguments include an idempotency key.
-func takesKey(t tools.Tool) bool {
-	var schema struct {
-		Properties map[string]json.RawMessage `json:"properties"`
-	}
-	if err := json.Unmarshal(t.Schema(), &schema); err != nil {
-		return false
-	}
-	_, ok := schema.Properties["idempotency_key"]
-	return ok
-}
-
-// policyText is the policy in force, for /policy.
-func (b *Bot) policyText() string {
-	p := b.rt.Policy()
-	if p == nil {
-		return "No policy is configured: nothing that moves value is allowed."
-	}
-	return "The policy in force:\n" + p.Summary()
-}
-
-// renderResult is a tool's answer for a chat: its text, the decision and the
-// transaction, or the error in one line.
-func renderResult(res tools.Result, err error) string {
-	var s strings.Builder
-	s.WriteString(strings.TrimSpace(res.Text))
-	// A failure's own line says why; the outcome adds only what happened.
-	if o := res.Outcome; o != nil && (err == nil || o.Tx != nil) {
-		if line := outcomeLine(o); line != "" && !strings.Contains(s.String(), line) {
-			if s.Len() > 0 {
-				s.WriteString("\n")
-			}
-			s.WriteString(line)
-		}
-	}
-	if err != nil {
-		if s.Len() > 0 {
-			s.WriteString("\n")
-		}
-		s.WriteString(errorLine(err))
-	}
-	if s.Len() == 0 {
-		return "Done."
-	}
-	return s.String()
-}
-
-// outcomeLine is a value-moving tool's outcome in one line.
-func outcomeLine(o *tools.Outcome) string {
-	var parts []string
-	if o.Decision != "" {
-		d := "Policy: " + string(o.Decision)
-		if len(o.Reasons) > 0 {
-			d += " (" + strings.Join(o.Reasons, "; ") + ")"
-		}
-		parts = append(parts, d)
-	}
-	if o.Tx != nil && o.Tx.Hash != "" {
-		parts = append(parts, "tx "+o.Tx.Hash+" "+o.Tx.Status)
-	}
-	if o.Received != nil {
-		parts = append(parts, "received "+o.Received.String())
-	}
-	return strings.Join(parts, ", ")
-}
-
-// errorLine is a failure in one line a person can act on.
-func errorLine(err error) string {
-	msg := oneLine(err.Error())
-	var ae *tools.ArgError
-	if errors.As(err, &ae) {
-		return "That did not work: " + ae.Msg
-	}
-	var d *policies.Denied
-	if errors.As(err, &d) && len(d.Reasons) > 0 {
-		var s strings.Builder
-		s.WriteString("Denied by the policy:")
-		for _, r := range d.Reasons {
-			s.WriteString("\n- " + oneLine(r.String()))
-		}
-		return s.String()
-	}
-	if errors.Is(err, tools.ErrNotConfirmed) {
-		return "Not done: an owner did not approve it (" + msg + ")."
-	}
-	return "Failed: " + msg
-}
-
-// headline is the intent in words, for the kinds people approve most.
-func headline(in policies.Intent) string {
-	switch v := in.(type) {
-	case policies.Transfer:
-		return "Send " + amount(v.Amount, v.Token) + " to " + v.To
-	case *policies.Transfer:
-		return headline(*v)
-	case policies.Swap:
-		return "Swap " + amount(v.AmountIn, v.TokenIn) + " for at least " + amount(v.MinOut, v.TokenOut) + " on " + v.Venue
-	case *policies.Swap:
-		return headline(*v)
-	}
-	return ""
-}
-
-func amount(v *big.Int, t policies.Token) string {
-	sym := t.Symbol
-	if sym == "" {
-		sym = t.Address
-	}
-	return policies.FormatUnits(v, t.Decimals) + " " + sym
-}
-
-// describe is the intent exactly, as its canonical JSON.
-func describe(in policies.Intent) string {
-	raw, err := policies.Marshal(in)
-	if err != nil {
-		return string(in.Kind())
-	}
-	return string(raw)
-}
-
-func oneLine(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", " "), "\n", "; ")
 }

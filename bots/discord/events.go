@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/mandatehq/mandate/bots/flood"
 )
 
 // onMessageCreate queues a message for its channel; the gateway's goroutine only sorts.
@@ -96,9 +98,9 @@ func (b *Bot) slash(in *discordgo.Interaction, u *discordgo.User) {
 		go func() { defer b.wg.Done(); b.ephemeral(in, notOpen) }()
 		return
 	}
-	if b.flood.check(u.ID, time.Now()) != allow {
+	if b.flood.Check(u.ID, time.Now()) != flood.Allow {
 		b.wg.Add(1)
-		go func() { defer b.wg.Done(); b.ephemeral(in, slowDown) }()
+		go func() { defer b.wg.Done(); b.ephemeral(in, flood.SlowDown) }()
 		return
 	}
 	acked := make(chan bool, 1)

@@ -2,12 +2,11 @@ package discord
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
-	"github.com/mandatehq/mandate/agent"
+	"github.com/mandatehq/mandate/bots/stream"
 )
 
 // converse runs text through the agent the sender may use and shows the answer as it
@@ -20,40 +19,11 @@ func (b *Bot) converse(ctx context.Context, channel, user, text string) {
 	}
 	stop := b.typing(ctx, channel)
 	defer stop()
-	out := &reply{b: b, channel: channel, every: b.cfg.EditInterval}
-	used := false // a tool answered: the guest got what they asked for
-	for ev, err := range ag.Session(session(channel, user, owner)).Send(b.turnContext(ctx, channel), text) {
-		if err != nil {
-			out.line(errorLine(err))
-			break
-		}
-		switch ev.Kind {
-		case agent.EventText:
-			out.text(ev.Text)
-		case agent.EventDecision:
-			d := "Policy on " + ev.Tool + ": " + ev.Decision
-			if len(ev.Reasons) > 0 {
-				d += " (" + strings.Join(ev.Reasons, "; ") + ")"
-			}
-			out.line(d)
-		case agent.EventTx:
-			out.line("Transaction " + ev.TxHash + ": " + ev.TxStatus)
-		case agent.EventToolResult:
-			if ev.Err != "" {
-				out.line(ev.Tool + " failed: " + oneLine(ev.Err))
-			} else {
-				used = true
-			}
-		case agent.EventRefused:
-			out.line(ev.Text)
-		}
-		out.flush(ctx, false)
-	}
-	if !owner && !used {
-		out.line(ownersOnly)
-	}
+	out := &stream.Answer{To: channelMessages{b, channel}, Every: b.cfg.EditInterval,
+		Parts: func(body string) []string { return pieces(escape(body), maxContent) }}
+	out.Turn(ctx, ag.Session(session(channel, user, owner)).Send(b.turnContext(ctx, channel), text), !owner)
 	stop()
-	out.flush(ctx, true)
+	out.Flush(ctx, true)
 }
 
 // typingEvery repeats the typing indicator, which Discord shows for about ten seconds.
@@ -83,87 +53,22 @@ func (b *Bot) typing(ctx context.Context, channel string) (stop func()) {
 	}
 }
 
-// reply is one answer shown as it grows: sent once, then edited, no more often than
-// every, with the rest sent as new messages once it outgrows one.
-type reply struct {
+// channelMessages are a channel's messages (escaped already), for a streamed answer.
+type channelMessages struct {
 	b       *Bot
 	channel string
-	every   time.Duration
-
-	body   strings.Builder
-	midRun bool // the body ends inside streamed text
-	msg    string
-	shown  string
-	last   time.Time
 }
 
-// text adds a piece of the model's streamed answer.
-func (r *reply) text(s string) {
-	if !r.midRun && r.body.Len() > 0 {
-		r.body.WriteString("\n")
+func (c channelMessages) Send(ctx context.Context, text string) (string, error) {
+	m, err := c.b.send(ctx, c.channel, &discordgo.MessageSend{Content: text})
+	if err != nil {
+		return "", err
 	}
-	r.body.WriteString(s)
-	r.midRun = true
+	return m.ID, nil
 }
 
-// line adds a line of its own (a decision, a transaction).
-func (r *reply) line(s string) {
-	if s = strings.TrimSpace(s); s == "" {
-		return
-	}
-	if r.body.Len() > 0 {
-		r.body.WriteString("\n")
-	}
-	r.body.WriteString(s)
-	r.midRun = false
+func (c channelMessages) Edit(ctx context.Context, id, text string) error {
+	return c.b.edit(ctx, c.channel, id, text, nil)
 }
 
-// flush shows the body: at once when final, else only when every has passed since the
-// last time.
-func (r *reply) flush(ctx context.Context, final bool) {
-	body := strings.TrimSpace(r.body.String())
-	if body == "" {
-		if !final || r.msg != "" {
-			return
-		}
-		body = "(no answer)"
-	}
-	if !final && r.msg != "" && time.Since(r.last) < r.every {
-		return
-	}
-	parts := pieces(escape(body), maxContent)
-	if !final {
-		parts = parts[:1] // the rest is sent once, at the end
-	}
-	if !r.show(ctx, parts[0]) || !final {
-		return
-	}
-	for _, p := range parts[1:] {
-		if _, err := r.b.send(ctx, r.channel, &discordgo.MessageSend{Content: p}); err != nil {
-			r.b.sendFailed(r.channel, err)
-			return
-		}
-	}
-}
-
-// show puts part in the answer's one message: sent the first time, edited after.
-func (r *reply) show(ctx context.Context, part string) bool {
-	if r.msg == "" {
-		m, err := r.b.send(ctx, r.channel, &discordgo.MessageSend{Content: part})
-		if err != nil {
-			r.b.sendFailed(r.channel, err)
-			return false
-		}
-		r.msg, r.shown, r.last = m.ID, part, time.Now()
-		return true
-	}
-	if part == r.shown {
-		return true
-	}
-	if err := r.b.edit(ctx, r.channel, r.msg, part, nil); err != nil {
-		r.b.sendFailed(r.channel, err)
-		return false
-	}
-	r.shown, r.last = part, time.Now()
-	return true
-}
+func (c channelMessages) Failed(err error) { c.b.sendFailed(c.channel, err) }

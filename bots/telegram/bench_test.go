@@ -165,18 +165,12 @@ func startBot(tb testing.TB, rt *mandate.Runtime, srv *tgtest.Server, cfg telegr
 // show what the bot's own path could take. cpu-ms/update is the process's CPU time
 // (bot, server and devnet together) per update.
 func BenchmarkUpdates(b *testing.B) {
-	b.Run("paced", func(b *testing.B) { benchUpdates(b) })
-	b.Run("unpaced", func(b *testing.B) {
-		// The bot builds its scheduler from sched.TelegramLimits when Run starts;
-		// nothing else in this test binary runs meanwhile.
-		limits := sched.TelegramLimits
-		sched.TelegramLimits = sched.Limits{}
-		b.Cleanup(func() { sched.TelegramLimits = limits })
-		benchUpdates(b)
-	})
+	b.Run("paced", func(b *testing.B) { benchUpdates(b, nil) })
+	b.Run("unpaced", func(b *testing.B) { benchUpdates(b, &sched.Limits{}) })
 }
 
-func benchUpdates(b *testing.B) {
+// benchUpdates runs the rounds through a bot keeping limits (nil: Telegram's).
+func benchUpdates(b *testing.B, limits *sched.Limits) {
 	const chats, perChat, rounds = 100, 3, 64
 	rt := openRuntime(b, instant{})
 	srv := tgtest.New(b, tgtest.WithLimits(tgtest.NoLimits()), tgtest.WithWaitTimeout(5*time.Minute))
@@ -185,7 +179,7 @@ func benchUpdates(b *testing.B) {
 	for i := range rounds {
 		owners = append(owners, round(i).owners()...)
 	}
-	startBot(b, rt, srv, telegram.Config{Owners: owners, UserRate: 1000})
+	startBot(b, rt, srv, telegram.Config{Owners: owners, UserRate: 1000, Limits: limits})
 
 	n, updates := 0, 0
 	var cpu time.Duration

@@ -33,6 +33,10 @@ import (
 
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/agent"
+	"github.com/mandatehq/mandate/bots/access"
+	"github.com/mandatehq/mandate/bots/approval"
+	"github.com/mandatehq/mandate/bots/charts"
+	"github.com/mandatehq/mandate/bots/flood"
 	"github.com/mandatehq/mandate/bots/sched"
 	"github.com/mandatehq/mandate/tools"
 )
@@ -61,6 +65,10 @@ type Config struct {
 	// UserRate is how many messages one user may send the bot a minute
 	// (default DefaultUserRate); past it they are told once to slow down.
 	UserRate int
+	// Limits are the send rates the bot keeps; nil: sched.TelegramLimits, the Bot API's
+	// documented ones. A local server that enforces none (a benchmark of the bot's own
+	// path) takes &sched.Limits{}; a bot whose limits Telegram raised takes those.
+	Limits *sched.Limits
 	// Webhook, when its URL is set, makes Run receive updates by webhook
 	// instead of long polling: what several replicas behind a load
 	// balancer need (see Webhook).
@@ -87,14 +95,15 @@ type Bot struct {
 	users  map[int64]bool
 	guests *agent.Agent // the agent non-owners talk to: read-only tools only
 	ap     *Approver
+	book   *approval.Book[sent] // the approvals, in the database
 
 	me     *models.User
 	sch    *sched.Scheduler // every message and edit, within the flood limits
 	fatal  chan error       // a token refused while polling
 	inbox  *inbox
 	wg     sync.WaitGroup // button presses and warnings being handled
-	flood  *flood
-	prices samples // for /chart
+	flood  *flood.Limiter[int64]
+	prices charts.Samples // for /chart
 
 	runMu  sync.Mutex
 	runCtx context.Context // while Run runs: the context updates are handled in
@@ -117,24 +126,25 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	if cfg.EditInterval <= 0 {
 		cfg.EditInterval = time.Second
 	}
-	b := &Bot{rt: rt, cfg: cfg, log: cfg.Logger, owners: set(cfg.Owners), chats: set(cfg.AllowedChats),
-		users: set(cfg.AllowedUsers), fatal: make(chan error, 1), ap: cfg.Approver}
+	b := &Bot{rt: rt, cfg: cfg, log: cfg.Logger, owners: access.Set(cfg.Owners), chats: access.Set(cfg.AllowedChats),
+		users: access.Set(cfg.AllowedUsers), fatal: make(chan error, 1), ap: cfg.Approver}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
 	var err error
-	b.flood = newFlood(cfg.UserRate)
+	b.flood = flood.New[int64](cfg.UserRate)
 	if b.ap == nil {
 		b.ap = NewApprover()
 	}
 	model, _ := rt.Model()
-	b.guests = agent.New(model, readOnly(rt.Tools()),
+	b.guests = agent.New(model, access.ReadOnly(rt.Tools()),
 		agent.WithMemory(mandate.ChatMemory(rt.Store().Chats())),
-		agent.WithSystemPrompt(agent.DefaultSystemPrompt+"\n"+guestPrompt),
+		agent.WithSystemPrompt(agent.DefaultSystemPrompt+"\n"+access.GuestPrompt),
 		agent.WithLogger(b.log))
 	if b.id, err = botID(cfg.Token); err != nil {
 		return nil, err
 	}
+	b.book = approval.NewBook(rt.Store().BotState(), b.id, b.log, b.settled)
 	if b.inbox, err = newInbox(b, rt.Store().BotState()); err != nil {
 		return nil, err
 	}
@@ -154,10 +164,6 @@ func New(rt *mandate.Runtime, cfg Config) (*Bot, error) {
 	return b, nil
 }
 
-// guestPrompt tells the model who it is talking to when that is not the
-// owner.
-const guestPrompt = `The person writing now is not the wallet's owner. You have only read-only tools (prices, quotes, pools, balances). If they ask to move value, say plainly that only the owner can do that.`
-
 // Run receives updates (long polling, or the webhook when configured) and
 // answers until ctx ends (nil then) or the token is refused
 // (ErrUnauthorized).
@@ -167,15 +173,19 @@ func (b *Bot) Run(ctx context.Context) error {
 		return b.apiErr(err)
 	}
 	b.me = me
-	b.sch = sched.New(sched.TelegramLimits)
+	limits := sched.TelegramLimits
+	if b.cfg.Limits != nil {
+		limits = *b.cfg.Limits
+	}
+	b.sch = sched.New(limits)
 	defer func() {
 		// A send in flight gets a moment to finish; nothing waits longer.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = b.sch.Close(cctx)
 	}()
-	b.ap.bind(b)
-	defer b.ap.unbind(b)
+	b.ap.seat.Take(b)
+	defer b.ap.seat.Leave(b)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.setRunning(runCtx)
@@ -395,25 +405,6 @@ func (b *Bot) sendFailed(chat int64, err error) {
 	if !errors.Is(err, context.Canceled) {
 		b.log.Warn("telegram: sending failed", "chat", chat, "error", err.Error())
 	}
-}
-
-// readOnly is the registry of reg's read-only tools.
-func readOnly(reg *tools.Registry) *tools.Registry {
-	out := &tools.Registry{}
-	for _, t := range reg.List() {
-		if tools.TraitsOf(t).ReadOnly {
-			out.Add(t)
-		}
-	}
-	return out
-}
-
-func set(ids []int64) map[int64]bool {
-	m := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	return m
 }
 
 // mention is where text mentions name ("@bot", any case; usernames are

@@ -3,7 +3,6 @@ package telegram
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +10,8 @@ import (
 
 	"github.com/go-telegram/bot/models"
 
-	"github.com/mandatehq/mandate/policies"
+	"github.com/mandatehq/mandate/bots/access"
+	"github.com/mandatehq/mandate/bots/render"
 	"github.com/mandatehq/mandate/tools"
 )
 
@@ -30,10 +30,6 @@ const helpText = `Commands:
 /history - the wallet's recent transfers
 /policy - the policy in force
 Or just write, e.g. "what is ETH worth?"`
-
-// ownersOnly is what a non-owner hears when they ask for something that
-// moves value.
-const ownersOnly = "Only an owner can move value with this bot. You can ask for prices, quotes, pools and balances."
 
 // command is one slash command as a tool call, or an answer of its own.
 type command struct {
@@ -110,12 +106,12 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 	case "start", "help":
 		intro := "Mandate: a wallet agent whose every value-moving action passes its owner's policy.\n"
 		if !owner {
-			intro += ownersOnly + "\n"
+			intro += access.OwnersOnly + "\n"
 		}
 		b.say(ctx, chat, intro+"\n"+helpText)
 		return
 	case "policy":
-		b.say(ctx, chat, b.policyText())
+		b.say(ctx, chat, render.Policy(b.rt.Policy()))
 		return
 	case "chart":
 		b.chart(ctx, chat, words[1:])
@@ -135,7 +131,7 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 		return
 	}
 	if tools.MovesValue(t) && !owner {
-		b.say(ctx, chat, ownersOnly)
+		b.say(ctx, chat, access.OwnersOnly)
 		return
 	}
 	args, ok := c.args(words[1:])
@@ -143,7 +139,7 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 		b.say(ctx, chat, "Usage: "+c.usage)
 		return
 	}
-	if takesKey(t) {
+	if access.TakesKey(t) {
 		// A redelivered update acts once: the key is the message's.
 		args["idempotency_key"] = fmt.Sprintf("telegram:%d:%d", chat, m.ID)
 	}
@@ -156,97 +152,9 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 	res, err := b.rt.Tools().Call(b.turnContext(ctx, chat), c.tool, raw)
 	stop()
 	if c.tool == "token_price" && err == nil {
-		b.notePrice(res.Data) // a sample for /chart
+		b.prices.Note(res.Data, time.Now()) // a sample for /chart
 	}
-	b.say(ctx, chat, renderResult(res, err))
-}
-
-// takesKey reports whether t's arguments include an idempotency key.
-func takesKey(t tools.Tool) bool {
-	var schema struct {
-		Properties map[string]json.RawMessage `json:"properties"`
-	}
-	if err := json.Unmarshal(t.Schema(), &schema); err != nil {
-		return false
-	}
-	_, ok := schema.Properties["idempotency_key"]
-	return ok
-}
-
-// policyText is the policy in force, for /policy.
-func (b *Bot) policyText() string {
-	p := b.rt.Policy()
-	if p == nil {
-		return "No policy is configured: nothing that moves value is allowed."
-	}
-	return "The policy in force:\n" + p.Summary()
-}
-
-// renderResult is a tool's answer for a chat: its text, the decision and
-// the transaction, or the error in one line.
-func renderResult(res tools.Result, err error) string {
-	var s strings.Builder
-	s.WriteString(strings.TrimSpace(res.Text))
-	// A failure's own line says why; the outcome adds only what happened.
-	if o := res.Outcome; o != nil && (err == nil || o.Tx != nil) {
-		if line := outcomeLine(o); line != "" && !strings.Contains(s.String(), line) {
-			if s.Len() > 0 {
-				s.WriteString("\n")
-			}
-			s.WriteString(line)
-		}
-	}
-	if err != nil {
-		if s.Len() > 0 {
-			s.WriteString("\n")
-		}
-		s.WriteString(errorLine(err))
-	}
-	if s.Len() == 0 {
-		return "Done."
-	}
-	return s.String()
-}
-
-// outcomeLine is a value-moving tool's outcome in one line.
-func outcomeLine(o *tools.Outcome) string {
-	var parts []string
-	if o.Decision != "" {
-		d := "Policy: " + string(o.Decision)
-		if len(o.Reasons) > 0 {
-			d += " (" + strings.Join(o.Reasons, "; ") + ")"
-		}
-		parts = append(parts, d)
-	}
-	if o.Tx != nil && o.Tx.Hash != "" {
-		parts = append(parts, "tx "+o.Tx.Hash+" "+o.Tx.Status)
-	}
-	if o.Received != nil {
-		parts = append(parts, "received "+o.Received.String())
-	}
-	return strings.Join(parts, ", ")
-}
-
-// errorLine is a failure in one line a person can act on.
-func errorLine(err error) string {
-	msg := oneLine(err.Error())
-	var ae *tools.ArgError
-	if errors.As(err, &ae) {
-		return "That did not work: " + ae.Msg
-	}
-	var d *policies.Denied
-	if errors.As(err, &d) && len(d.Reasons) > 0 {
-		var s strings.Builder
-		s.WriteString("Denied by the policy:")
-		for _, r := range d.Reasons {
-			s.WriteString("\n- " + oneLine(r.String()))
-		}
-		return s.String()
-	}
-	if errors.Is(err, tools.ErrNotConfirmed) {
-		return "Not done: an owner did not approve it (" + msg + ")."
-	}
-	return "Failed: " + msg
+	b.say(ctx, chat, render.Result(res, err))
 }
 
 // typing shows "typing…" in chat until the returned stop is called; the

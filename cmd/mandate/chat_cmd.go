@@ -9,7 +9,7 @@ import (
 )
 
 func newChatCmd(g *globals) *cobra.Command {
-	var chat string
+	var chat, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "chat",
 		Short: "Talk to the agent in the terminal (reads lines from stdin when it is not a terminal)",
@@ -29,7 +29,7 @@ execute while the chat runs, and their reports appear above the prompt.`,
 			ctx := cmd.Context()
 			con := g.newConsole(cmd) // before anything captures g.stdout, g.stderr or the logger
 			ap := con.approver()
-			rt, err := g.open(ctx, func(c *mandate.Config) {
+			rt, err := g.openWithMetrics(ctx, metricsAddr, func(c *mandate.Config) {
 				c.KeepChats = true // on the devnet the conversation outlasts the chain
 				c.Approver = ap
 				c.OnOrder = g.orderPrinter()
@@ -52,5 +52,6 @@ execute while the chat runs, and their reports appear above the prompt.`,
 		},
 	}
 	cmd.Flags().StringVar(&chat, "chat", "cli:default", "conversation id; each keeps its own history")
+	metricsFlag(cmd, &metricsAddr)
 	return cmd
 }

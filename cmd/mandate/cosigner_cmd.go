@@ -32,13 +32,14 @@ const EnvCosignerToken = "MANDATE_COSIGNER_TOKEN"
 
 func newCosignerCmd(g *globals) *cobra.Command {
 	var (
-		listen   string
-		service  string
-		safes    []string
-		poll     time.Duration
-		deadline time.Duration
-		window   uint64
-		legacy   bool
+		metricsAddr string
+		listen      string
+		service     string
+		safes       []string
+		poll        time.Duration
+		deadline    time.Duration
+		window      uint64
+		legacy      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "cosigner",
@@ -57,7 +58,7 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 			if listen == "" && service == "" {
 				return usageErr("nothing to do: give --listen ADDR to serve reviews, --service URL to watch a Safe Transaction Service, or both")
 			}
-			rt, err := g.open(ctx, nil)
+			rt, err := g.openWithMetrics(ctx, metricsAddr, nil)
 			if err != nil {
 				return err
 			}
@@ -115,6 +116,7 @@ policy approves. It signs nothing the policy refuses, and each transaction at mo
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "", "address to serve POST /v1/review on, e.g. 127.0.0.1:8645")
+	metricsFlag(cmd, &metricsAddr)
 	f.StringVar(&service, "service", "", "Safe Transaction Service base URL to watch and confirm on")
 	f.StringArrayVar(&safes, "safe", nil, "a Safe this key co-signs for, as ADDRESS or ADDRESS@VERSION (repeatable; the version is read from the chain when omitted)")
 	f.DurationVar(&poll, "poll", 15*time.Second, "how often to ask the Transaction Service")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/bots/access"
 	"github.com/mandatehq/mandate/bots/discord"
 )
 
@@ -100,17 +101,8 @@ func discordConfig(bc mandate.BotConfig, api, owners, guilds, channels, users st
 	return dc, nil
 }
 
-// snowflakes reads comma-separated Discord ids: decimal numbers, kept as strings.
+// snowflakes reads comma-separated Discord ids; a bad one is a usage error.
 func snowflakes(s, where string) ([]string, error) {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if strings.Trim(f, "0123456789") != "" || len(f) > 20 || strings.Trim(f, "0") == "" {
-			return nil, usageErr("%s: %q is not a Discord id (a number like 123456789012345678; Developer Mode → Copy User ID)", where, f)
-		}
-		out = append(out, f)
-	}
-	return out, nil
+	ids, err := access.DiscordIDs(s, where)
+	return ids, asUsage(err)
 }

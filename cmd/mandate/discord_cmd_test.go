@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -111,5 +112,60 @@ func TestDiscordCommand(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatal("mandate discord kept running after its token was revoked")
 		}
+	})
+	t.Run("the README's five steps", func(t *testing.T) {
+		policy, err := filepath.Abs(filepath.Join("..", "..", "examples", "telegram", "policy.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanEnv(t)
+		srv := dctest.New(t, dctest.WithWaitTimeout(2*time.Minute))
+		me := dctest.User{ID: "3000000000000000001", Username: "owner"}
+		t.Setenv("DISCORD_BOT_TOKEN", srv.Token())
+		t.Setenv("MANDATE_DISCORD_API", srv.URL())
+		t.Setenv("MANDATE_DISCORD_OWNERS", me.ID)
+		t.Setenv("MANDATE_POLICY", policy)
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errb bytes.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"discord", "--devnet"}, strings.NewReader(""), &out, &errb)
+		}()
+		defer func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("mandate discord exited %d: %s", code, errb.String())
+			}
+		}()
+		ch := dctest.Channel{ID: "5000000000000000002", GuildID: "4000000000000000001"}
+		find := func(what string, ok func(dctest.Message) bool) dctest.Message {
+			var found dctest.Message
+			srv.WaitFor(t, what, func() bool {
+				for _, m := range srv.Sent(ch.ID) {
+					if ok(m) {
+						found = m
+						return true
+					}
+				}
+				return false
+			})
+			return found
+		}
+		srv.WaitFor(t, "the bot on the gateway", func() bool { return srv.Connected() > 0 })
+		srv.RunCommand(ch, me, "balance", nil)
+		find("a balance", func(m dctest.Message) bool { return strings.Contains(m.Text(), "USDC") })
+		srv.RunCommand(ch, me, "swap", map[string]string{"amount": "0.1", "from": "ETH", "to": "USDC"})
+		q := find("the approval question", func(m dctest.Message) bool {
+			return strings.Contains(m.Text(), "The policy asks an owner to confirm") && len(m.Buttons) == 2
+		})
+		if q.Buttons[0].Label != "Approve" {
+			t.Fatalf("the question's first button is %q, want Approve", q.Buttons[0].Label)
+		}
+		srv.PressButton(ch, me, q.ID, q.Buttons[0].CustomID)
+		find("the swap done after the approval", func(m dctest.Message) bool {
+			return strings.Contains(m.Text(), "Swapped 0.1 ETH for") && strings.Contains(m.Text(), "mined")
+		})
+		srv.RunCommand(ch, me, "chart", map[string]string{"token": "ETH"})
+		find("a chart", func(m dctest.Message) bool { return len(m.Files) > 0 && strings.Contains(m.Text(), "ETH") })
 	})
 }

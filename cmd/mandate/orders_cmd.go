@@ -40,13 +40,14 @@ refused, since nobody is there to ask.`,
 			return g.callTool(cmd, "order_cancel", json.RawMessage(`{"id":`+string(id)+`}`), false)
 		},
 	}
+	var metricsAddr string
 	watch := &cobra.Command{
 		Use:   "watch",
 		Short: "Execute standing orders as their prices and schedules come, until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			rt, err := g.open(ctx, func(c *mandate.Config) { c.OnOrder = g.orderPrinter() })
+			rt, err := g.openWithMetrics(ctx, metricsAddr, func(c *mandate.Config) { c.OnOrder = g.orderPrinter() })
 			if err != nil {
 				return err
 			}
@@ -61,6 +62,7 @@ refused, since nobody is there to ask.`,
 			return nil
 		},
 	}
+	metricsFlag(watch, &metricsAddr)
 	cmd.AddCommand(list, cancel, watch)
 	return cmd
 }

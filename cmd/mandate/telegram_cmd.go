@@ -16,6 +16,7 @@ import (
 
 func newTelegramCmd(g *globals) *cobra.Command {
 	var (
+		metricsAddr               string
 		api, owners, chats, users string
 		timeout                   time.Duration
 		hook                      telegram.Webhook
@@ -59,7 +60,7 @@ MANDATE_TELEGRAM_WEBHOOK_SECRET sets one.`,
 			}
 			tc.Webhook = hook
 			tc.Approver = telegram.NewApprover()
-			rt, err := g.open(ctx, func(c *mandate.Config) { c.Approver = tc.Approver })
+			rt, err := g.openWithMetrics(ctx, metricsAddr, func(c *mandate.Config) { c.Approver = tc.Approver })
 			if err != nil {
 				return err
 			}
@@ -89,6 +90,7 @@ MANDATE_TELEGRAM_WEBHOOK_SECRET sets one.`,
 	f.StringVar(&users, "allow-users", "", "comma-separated user ids the bot talks to (default: any; owners always)")
 	f.StringVar(&hook.URL, "webhook", "", "receive updates by webhook at this public URL instead of long polling")
 	f.StringVar(&hook.Listen, "listen", "", "address to serve the webhook on, e.g. :8443 (with --webhook)")
+	metricsFlag(cmd, &metricsAddr)
 	f.IntVar(&hook.MaxConnections, "webhook-connections", 0, "deliveries the Bot API makes at once, 1-100 (default 40)")
 	f.DurationVar(&timeout, "approval-timeout", telegram.DefaultApprovalTimeout, "how long an Approve / Reject button waits for an owner")
 	return cmd

@@ -78,15 +78,27 @@ var layers = []deptest.Rule{
 	// store, no chain client, no co-signer and no Safe code: a program
 	// that imports it to run a model with tools pays for nothing else.
 	{Pkg: module + "/agent", MayLink: ours("llm", "tools", "policies", "internal/..."), BadDeps: merge(drivers, notInLibrary)},
+	// metrics: the collectors, fed through the observer hooks of the rows
+	// above; it reads only the model backends' health itself.
+	{Pkg: module + "/metrics", MayLink: ours("llm"), BadDeps: merge(drivers, notInLibrary)},
 	// The runtime: everything above it, none of the front ends or the
 	// co-signer below it.
-	{Pkg: module, MayLink: ours("policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "internal/..."), BadDeps: notInLibrary},
+	{Pkg: module, MayLink: ours("policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "internal/..."), BadDeps: notInLibrary},
 	// The front ends: the runtime and everything above it. Their shared
 	// pieces (scheduling, markup, charts) link nothing of ours.
 	{Pkg: module + "/bots/sched/...", MayLink: nil, BadDeps: drivers},
 	{Pkg: module + "/bots/markup", MayLink: nil, BadDeps: merge(drivers, notInLibrary)},
 	{Pkg: module + "/bots/charts", MayLink: nil, BadDeps: merge(drivers, notInLibrary)},
-	{Pkg: module + "/bots/telegram/...", MayLink: append([]string{module}, ours("bots/sched/...", "bots/markup", "bots/charts", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "internal/...")...)},
+	{Pkg: module + "/bots/flood", MayLink: nil, BadDeps: merge(drivers, notInLibrary)},
+	{Pkg: module + "/bots/internal/...", MayLink: nil, BadDeps: drivers},
+	// What the bots share about tools and decisions: no runtime, no chain.
+	{Pkg: module + "/bots/access", MayLink: ours("tools", "policies", "internal/..."), BadDeps: merge(drivers, notInLibrary)},
+	{Pkg: module + "/bots/render", MayLink: ours("tools", "policies", "internal/..."), BadDeps: merge(drivers, notInLibrary)},
+	{Pkg: module + "/bots/stream", MayLink: ours("agent", "llm", "tools", "policies", "bots/access", "bots/render", "internal/..."), BadDeps: merge(drivers, notInLibrary)},
+	// Approvals settled once in the database, whichever process asked.
+	{Pkg: module + "/bots/approval", MayLink: ours("memory", "policies", "chains/...", "orders", "bots/render", "tools", "internal/...")},
+	{Pkg: module + "/bots/telegram/...", MayLink: append([]string{module}, ours("bots/...", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "internal/...")...)},
+	{Pkg: module + "/bots/discord/...", MayLink: append([]string{module}, ours("bots/...", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "internal/...")...)},
 	// cosigner: chains/evm/safe, policies, memory; it never asks a model.
 	{Pkg: module + "/cosigner", MayLink: ours("chains/...", "policies", "memory", "orders", "internal/..."), BadDeps: notInLibrary},
 	{Pkg: module + "/cosigner/...", MayLink: ours("chains/...", "policies", "memory/...", "orders", "internal/...")},

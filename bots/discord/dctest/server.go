@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mandatehq/mandate/bots/internal/waitfor"
 )
 
 // The bot's identity; its application has the same id, as modern Discord bots do.
@@ -242,25 +244,14 @@ func (s *Server) Connected() int {
 // it does not within the wait timeout.
 func (s *Server) WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(s.waitTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.mu.Lock()
-		changed := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-tick.C:
-		case <-deadline.C:
-			t.Fatalf("dctest: gave up after %v waiting for %s", s.waitTimeout, what)
-			return
-		}
-	}
+	waitfor.Cond(t, "dctest", what, s.waitTimeout, s.nextChange, cond)
+}
+
+// nextChange is the channel closed at the server's next change.
+func (s *Server) nextChange() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // WaitSent waits until the bot has done at least n things in channel and returns them.

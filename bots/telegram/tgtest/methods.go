@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mandatehq/mandate/bots/internal/waitfor"
 )
 
 const (
@@ -502,25 +504,14 @@ func (s *Server) Pending() int {
 // not within the wait timeout.
 func (s *Server) WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(s.waitTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.mu.Lock()
-		changed := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-tick.C:
-		case <-deadline.C:
-			t.Fatalf("tgtest: gave up after %v waiting for %s", s.waitTimeout, what)
-			return
-		}
-	}
+	waitfor.Cond(t, "tgtest", what, s.waitTimeout, s.nextChange, cond)
+}
+
+// nextChange is the channel closed at the server's next change.
+func (s *Server) nextChange() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // WaitSent waits until the bot has done at least n things in chat and returns them all.

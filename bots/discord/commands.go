@@ -112,7 +112,9 @@ func (b *Bot) command(ctx context.Context, reply *answer, u *discordgo.User) {
 		reply.text(ctx, "Unknown command /"+data.Name+". /help lists them.")
 		return
 	}
-	t, ok := b.rt.Tools().Get(c.tool)
+	reg := b.rt.Tools()
+	tool := access.ToolFor(func(n string) bool { _, ok := reg.Get(n); return ok }, c.tool, args)
+	t, ok := reg.Get(tool)
 	if !ok {
 		reply.text(ctx, "/"+data.Name+" is not supported yet here.")
 		return
@@ -130,8 +132,8 @@ func (b *Bot) command(ctx context.Context, reply *answer, u *discordgo.User) {
 		reply.text(ctx, "Could not read that: "+err.Error())
 		return
 	}
-	res, err := b.rt.Tools().Call(b.turnContext(ctx, channel), c.tool, raw)
-	if c.tool == "token_price" && err == nil {
+	res, err := reg.Call(b.turnContext(ctx, channel), tool, raw)
+	if tool == "token_price" && err == nil {
 		b.prices.Note(res.Data, time.Now()) // a sample for /chart
 	}
 	reply.embed(ctx, "/"+data.Name, render.Result(res, err), resultColor(res, err))

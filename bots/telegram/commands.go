@@ -125,18 +125,20 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 		b.say(ctx, chat, "Unknown command /"+name+". /help lists them.")
 		return
 	}
-	t, ok := b.rt.Tools().Get(c.tool)
+	args, ok := c.args(words[1:])
+	if !ok {
+		b.say(ctx, chat, "Usage: "+c.usage)
+		return
+	}
+	reg := b.rt.Tools()
+	tool := access.ToolFor(func(n string) bool { _, ok := reg.Get(n); return ok }, c.tool, args)
+	t, ok := reg.Get(tool)
 	if !ok {
 		b.say(ctx, chat, "/"+name+" is not supported yet here.")
 		return
 	}
 	if tools.MovesValue(t) && !owner {
 		b.say(ctx, chat, access.OwnersOnly)
-		return
-	}
-	args, ok := c.args(words[1:])
-	if !ok {
-		b.say(ctx, chat, "Usage: "+c.usage)
 		return
 	}
 	if access.TakesKey(t) {
@@ -149,9 +151,9 @@ func (b *Bot) command(ctx context.Context, m *models.Message, text string) {
 		return
 	}
 	stop := b.typing(ctx, chat)
-	res, err := b.rt.Tools().Call(b.turnContext(ctx, chat), c.tool, raw)
+	res, err := reg.Call(b.turnContext(ctx, chat), tool, raw)
 	stop()
-	if c.tool == "token_price" && err == nil {
+	if tool == "token_price" && err == nil {
 		b.prices.Note(res.Data, time.Now()) // a sample for /chart
 	}
 	b.say(ctx, chat, render.Result(res, err))

@@ -16,6 +16,7 @@ import (
 func newDiscordCmd(g *globals) *cobra.Command {
 	var (
 		api, owners, guilds, channels, users string
+		metricsAddr                          string
 		timeout                              time.Duration
 	)
 	cmd := &cobra.Command{
@@ -43,7 +44,7 @@ approvals go to the owners' DMs.`,
 			}
 			dc.ApprovalTimeout = timeout
 			dc.Approver = discord.NewApprover()
-			rt, err := g.open(ctx, func(c *mandate.Config) { c.Approver = dc.Approver })
+			rt, err := g.openWithMetrics(ctx, metricsAddr, func(c *mandate.Config) { c.Approver = dc.Approver })
 			if err != nil {
 				return err
 			}
@@ -53,8 +54,7 @@ approvals go to the owners' DMs.`,
 				return err
 			}
 			rt.StartOrders()
-			fmt.Fprintf(g.stderr, "mandate: Discord bot on chain %s, wallet %s, %d owner(s); Ctrl-C stops it\n",
-				rt.Client().Chain(), rt.Wallet().Address().Hex(), len(dc.Owners))
+			fmt.Fprintf(g.stderr, "mandate: Discord bot on %s, %d owner(s); Ctrl-C stops it\n", rt.Where(), len(dc.Owners))
 			err = bot.Run(ctx)
 			if errors.Is(err, discord.ErrUnauthorized) {
 				return fmt.Errorf("%w (check DISCORD_BOT_TOKEN)", err)
@@ -63,6 +63,7 @@ approvals go to the owners' DMs.`,
 		},
 	}
 	f := cmd.Flags()
+	metricsFlag(cmd, &metricsAddr)
 	f.StringVar(&api, "api", "", "API base URL (default MANDATE_DISCORD_API, else Discord's)")
 	f.StringVar(&owners, "owners", "", "comma-separated user ids who may move value (default MANDATE_DISCORD_OWNERS)")
 	f.StringVar(&guilds, "allow-guilds", "", "comma-separated server (guild) ids the bot talks in (default: any)")

@@ -103,3 +103,25 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("verify --head after the rewrite: exit %d %s", code, errs)
 	}
 }
+
+// `mandate db backup`: a copy of the database that verifies, never over an
+// existing file.
+func TestDBBackup(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	t.Setenv("MANDATE_DB", "sqlite:"+filepath.Join(dir, "live.db"))
+	if code, out, errs := cli(t, "", "--devnet", "tools", "call", "wallet_transfer", `{"to":"0x2222222222222222222222222222222222222222","token":"USDC","amount":"5"}`); code != 0 {
+		t.Fatalf("transfer: exit %d\n%s\n%s", code, out, errs)
+	}
+	backup := filepath.Join(dir, "copy.db")
+	if code, out, errs := cli(t, "", "db", "backup", backup); code != 0 || !strings.Contains(out, "backed up") {
+		t.Fatalf("backup: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, _, errs := cli(t, "", "db", "backup", backup); code != 2 || !strings.Contains(errs, "already exists") {
+		t.Fatalf("backup over a file: exit %d %s", code, errs)
+	}
+	t.Setenv("MANDATE_DB", "sqlite:"+backup)
+	if code, out, errs := cli(t, "", "audit", "verify"); code != 0 || !strings.Contains(out, "1 records over 1 decisions") {
+		t.Fatalf("verify the copy: exit %d\n%s\n%s", code, out, errs)
+	}
+}

@@ -130,6 +130,7 @@ func newRoot(g *globals) *cobra.Command {
 		newDiscordCmd(g),
 		newMCPCmd(g),
 		newAuditCmd(g),
+		newDBCmd(g),
 	)
 	return root
 }

@@ -36,6 +36,7 @@ type globals struct {
 	devnet     bool
 	solana     bool
 	verbose    bool
+	logFormat  string
 	stdout     io.Writer
 	stderr     io.Writer
 	// dsn is the database the command opened, and db names it for a
@@ -105,7 +106,15 @@ func newRoot(g *globals) *cobra.Command {
 			if g.verbose {
 				level = slog.LevelDebug
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
+			opts := &slog.HandlerOptions{Level: level}
+			switch g.logFormat {
+			case "text":
+				slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, opts)))
+			case "json":
+				slog.SetDefault(slog.New(slog.NewJSONHandler(g.stderr, opts)))
+			default:
+				return usageErr("--log-format must be text or json; got %q", g.logFormat)
+			}
 			return nil
 		},
 	}
@@ -115,6 +124,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.BoolVar(&g.json, "json", false, "print one JSON object (JSON lines for streams) on stdout")
 	pf.BoolVar(&g.devnet, "devnet", false, "start a local chain with real contracts in-process and use it")
 	pf.BoolVar(&g.solana, "solana", false, "with --devnet: start the local Solana runtime instead and use the Solana tools")
+	pf.StringVar(&g.logFormat, "log-format", "text", "logs on stderr as text or json (one object a line)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr")
 	root.AddCommand(
 		newDevnetCmd(g),

@@ -96,6 +96,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown token", []string{"--devnet", "tools", "call", "wallet_transfer", `{"to":"` + friend + `","token":"PEPE","amount":"1"}`}, 2, "unknown token symbol"},
 		{"not JSON", []string{"--devnet", "tools", "call", "wallet_transfer", `{to:`}, 2, "not valid JSON"},
 		{"unknown tool", []string{"tools", "call", "nope", `{}`}, 2, "unknown tool"},
+		{"bad log format", []string{"--log-format", "yaml", "tools", "list"}, 2, "--log-format must be text or json"},
 		{"bad flag", []string{"tools", "list", "--frobnicate"}, 2, "unknown flag"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"no chain", []string{"wallet", "balance"}, 2, "MANDATE_RPC_URL"},

@@ -191,7 +191,7 @@ func mustStore(t *testing.T, dsn string) *memory.Store {
 // stranger the wallet.
 func TestCatalogTraits(t *testing.T) {
 	moving := map[string]bool{"wallet_transfer": true, "token_approve": true, "dex_swap": true,
-		"order_place": true, "order_cancel": true, "safe_propose": true}
+		"order_place": true, "order_cancel": true, "safe_propose": true, "sol_transfer": true, "sol_swap": true}
 	for _, tool := range mandate.Catalog().List() {
 		if got := tools.MovesValue(tool); got != moving[tool.Name()] {
 			t.Errorf("%s: MovesValue = %v, want %v", tool.Name(), got, moving[tool.Name()])

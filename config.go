@@ -17,6 +17,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/evm/devnet"
+	"github.com/mandatehq/mandate/mcp/remote"
 	"github.com/mandatehq/mandate/metrics"
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/tools"
@@ -43,8 +44,12 @@ type Config struct {
 		RPCURL string `yaml:"rpc_url"` // MANDATE_SOLANA_RPC_URL
 		Key    string `yaml:"key"`     // MANDATE_SOLANA_KEY
 	} `yaml:"solana"`
-	Telegram BotConfig `yaml:"telegram"` // TELEGRAM_BOT_TOKEN, MANDATE_TELEGRAM_API, MANDATE_TELEGRAM_OWNERS
-	Discord  BotConfig `yaml:"discord"`  // DISCORD_BOT_TOKEN, MANDATE_DISCORD_API, MANDATE_DISCORD_OWNERS
+	// MCPServers are external MCP servers whose tools the agent may use,
+	// read-only and namespaced (NAME__TOOL), each tool's description
+	// pinned when first seen (see mcp/remote).
+	MCPServers []remote.Server `yaml:"mcp_servers"`
+	Telegram   BotConfig       `yaml:"telegram"` // TELEGRAM_BOT_TOKEN, MANDATE_TELEGRAM_API, MANDATE_TELEGRAM_OWNERS
+	Discord    BotConfig       `yaml:"discord"`  // DISCORD_BOT_TOKEN, MANDATE_DISCORD_API, MANDATE_DISCORD_OWNERS
 
 	// Devnet starts the in-process devnet and runs on it: its contracts,
 	// tokens and first funded account, a built-in policy when Policy is

@@ -14,6 +14,7 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
 	"github.com/mandatehq/mandate/chains/evm/uniswap"
+	"github.com/mandatehq/mandate/mcp/remote"
 	"github.com/mandatehq/mandate/memory"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
@@ -45,7 +46,8 @@ type Runtime struct {
 	signer evm.Signer
 	wallet *evm.Wallet
 
-	sol solanaSide // the Solana wallet and its tools, when configured
+	sol    solanaSide  // the Solana wallet and its tools, when configured
+	remote *remote.Kit // the configured MCP servers' tools
 
 	reg       *tools.Registry
 	book      *dex.Book

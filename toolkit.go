@@ -3,6 +3,8 @@ package mandate
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/mandatehq/mandate/chains/evm/devnet"
 	"github.com/mandatehq/mandate/chains/evm/safe"
 	"github.com/mandatehq/mandate/chains/evm/tokenlist"
+	"github.com/mandatehq/mandate/mcp/remote"
 	"github.com/mandatehq/mandate/orders"
 	"github.com/mandatehq/mandate/tools"
 	"github.com/mandatehq/mandate/tools/analytics"
@@ -32,8 +35,13 @@ func Catalog() *tools.Registry {
 }
 
 // openTools builds every tool kit over the wallet and the gate: wallet,
-// DEX, standing orders, analytics and the Safe tools.
-func (rt *Runtime) openTools(context.Context) error {
+// DEX, standing orders, analytics and the Safe tools, the Solana tools,
+// and the tools of the configured MCP servers.
+func (rt *Runtime) openTools(ctx context.Context) error {
+	remoteTools, err := rt.openRemote(ctx)
+	if err != nil {
+		return err
+	}
 	approver, progress := rt.cfg.Approver, rt.cfg.Progress
 	walletTools := wallet.Tools(rt.wallet, rt.gate, wallet.WithTokenList(rt.tokens), wallet.WithApprover(approver), wallet.WithProgress(progress))
 	dexTools := dex.Tools(rt.wallet, rt.gate, rt.dexOptions()...)
@@ -45,12 +53,47 @@ func (rt *Runtime) openTools(context.Context) error {
 	if rt.client == nil {
 		// Solana only: EVM tools would only ever answer "no chain", and
 		// offering them would send the model's "balance" to the wrong one.
-		rt.reg = tools.NewRegistry(rt.sol.tools)
+		rt.reg = tools.NewRegistry(rt.sol.tools, remoteTools)
 		return nil
 	}
-	rt.reg = tools.NewRegistry(walletTools, dexTools, rt.book.Tools(), rt.analyticsTools(), ms, rt.sol.tools)
+	rt.reg = tools.NewRegistry(walletTools, dexTools, rt.book.Tools(), rt.analyticsTools(), ms, rt.sol.tools, remoteTools)
 	return nil
 }
+
+// openRemote connects to the configured MCP servers. Their tools'
+// approved descriptions are kept in MCPPinsFile, so an approval outlives
+// the process and a changed description is refused until the owner
+// approves it (`mandate mcp approve`).
+func (rt *Runtime) openRemote(ctx context.Context) ([]tools.Tool, error) {
+	if len(rt.cfg.MCPServers) == 0 {
+		return nil, nil
+	}
+	path, err := MCPPinsFile()
+	if err != nil {
+		return nil, err
+	}
+	kit, err := remote.Open(ctx, rt.cfg.MCPServers, remote.NewFilePins(path))
+	if err != nil {
+		return nil, configErr("mcp_servers", err)
+	}
+	rt.closers = append(rt.closers, func() { _ = kit.Close() })
+	rt.remote = kit
+	return kit.Tools(), nil
+}
+
+// MCPPinsFile is where the approved descriptions of the MCP servers'
+// tools are kept.
+func MCPPinsFile() (string, error) {
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", configErrf("mcp_servers", "no home directory to keep the approved tool descriptions in (%v)", err)
+	}
+	return filepath.Join(base, "mandate", "mcp-pins.json"), nil
+}
+
+// RemoteTools is the connection to the configured MCP servers, nil when
+// none is configured: `mandate mcp approve` approves a changed tool there.
+func (rt *Runtime) RemoteTools() *remote.Kit { return rt.remote }
 
 func (rt *Runtime) dexOptions() []dex.Option {
 	opts := []dex.Option{dex.WithTokenList(rt.tokens), dex.WithApprover(rt.cfg.Approver), dex.WithProgress(rt.cfg.Progress)}

@@ -27,6 +27,7 @@ func newMCPCmd(g *globals) *cobra.Command {
 		burst      int
 		maxBody    int64
 		sessionTTL time.Duration
+		metrics    string
 	)
 	cmd := &cobra.Command{
 		Use:   "mcp",
@@ -48,7 +49,7 @@ With --listen ADDR it serves Streamable HTTP at http://ADDR/mcp to clients that 
 				return usageErr("--listen needs a bearer token: set %s to a long random string (at least %d characters), e.g. $(openssl rand -hex 32)", EnvMCPToken, mcp.MinTokenLen)
 			}
 			// No approver here: each call asks its own client's user.
-			rt, err := g.open(ctx, nil)
+			rt, err := g.openWithMetrics(ctx, metrics, nil)
 			if err != nil {
 				return err
 			}
@@ -70,7 +71,39 @@ With --listen ADDR it serves Streamable HTTP at http://ADDR/mcp to clients that 
 	f.IntVar(&burst, "burst", 40, "with --listen: requests a client may make at once above --rate")
 	f.Int64Var(&maxBody, "max-body", 1<<20, "with --listen: largest request body in bytes")
 	f.DurationVar(&sessionTTL, "session-timeout", 30*time.Minute, "with --listen: close a client's session after this long without a request")
+	metricsFlag(cmd, &metrics)
+	cmd.AddCommand(newMCPApproveCmd(g))
 	return cmd
+}
+
+// newMCPApproveCmd is `mandate mcp approve SERVER__TOOL`: the owner accepts
+// the description a configured MCP server now gives one of its tools,
+// which the agent refuses to call while it differs from the one approved.
+func newMCPApproveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "approve SERVER__TOOL",
+		Short: "Approve the changed description of a tool of a configured MCP server (mcp_servers)",
+		Long: `The tools of the MCP servers in mandate.yaml's mcp_servers are offered to the agent
+as SERVER__TOOL, read-only, with the description the owner approved. A server that
+changes a tool's description or schema afterwards has that tool refused until the owner
+reads the new one (` + "`mandate tools list`" + `) and approves it here.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.open(cmd.Context(), nil)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			kit := rt.RemoteTools()
+			if kit == nil {
+				return usageErr("no MCP servers are configured (mcp_servers in mandate.yaml)")
+			}
+			if err := kit.Approve(cmd.Context(), args[0]); err != nil {
+				return asUsage(err)
+			}
+			return g.print(map[string]any{"ok": true, "approved": args[0]}, "approved the current description of %s", args[0])
+		},
+	}
 }
 
 // serveMCP serves srv over HTTP until ctx ends, then waits for the tool

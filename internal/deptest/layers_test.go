@@ -83,7 +83,12 @@ var layers = []deptest.Rule{
 	{Pkg: module + "/metrics", MayLink: ours("llm"), BadDeps: merge(drivers, notInLibrary)},
 	// The runtime: everything above it, none of the front ends or the
 	// co-signer below it.
-	{Pkg: module, MayLink: ours("policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "internal/..."), BadDeps: notInLibrary},
+	// mcp/remote: other servers' tools as read-only tools; nothing that signs.
+	{Pkg: module + "/mcp/remote", MayLink: ours("tools", "policies", "internal/..."), BadDeps: merge(drivers, notInLibrary)},
+	{Pkg: module, MayLink: ours("policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "mcp/remote", "internal/..."), BadDeps: notInLibrary},
+	// mcp: a front end, like the bots: the runtime and everything above it.
+	{Pkg: module + "/mcp", MayLink: append([]string{module}, ours("policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "mcp/remote", "internal/...")...), BadDeps: notInLibrary},
+	{Pkg: module + "/mcp/mcptest", MayLink: ours("chains/...", "policies", "internal/...")},
 	// The front ends: the runtime and everything above it. Their shared
 	// pieces (scheduling, markup, charts) link nothing of ours.
 	{Pkg: module + "/bots/sched/...", MayLink: nil, BadDeps: drivers},
@@ -97,8 +102,8 @@ var layers = []deptest.Rule{
 	{Pkg: module + "/bots/stream", MayLink: ours("agent", "llm", "tools", "policies", "bots/access", "bots/render", "internal/..."), BadDeps: merge(drivers, notInLibrary)},
 	// Approvals settled once in the database, whichever process asked.
 	{Pkg: module + "/bots/approval", MayLink: ours("memory", "policies", "chains/...", "orders", "bots/render", "tools", "internal/...")},
-	{Pkg: module + "/bots/telegram/...", MayLink: append([]string{module}, ours("bots/...", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "internal/...")...)},
-	{Pkg: module + "/bots/discord/...", MayLink: append([]string{module}, ours("bots/...", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "internal/...")...)},
+	{Pkg: module + "/bots/telegram/...", MayLink: append([]string{module}, ours("bots/...", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "mcp/remote", "internal/...")...)},
+	{Pkg: module + "/bots/discord/...", MayLink: append([]string{module}, ours("bots/...", "policies", "chains/...", "orders", "llm/...", "memory", "tools/...", "agent", "metrics", "mcp/remote", "internal/...")...)},
 	// cosigner: chains/evm/safe, policies, memory; it never asks a model.
 	{Pkg: module + "/cosigner", MayLink: ours("chains/...", "policies", "memory", "orders", "internal/..."), BadDeps: notInLibrary},
 	{Pkg: module + "/cosigner/...", MayLink: ours("chains/...", "policies", "memory/...", "orders", "internal/...")},

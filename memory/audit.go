@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"time"
 
@@ -268,8 +269,60 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditReport, error) {
 		rep.hashes[l.Hash] = true
 		prev = l
 	}
-	rep.Broken = v.unlinked(decisions)
+	if rep.Broken = v.unlinked(decisions); rep.Broken != nil {
+		return rep, nil
+	}
+	var counters []counterRow
+	if err := db.Find(&counters).Error; err != nil {
+		return rep, fmt.Errorf("memory: audit: %w", err)
+	}
+	rep.Broken = countersAgree(spends, counters)
 	return rep, nil
+}
+
+// countersAgree checks the spend counters against the live spends they
+// count: a counter edited by hand would loosen a limit without touching a
+// decision.
+func countersAgree(spends []spendRow, counters []counterRow) *AuditBreak {
+	type key struct {
+		bucket string
+		hour   int64
+	}
+	want := map[key]*big.Int{}
+	for _, sp := range spends {
+		if sp.VoidedAtNs != nil {
+			continue
+		}
+		k := key{sp.Bucket, hourOf(sp.AtNs)}
+		if want[k] == nil {
+			want[k] = new(big.Int)
+		}
+		a, ok := new(big.Int).SetString(sp.Amount, 10)
+		if !ok {
+			return &AuditBreak{Problem: fmt.Sprintf("spend %d has a corrupt amount %q: edited", sp.ID, sp.Amount)}
+		}
+		want[k].Add(want[k], a)
+	}
+	for _, c := range counters {
+		k := key{c.Bucket, c.Hour}
+		got, ok := new(big.Int).SetString(c.Amount, 10)
+		w := want[k]
+		if w == nil {
+			w = new(big.Int)
+		}
+		if !ok || got.Cmp(w) != 0 {
+			return &AuditBreak{Problem: fmt.Sprintf("the spend counter of %s for the hour from %s says %s where its spends add up to %s: edited",
+				c.Bucket, time.Unix(0, c.Hour*hourNs).UTC().Format(time.RFC3339), c.Amount, w)}
+		}
+		delete(want, k)
+	}
+	for k, w := range want {
+		if w.Sign() != 0 {
+			return &AuditBreak{Problem: fmt.Sprintf("the spend counter of %s for the hour from %s is missing (its spends add up to %s): deleted",
+				k.bucket, time.Unix(0, k.hour*hourNs).UTC().Format(time.RFC3339), w)}
+		}
+	}
+	return nil
 }
 
 // verifier holds what VerifyAudit compares the chain with.

@@ -61,6 +61,8 @@ func TestAuditChain(t *testing.T) {
 		{"link edited", []string{`UPDATE audit_chain SET content = replace(content, 'over the limit', 'fine') WHERE seq = 2`}, "the record was edited"},
 		{"release undone", []string{`UPDATE decisions SET released_at_ns = NULL, release_reason = '' WHERE approval_id = 'a1'`}, "release or supersession differs"},
 		{"spend voided by hand", []string{`UPDATE spends SET voided_at_ns = 1 WHERE amount = '5'`}, "voiding does not match"},
+		{"counter lowered", []string{`UPDATE spend_counters SET amount = '0'`}, "spend counter of"},
+		{"counter deleted", []string{`DELETE FROM spend_counters`}, "is missing"},
 		{"decision inserted", []string{
 			`INSERT INTO decisions (approval_id, wallet, wallet_key, chain, idem_key, kind, digest, intent, decision, reasons, prices, at_ns) ` +
 				`VALUES ('x9', '` + wallet + `', '` + strings.ToLower(wallet) + `', '1337', '', 'transfer', 'd', '{}', 'approve', '[]', '[]', 5)`,

@@ -173,6 +173,9 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 			if err := tx.Create(&spends).Error; err != nil {
 				return err
 			}
+			if err := addCounters(tx, spends, 1); err != nil {
+				return err
+			}
 		}
 		return s.chain(tx, auditDecision, row, spends)
 	})
@@ -222,8 +225,7 @@ func (s *Store) supersede(tx *gorm.DB, prior, next string, sent bool) error {
 	if err := tx.Model(&decisionRow{}).Where("id = ?", row.ID).Updates(updates).Error; err != nil {
 		return err
 	}
-	if err := tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
-		Update("voided_at_ns", now).Error; err != nil {
+	if err := s.voidSpends(tx, row.ID, now); err != nil {
 		return err
 	}
 	return s.chainUpdate(tx, row.ID)
@@ -253,8 +255,7 @@ func (l ledger) Release(ctx context.Context, approvalID, reason string) error {
 			Updates(map[string]any{"released_at_ns": now, "release_reason": reason}).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&spendRow{}).Where("decision_id = ? AND voided_at_ns IS NULL", row.ID).
-			Update("voided_at_ns", now).Error; err != nil {
+		if err := s.voidSpends(tx, row.ID, now); err != nil {
 			return err
 		}
 		return s.chainUpdate(tx, row.ID)
@@ -293,26 +294,6 @@ func (l ledger) Spent(ctx context.Context, bucket string, since time.Time) (*big
 	sum, err := sumLive(l.s.read(ctx), bucket, since)
 	if err != nil {
 		return nil, fmt.Errorf("memory: spent %s: %w", bucket, err)
-	}
-	return sum, nil
-}
-
-// sumLive reads the live amounts of a bucket in a window and adds them with
-// math/big: SQLite cannot add integers above 2^63, and a SUM that overflowed
-// into a float would silently misstate what was spent.
-func sumLive(db *gorm.DB, bucket string, since time.Time) (*big.Int, error) {
-	var amounts []string
-	if err := db.Model(&spendRow{}).Where(whereLiveSpends, bucket, nanos(since)).
-		Pluck("amount", &amounts).Error; err != nil {
-		return nil, err
-	}
-	sum := new(big.Int)
-	var a big.Int
-	for _, s := range amounts {
-		if _, ok := a.SetString(s, 10); !ok {
-			return nil, fmt.Errorf("corrupt amount %q in bucket %s", s, bucket)
-		}
-		sum.Add(sum, &a)
 	}
 	return sum, nil
 }

@@ -366,6 +366,21 @@ var migrations = []migration{{
 		`CREATE INDEX audit_chain_decision ON audit_chain (decision_id)`,
 	},
 	backfill: backfillAudit,
+}, {
+	version: 10,
+	name:    "spend counters per bucket and hour",
+	stmts: []string{
+		// The live spends of a bucket in one hour, kept with the spends
+		// (see counters.go): a daily limit reads 25 of these and one
+		// hour's rows, not a day of spends.
+		`CREATE TABLE spend_counters (
+			bucket TEXT NOT NULL,
+			hour BIGINT NOT NULL,
+			amount TEXT NOT NULL,
+			PRIMARY KEY (bucket, hour)
+		)`,
+	},
+	backfill: backfillCounters,
 }}
 
 // SchemaVersion is the schema version this build writes.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMigrateIdempotentAndRefusesNewerSchema(t *testing.T) {
@@ -88,7 +89,7 @@ func TestMigrateBackfillsAddressKeys(t *testing.T) {
 	defer s.Close()
 	// Rebuild an in-memory database at schema 1 on the same connection.
 	for _, table := range []string{"spends", "decisions", "tx_journal", "schema_migrations",
-		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals", "audit_chain"} {
+		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals", "audit_chain", "spend_counters"} {
 		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -133,12 +134,12 @@ func TestMigrateBackfillsAuditChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, table := range []string{"audit_chain"} {
+	for _, table := range []string{"audit_chain", "spend_counters"} {
 		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.db.Exec("DELETE FROM schema_migrations WHERE version = 9").Error; err != nil {
+	if err := s.db.Exec("DELETE FROM schema_migrations WHERE version >= 9").Error; err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
@@ -161,5 +162,10 @@ func TestMigrateBackfillsAuditChain(t *testing.T) {
 	}
 	if rep.Broken != nil || rep.Links != 4 || len(rep.Heads) != 2 {
 		t.Fatalf("after the backfill: %+v (broken: %v)", rep, rep.Broken)
+	}
+	// Migration 10 counted the live spend (7), not the voided one (8).
+	spent, err := s.Ledger().Spent(ctx, "ETH", time.Unix(0, 0))
+	if err != nil || spent.String() != "7" {
+		t.Fatalf("spent after the counters' backfill = %v, %v; want 7", spent, err)
 	}
 }

@@ -18,7 +18,7 @@ func TestMigrateOrdersWithoutGenesis(t *testing.T) {
 	}
 	defer s.Close()
 	for _, table := range []string{"spends", "decisions", "tx_journal", "schema_migrations",
-		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals", "audit_chain"} {
+		"chat_messages_fts", "chat_embeddings", "chat_messages", "chat_sessions", "chat_facts", "chat_summaries", "orders", "cosigner_reviews", "bot_state", "bot_updates", "bot_leases", "bot_approvals", "audit_chain", "spend_counters"} {
 		if err := s.db.Exec("DROP TABLE " + table).Error; err != nil {
 			t.Fatal(err)
 		}

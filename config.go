@@ -43,6 +43,12 @@ type Config struct {
 	Solana      struct {
 		RPCURL string `yaml:"rpc_url"` // MANDATE_SOLANA_RPC_URL
 		Key    string `yaml:"key"`     // MANDATE_SOLANA_KEY
+		// JupiterURL is the Jupiter Swap API sol_quote and sol_swap use
+		// (its v1 base URL); empty: those tools say none is configured.
+		JupiterURL string `yaml:"jupiter_url"` // MANDATE_JUPITER_URL
+		// JupiterKey is the API key a paid Jupiter endpoint wants; a
+		// secret, from the environment only.
+		JupiterKey string `yaml:"-"`
 	} `yaml:"solana"`
 	// MCPServers are external MCP servers whose tools the agent may use,
 	// read-only and namespaced (NAME__TOOL), each tool's description
@@ -133,6 +139,7 @@ var envVars = []struct{ field, env string }{
 	{"llm.embedding_model", "MANDATE_LLM_EMBEDDING_MODEL"},
 	{"solana.rpc_url", "MANDATE_SOLANA_RPC_URL"},
 	{"solana.key", "MANDATE_SOLANA_KEY"},
+	{"solana.jupiter_url", "MANDATE_JUPITER_URL"},
 	{"telegram.token", "TELEGRAM_BOT_TOKEN"},
 	{"telegram.api", "MANDATE_TELEGRAM_API"},
 	{"telegram.owners", "MANDATE_TELEGRAM_OWNERS"},
@@ -178,7 +185,7 @@ func LoadConfig(path string) (Config, error) {
 		"policy": &cfg.Policy, "db": &cfg.DB, "tokenlist": &cfg.TokenList,
 		"safe_service": &cfg.SafeService, "llm.base_url": &cfg.LLM.BaseURL, "llm.api_key": &cfg.LLM.APIKey,
 		"llm.model": &cfg.LLM.Model, "llm.backends": &cfg.LLM.Backends, "llm.embedding_model": &cfg.LLM.EmbeddingModel,
-		"solana.rpc_url": &cfg.Solana.RPCURL, "solana.key": &cfg.Solana.Key,
+		"solana.rpc_url": &cfg.Solana.RPCURL, "solana.key": &cfg.Solana.Key, "solana.jupiter_url": &cfg.Solana.JupiterURL,
 		"telegram.token": &cfg.Telegram.Token, "telegram.api": &cfg.Telegram.API, "telegram.owners": &cfg.Telegram.Owners,
 		"discord.token": &cfg.Discord.Token, "discord.api": &cfg.Discord.API, "discord.owners": &cfg.Discord.Owners,
 	}
@@ -197,6 +204,7 @@ func LoadConfig(path string) (Config, error) {
 		}
 		*fields[v.field] = val
 	}
+	cfg.Solana.JupiterKey = os.Getenv("MANDATE_JUPITER_API_KEY")
 	return cfg, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/solana"
 	soldevnet "github.com/mandatehq/mandate/chains/solana/devnet"
+	"github.com/mandatehq/mandate/chains/solana/jupiter"
 	"github.com/mandatehq/mandate/tools"
 	soltools "github.com/mandatehq/mandate/tools/solana"
 )
@@ -93,6 +94,13 @@ func (rt *Runtime) openSolanaWallet(ctx context.Context) error {
 	}
 	rt.sol.wallet = w
 	topts := []soltools.Option{soltools.WithMints(rt.sol.mints)}
+	if u := rt.cfg.Solana.JupiterURL; u != "" {
+		jopts := []jupiter.ClientOption{jupiter.WithBaseURL(u)}
+		if k := rt.cfg.Solana.JupiterKey; k != "" {
+			jopts = append(jopts, jupiter.WithAPIKey(k))
+		}
+		topts = append(topts, soltools.WithJupiter(jupiter.NewClient(jopts...)))
+	}
 	if rt.cfg.Progress != nil {
 		topts = append(topts, soltools.WithProgress(rt.cfg.Progress))
 	}

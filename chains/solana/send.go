@@ -96,39 +96,14 @@ func (e *keyedError) Error() string {
 // row failed and releases the approvals (*RejectedError); a lost answer
 // leaves them charged (*UncertainError).
 func (w *Wallet) Send(ctx context.Context, p *Prepared, approvals []policies.Approval) (evm.TxRecord, error) {
-	if p == nil || p.Tx == nil {
-		return evm.TxRecord{}, errors.New("solana: nothing to send; prepare a transaction first")
-	}
-	release := func(why string) {
-		for _, ap := range approvals {
-			if err := ap.Release(context.WithoutCancel(ctx), why); err != nil && !errors.Is(err, policies.ErrNoApproval) {
-				w.log.Debug("approval not released", slog.String("approval", ap.ID()), slog.String("error", err.Error()))
-			}
-		}
-	}
-	if len(approvals) != len(p.Intents) {
-		release("wrong number of approvals")
-		return evm.TxRecord{}, fmt.Errorf("%w: the transaction does %d things, and %d approvals were given", ErrNotApproved, len(p.Intents), len(approvals))
-	}
-	for _, ap := range approvals {
-		if !ap.Valid() {
-			release("an approval was not valid")
-			if ap.ID() == "" {
-				return evm.TxRecord{}, policies.ErrNoApproval
-			}
-			return evm.TxRecord{}, policies.ErrApprovalUsed
-		}
-	}
-	rec, err := w.reserve(ctx, p, approvals)
-	if kd, ok := errors.AsType[*keyedError](err); ok {
-		release("idempotency key already sent as " + kd.rec.Hash)
-		return w.keyed(ctx, p.Key, kd.rec)
+	rec, prior, err := w.sign(ctx, p, approvals)
+	if prior != nil {
+		return w.keyed(ctx, p.Key, *prior)
 	}
 	if err != nil {
-		release(err.Error())
-		w.log.Warn("send refused", slog.String("error", err.Error()))
-		return evm.TxRecord{}, err
+		return rec, err
 	}
+	release := func(why string) { w.release(ctx, approvals, why) }
 	switch out, berr := w.broadcast(ctx, rec.Raw); out {
 	case accepted:
 		for _, ap := range approvals {
@@ -148,6 +123,66 @@ func (w *Wallet) Send(ctx context.Context, p *Prepared, approvals []policies.App
 			ap.Sent() // it may have left: its spend stays charged
 		}
 		return rec, &UncertainError{Record: rec, Err: berr}
+	}
+}
+
+// Sign does what Send does up to the broadcast: the key check, the
+// commits, the signature through signApproved and the journal row, with
+// status signed. It returns that row (the signed transaction in Raw) and
+// fresh true; under a key that already sent a transaction it signs
+// nothing, releases the approvals and returns that transaction's row with
+// fresh false. The row is journaled like any other, so Confirm and
+// Reconcile send it while its blockhash is valid: Sign is for a caller
+// that broadcasts itself, or a chain the transaction cannot run on (tests
+// of programs the local runtime lacks), not a way to sign off the record.
+func (w *Wallet) Sign(ctx context.Context, p *Prepared, approvals []policies.Approval) (rec evm.TxRecord, fresh bool, err error) {
+	rec, prior, err := w.sign(ctx, p, approvals)
+	if prior != nil {
+		return w.refresh(ctx, w.j, *prior), false, nil
+	}
+	return rec, err == nil, err
+}
+
+// sign checks the approvals and reserves under the lock. prior is the row
+// a used key already sent (nothing signed, approvals released).
+func (w *Wallet) sign(ctx context.Context, p *Prepared, approvals []policies.Approval) (evm.TxRecord, *evm.TxRecord, error) {
+	release := func(why string) { w.release(ctx, approvals, why) }
+	if p == nil || p.Tx == nil {
+		release("nothing to send")
+		return evm.TxRecord{}, nil, errors.New("solana: nothing to send; prepare a transaction first")
+	}
+	if len(approvals) != len(p.Intents) {
+		release("wrong number of approvals")
+		return evm.TxRecord{}, nil, fmt.Errorf("%w: the transaction does %d things, and %d approvals were given", ErrNotApproved, len(p.Intents), len(approvals))
+	}
+	for _, ap := range approvals {
+		if !ap.Valid() {
+			release("an approval was not valid")
+			if ap.ID() == "" {
+				return evm.TxRecord{}, nil, policies.ErrNoApproval
+			}
+			return evm.TxRecord{}, nil, policies.ErrApprovalUsed
+		}
+	}
+	rec, err := w.reserve(ctx, p, approvals)
+	if kd, ok := errors.AsType[*keyedError](err); ok {
+		release("idempotency key already sent as " + kd.rec.Hash)
+		return evm.TxRecord{}, &kd.rec, nil
+	}
+	if err != nil {
+		release(err.Error())
+		w.log.Warn("send refused", slog.String("error", err.Error()))
+		return evm.TxRecord{}, nil, err
+	}
+	return rec, nil, nil
+}
+
+// release gives back approvals that paid for nothing.
+func (w *Wallet) release(ctx context.Context, approvals []policies.Approval, why string) {
+	for _, ap := range approvals {
+		if err := ap.Release(context.WithoutCancel(ctx), why); err != nil && !errors.Is(err, policies.ErrNoApproval) {
+			w.log.Debug("approval not released", slog.String("approval", ap.ID()), slog.String("error", err.Error()))
+		}
 	}
 }
 
@@ -182,7 +217,7 @@ func (w *Wallet) reserve(ctx context.Context, p *Prepared, approvals []policies.
 		}
 		tx := *p.Tx
 		tx.Signatures = nil
-		if err := signApproved(ctx, w.s, signRequest{tx: &tx, chain: w.cluster, look: w.look, approvals: approvals, cap: w.cap, keys: p.Keys}); err != nil {
+		if err := signApproved(ctx, w.s, signRequest{tx: &tx, chain: w.cluster, look: w.look, approvals: approvals, cap: w.cap, keys: p.Keys, decode: p.decode}); err != nil {
 			return err
 		}
 		raw, err := tx.MarshalBinary()

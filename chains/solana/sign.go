@@ -28,6 +28,10 @@ type signRequest struct {
 	// per decoded intent (none: no keys). A key is not in the transaction's
 	// bytes, but it is in what an approval's digest covers.
 	keys []string
+	// decode reads the transaction instead of Decode when set: a program
+	// Decode only sees as a call (a Jupiter route) is read by its own
+	// decoder, still here, from the bytes about to be signed.
+	decode TxDecoder
 }
 
 // signApproved is the only place this package signs. It decodes the
@@ -40,9 +44,16 @@ func signApproved(ctx context.Context, s Signer, r signRequest) error {
 	if s == nil {
 		return errors.New("solana: no signer; open one from the keystore")
 	}
-	d, err := Decode(ctx, r.tx, r.chain, r.look)
+	decode := r.decode
+	if decode == nil {
+		decode = Decode
+	}
+	d, err := decode(ctx, r.tx, r.chain, r.look)
 	if err != nil {
 		return err
+	}
+	if d == nil {
+		return fmt.Errorf("%w: its decoder returned nothing", ErrMalformed)
 	}
 	if len(d.Intents) == 0 {
 		return fmt.Errorf("%w: it moves nothing a policy decides, so no approval covers it", ErrNotApproved)
@@ -104,8 +115,8 @@ func signApproved(ctx context.Context, s Signer, r signRequest) error {
 	return nil
 }
 
-// withKey returns in carrying idempotency key k. The decoder makes only the
-// kinds below.
+// withKey returns in carrying idempotency key k. The decoders make only the
+// kinds below (Swap: a TxDecoder such as Jupiter's).
 func withKey(in policies.Intent, k string) (policies.Intent, error) {
 	switch x := in.(type) {
 	case policies.Transfer:
@@ -115,6 +126,9 @@ func withKey(in policies.Intent, k string) (policies.Intent, error) {
 		x.Key = k
 		return x, nil
 	case policies.ContractCall:
+		x.Key = k
+		return x, nil
+	case policies.Swap:
 		x.Key = k
 		return x, nil
 	}

@@ -73,6 +73,18 @@ func WithMaxFee(lamports *big.Int) WalletOption {
 // signed bytes).
 func WithLogger(l *slog.Logger) WalletOption { return func(w *Wallet) { w.log = l } }
 
+// WithLookup reads token accounts and mints through l rather than the
+// RPC, for building, decoding and signing alike: a recorded state, or one
+// that adds accounts the cluster lacks (the local runtime has no native
+// mint account).
+func WithLookup(l Lookup) WalletOption {
+	return func(w *Wallet) {
+		if l != nil {
+			w.look = l
+		}
+	}
+}
+
 // WithPollInterval sets how often Confirm asks for a signature's status.
 func WithPollInterval(d time.Duration) WalletOption { return func(w *Wallet) { w.poll = d } }
 
@@ -135,7 +147,8 @@ func (w *Wallet) Client() *Client { return w.c }
 // Lookup is how the wallet reads token accounts and mints (over RPC).
 func (w *Wallet) Lookup() Lookup { return w.look }
 
-// Prepared is a transaction built and simulated for one transfer, not yet
+// Prepared is a transaction built and simulated for one transfer (or built
+// elsewhere and read by its decoder: PrepareDecoded), not yet
 // signed: what the policy must approve (Intents, one approval each, in
 // order) and what it costs.
 type Prepared struct {
@@ -153,6 +166,8 @@ type Prepared struct {
 	Fees      Fees
 	Blockhash Blockhash
 	Units     uint64 // compute units the simulation consumed
+	// decode reads Tx when signing; nil: Decode. PrepareDecoded sets it.
+	decode TxDecoder
 }
 
 // TransferIntent is the intent a transfer of amount of tok to to decodes

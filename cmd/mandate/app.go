@@ -11,9 +11,11 @@ import (
 
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/chains/evm"
+	"github.com/mandatehq/mandate/chains/solana/jupiter"
 	"github.com/mandatehq/mandate/llm"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
+	soltools "github.com/mandatehq/mandate/tools/solana"
 )
 
 // config is the runtime's configuration: mandate.yaml, then the
@@ -80,6 +82,8 @@ func advise(err error) error {
 		return usageErr("%v; run `mandate wallet new` or `mandate wallet import`, or set MANDATE_KEYSTORE", err)
 	case errors.Is(err, mandate.ErrPassphrase):
 		return usageErr("%v: set MANDATE_PASSPHRASE, or run on a terminal", err)
+	case errors.Is(err, soltools.ErrNoJupiter):
+		return usageErr("%v; set MANDATE_JUPITER_URL to Jupiter's Swap API (%s) on a cluster Jupiter serves", err, jupiter.DefaultBaseURL)
 	case errors.Is(err, tools.ErrNoPolicy):
 		return usageErr("%v: set MANDATE_POLICY (or policy in mandate.yaml) to a policy file; `mandate policy check FILE` validates one", err)
 	case errors.Is(err, tools.ErrNoWallet), errors.Is(err, tools.ErrNoChain):

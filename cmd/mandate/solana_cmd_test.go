@@ -41,6 +41,7 @@ func TestSolanaToolsOnDevnet(t *testing.T) {
 		{[]string{"tools", "call", "sol_transfer", `{"to":"` + solFriend + `","token":"SOL","amount":"50"}`}, 1, "limits.per_tx.SOL"},
 		{[]string{"tools", "call", "sol_transfer", `{"to":"0x2222222222222222222222222222222222222222","token":"SOL","amount":"1"}`}, 2, "to"},
 		{[]string{"tools", "call", "sol_transfer", `{"to":"` + solFriend + `","token":"USDC","amount":"0.0000001"}`}, 2, "decimals"},
+		{[]string{"tools", "call", "sol_swap", `{"from":"SOL","to":"USDC","amount":"1"}`}, 2, "MANDATE_JUPITER_URL"},
 	}
 	for _, st := range steps {
 		code, out, errs := cli(t, "", append([]string{"--devnet", "--solana"}, st.args...)...)

@@ -3,6 +3,7 @@ package soltools_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/mandatehq/mandate/memory/memtest"
@@ -36,4 +37,31 @@ func BenchmarkTransferThroughGate(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
 		})
 	}
+}
+
+// BenchmarkSwapSignOnly measures sol_swap up to its signature on the local
+// runtime (which has no Jupiter program to run it): arguments, a quote and
+// a swap transaction from a local Jupiter API, Verify (lookups over RPC),
+// the policy's decision, PrepareDecoded, and the signature through the
+// Jupiter decoder with the approval committed and the row journaled on
+// SQLite.
+//
+//	go test -run '^$' -bench SwapSignOnly -benchmem ./tools/solana/
+func BenchmarkSwapSignOnly(b *testing.B) {
+	e := newSwapEnv(b)
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		// Each amount its own transaction: the same bytes would be the same
+		// signature, which the journal holds once.
+		i++
+		args, _ := json.Marshal(map[string]string{"from": "SOL", "to": "USDC", "amount": fmt.Sprintf("0.%05d", i)})
+		r, err := e.reg.Call(ctx, "sol_swap", args)
+		if err != nil || r.Outcome.Tx == nil {
+			b.Fatalf("swap: %v", err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "swaps/s")
 }

@@ -1,5 +1,6 @@
 // Package soltools holds the Solana wallet tools: sol_address, sol_balance,
-// sol_transfer and sol_token_info. sol_transfer builds its transaction from
+// sol_transfer, sol_token_info, and with a Jupiter API (WithJupiter)
+// sol_quote and sol_swap. sol_transfer builds its transaction from
 // chain state, simulates it, asks the policy gate about every intent it
 // decodes to (the rent of a recipient's new token account is one), and
 // hands the wallet only the approvals.
@@ -7,7 +8,12 @@
 // The runtime offers them when Solana is configured:
 //
 //	w, err := solana.NewWallet(ctx, client, signer, store.Journal())
-//	set := soltools.New(w, engine, approver, soltools.WithMints(dep.Mints))
+//	set := soltools.New(w, engine, approver, soltools.WithMints(dep.Mints),
+//		soltools.WithJupiter(jupiter.NewClient(jupiter.WithBaseURL(url))))
+//
+// sol_swap takes Jupiter's quote and transaction, checks the transaction
+// against the quote (jupiter.Verify), asks the gate about the swap, and has
+// the wallet sign it only after decoding it again with the Jupiter decoder.
 //
 // Tokens are "SOL", a symbol the policy's tokens map gives a mint for on
 // the wallet's cluster (or WithMints adds), or a base58 mint.
@@ -26,6 +32,7 @@ import (
 
 	"github.com/mandatehq/mandate/chains/evm"
 	"github.com/mandatehq/mandate/chains/solana"
+	"github.com/mandatehq/mandate/chains/solana/jupiter"
 	"github.com/mandatehq/mandate/policies"
 	"github.com/mandatehq/mandate/tools"
 )
@@ -37,6 +44,9 @@ type config struct {
 	mints    map[string]sol.PublicKey
 	noWait   bool
 	progress io.Writer
+	jup      *jupiter.Client
+	jupOpts  []jupiter.Option
+	signOnly bool
 }
 
 // WithMints names mints by symbol (a devnet's USDC) besides those the
@@ -86,6 +96,21 @@ func New(w *solana.Wallet, gate tools.Gate, approver tools.Approver, opts ...Opt
 			}, "to", "token", "amount"), k.transfer),
 		tools.Func("sol_token_info", "A Solana token's mint, program (Token or Token-2022), decimals, supply, authorities and extensions, read on chain, and whether the wallet can transfer it.",
 			tools.Schema(map[string]string{"token": "a token symbol (e.g. USDC) or a base58 mint"}, "token"), k.info, tools.ReadOnly()),
+		tools.Func("sol_quote", "A Jupiter quote for swapping an amount of one Solana token into another: the expected and the minimum output. Signs nothing.",
+			tools.Schema(map[string]string{
+				"from":         "token to sell: SOL, a token symbol (e.g. USDC) or a base58 mint",
+				"to":           "token to buy: SOL, a token symbol or a base58 mint",
+				"amount":       "amount of from in token units as a decimal string, e.g. \"1.5\"",
+				"slippage_bps": "optional: slippage tolerance in basis points (default and bound from the policy)",
+			}, "from", "to", "amount"), k.quoteTool, tools.ReadOnly()),
+		tools.Func("sol_swap", "Swap an amount of one Solana token into another through Jupiter. The transaction Jupiter builds is checked against its quote and passes the owner's policy before anything is signed.",
+			tools.Schema(map[string]string{
+				"from":            "token to sell: SOL, a token symbol (e.g. USDC) or a base58 mint",
+				"to":              "token to buy: SOL, a token symbol or a base58 mint",
+				"amount":          "amount of from in token units as a decimal string, e.g. \"1.5\"",
+				"slippage_bps":    "optional: slippage tolerance in basis points (default and bound from the policy)",
+				"idempotency_key": "optional: a retry with the same key swaps at most once",
+			}, "from", "to", "amount"), k.swap),
 	}
 }
 

@@ -188,6 +188,12 @@ func worse(a, b policies.Decision) policies.Decision {
 
 // duplicate answers a retry under a key that already sent a transaction.
 func (k *kit) duplicate(ctx context.Context, out tools.Outcome, rec evm.TxRecord, err error) (tools.Outcome, error) {
+	return k.duplicateWait(ctx, out, rec, err, !k.cfg.noWait)
+}
+
+// duplicateWait is duplicate, waiting for a transaction that may still
+// land only when wait.
+func (k *kit) duplicateWait(ctx context.Context, out tools.Outcome, rec evm.TxRecord, err error, wait bool) (tools.Outcome, error) {
 	out.Decision, out.Duplicate = policies.DecisionApprove, true
 	if rec.Hash != "" {
 		tx := TxOf(rec)
@@ -196,7 +202,7 @@ func (k *kit) duplicate(ctx context.Context, out tools.Outcome, rec evm.TxRecord
 	if err != nil {
 		return out, err
 	}
-	if !k.cfg.noWait && !rec.Status.Final() {
+	if wait && !rec.Status.Final() {
 		return k.confirm(ctx, out, rec.Hash)
 	}
 	if rec.Status == evm.TxReverted {

@@ -57,7 +57,7 @@ const b64 = { enc: kit.getBase64Decoder(), dec: kit.getBase64Encoder() };
 const txDecoder = kit.getTransactionDecoder();
 const msgDecoder = kit.getCompiledTransactionMessageDecoder();
 
-const svm = new LiteSVM();
+const svm = new LiteSVM().withNativeMints(); // wSOL, as on a cluster: a swap that wraps SOL reads it
 svm.withBlockhashCheck(false); // the window of MAX_AGE blockhashes is checked here, like a node does
 
 let slot = 1;

@@ -26,7 +26,7 @@ func (p usdPrices) PriceUSD(_ context.Context, chain string, t policies.Token) (
 	return policies.Price{}, fmt.Errorf("no price for %s on %s", k, chain)
 }
 
-func swapPolicy(t *testing.T) *policies.Policy {
+func swapPolicy(t testing.TB) *policies.Policy {
 	t.Helper()
 	p, err := policies.Parse([]byte(`version: 1
 chains: [solana-mainnet]

@@ -59,6 +59,7 @@ func BenchmarkReview(b *testing.B) {
 			}
 		}
 	})
+	callers := 0 // goroutines per core reviewing at once; 0: one (RunParallel's default)
 	run := func(b *testing.B, ledger policies.Ledger, store cosigner.Store) {
 		p, err := policies.Parse([]byte(benchPolicy))
 		if err != nil {
@@ -72,6 +73,9 @@ func BenchmarkReview(b *testing.B) {
 		var nonce atomic.Int64
 		data := batch(call(usdc, 0, transfer(friend, 1)), call(friend, 1, nil))
 		b.ReportAllocs()
+		if callers > 0 {
+			b.SetParallelism(callers)
+		}
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -92,6 +96,20 @@ func BenchmarkReview(b *testing.B) {
 		run(b, st.Ledger(), cosigner.ReviewStore(st.Reviews()))
 	})
 	b.Run("review/postgres", func(b *testing.B) {
+		st, ok := memtest.Postgres(b)
+		if !ok {
+			b.Skip("PostgreSQL is not configured (MANDATE_TEST_POSTGRES)")
+		}
+		run(b, st.Store.Ledger(), cosigner.ReviewStore(st.Store.Reviews()))
+	})
+	// A busy treasury: 64 reviews in flight at once (32 per core), the
+	// load group commit is for.
+	callers = 32
+	b.Run("review/sqlite/64-callers", func(b *testing.B) {
+		st := memtest.SQLite(b).Store
+		run(b, st.Ledger(), cosigner.ReviewStore(st.Reviews()))
+	})
+	b.Run("review/postgres/64-callers", func(b *testing.B) {
 		st, ok := memtest.Postgres(b)
 		if !ok {
 			b.Skip("PostgreSQL is not configured (MANDATE_TEST_POSTGRES)")

@@ -55,6 +55,7 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	obs       atomic.Pointer[Observer]
+	group     *committer // nil: each write commits alone (WithoutGroupCommit)
 }
 
 // Option configures Open.
@@ -64,7 +65,12 @@ type options struct {
 	logger   *slog.Logger
 	maxConns int
 	slow     time.Duration
+	single   bool
 }
+
+// WithoutGroupCommit has every write commit alone, as before group commit
+// (see group.go): for measuring what group commit changes.
+func WithoutGroupCommit() Option { return func(o *options) { o.single = true } }
 
 // WithLogger routes the database layer's warnings (failed and slow queries)
 // to l at warn level. Statements are logged without their arguments, so
@@ -128,6 +134,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, classify(err)
 	}
+	if !o.single {
+		s.startGroupCommit()
+	}
 	return s, nil
 }
 
@@ -172,6 +181,9 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 		w.Add("_pragma", "journal_size_limit(1048576)")
 	}
 	w.Add("_pragma", "synchronous(FULL)")
+	// A group commit runs each write under a savepoint, whose sub-journal
+	// is a temporary file unless temporary storage is in memory.
+	w.Add("_pragma", "temp_store(2)")
 	w.Set("_txlock", "immediate")
 	db, err := gorm.Open(sqlite.Open(path+"?"+w.Encode()), cfg())
 	if err != nil {
@@ -263,6 +275,9 @@ func (s *Store) Backend() string { return s.backend.String() }
 // Close closes the database connections. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.group != nil {
+			close(s.group.quit)
+		}
 		var errs []error
 		if s.rdb != nil && s.rdb != s.db {
 			if d, err := s.rdb.DB(); err == nil {
@@ -280,9 +295,11 @@ func (s *Store) Close() error {
 }
 
 // write runs fn in one write transaction: BEGIN IMMEDIATE on SQLite, a
-// READ COMMITTED transaction on PostgreSQL; or, when ctx carries a
-// transaction of this store (see within), under a savepoint inside it, so
-// that what fn writes commits or rolls back with that transaction.
+// READ COMMITTED transaction on PostgreSQL, shared under a savepoint of its
+// own with the writes that arrived together (group.go); or, when ctx
+// carries a transaction of this store (see within), under a savepoint
+// inside it, so that what fn writes commits or rolls back with that
+// transaction.
 //
 // PostgreSQL's isolation is set explicitly, not left to the server's
 // default: under REPEATABLE READ the snapshot would be taken before the
@@ -295,6 +312,14 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if tx := s.ambient(ctx); tx != nil {
 		return fresh(ctx, tx).Transaction(fn)
 	}
+	if s.group != nil {
+		return s.group.submit(ctx, fn)
+	}
+	return s.writeTx(ctx, fn)
+}
+
+// writeTx runs fn in a transaction of its own (see write).
+func (s *Store) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var err error
 	if s.backend == backendPostgres {
 		err = s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})

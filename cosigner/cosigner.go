@@ -62,6 +62,16 @@ type Store interface {
 	Put(ctx context.Context, d Decision) error
 }
 
+// Atomic is a Store that can record a review in the same database
+// transaction as the ledger's charge of its approval (when the ledger is in
+// the same database): Atomically runs fn so that both commit together or
+// not at all. With it a decision costs one durable commit instead of two,
+// and no approval is ever charged without its review, or recorded without
+// its charge.
+type Atomic interface {
+	Atomically(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
 // MemStore is a Store in memory.
 type MemStore struct {
 	mu sync.Mutex
@@ -303,7 +313,12 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 		}
 		return r.record(ctx, d)
 	}
-	ap, err := r.gate.Decide(ctx, in)
+	atomic, _ := r.store.(Atomic)
+	dctx := ctx
+	if atomic != nil {
+		dctx = policies.DeferCommit(ctx) // charged below, in the review's transaction
+	}
+	ap, err := r.gate.Decide(dctx, in)
 	var denied *policies.Denied
 	var ask *policies.Ask
 	var dup *policies.DuplicateError
@@ -329,7 +344,37 @@ func (r *Reviewer) Review(ctx context.Context, addr common.Address, st safe.Serv
 		return Decision{}, err
 	}
 	d.Decision, d.Signature = Approve, hexutil.Encode(sig)
-	return r.record(ctx, d)
+	if atomic == nil || !ap.Deferred() {
+		return r.record(ctx, d)
+	}
+	return r.commitApproved(ctx, atomic, ap, d)
+}
+
+// commitApproved charges ap and records its review in one transaction. The
+// signature exists only in memory until then: if the charge is refused (a
+// limit filled while this one was signed) the review records the refusal
+// and the signature is dropped, never returned.
+func (r *Reviewer) commitApproved(ctx context.Context, atomic Atomic, ap policies.Approval, d Decision) (Decision, error) {
+	err := atomic.Atomically(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		if err := ap.Commit(ctx); err != nil {
+			return err
+		}
+		return r.store.Put(ctx, d)
+	})
+	var denied *policies.Denied
+	var dup *policies.DuplicateError
+	switch {
+	case err == nil:
+		r.log.Info("safe transaction reviewed", slog.String("safe", d.Safe), slog.String("safeTxHash", d.SafeTxHash),
+			slog.String("decision", d.Decision), slog.Int("reasons", len(d.Reasons)))
+		return d, nil
+	case errors.As(err, &denied):
+		d.Decision, d.Signature, d.Reasons = Reject, "", reasonTexts(denied.Reasons)
+		return r.record(ctx, d)
+	case errors.As(err, &dup):
+		return Decision{}, &RetryError{fmt.Errorf("transaction %s was approved before (approval %s) but its review was not recorded; its signature will not be made twice", d.SafeTxHash, dup.ApprovalID)}
+	}
+	return Decision{}, &RetryError{fmt.Errorf("recording the review: %w", err)}
 }
 
 func safeNonce(n *big.Int) uint64 {

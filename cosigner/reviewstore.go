@@ -21,3 +21,9 @@ func (s reviewStore) Get(ctx context.Context, chain, safeTxHash string) (Decisio
 func (s reviewStore) Put(ctx context.Context, d Decision) error {
 	return s.r.Put(ctx, memory.Review(d))
 }
+
+// Atomically implements Atomic: the review and the ledger's charge of its
+// approval commit in one transaction of the database.
+func (s reviewStore) Atomically(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.r.Atomically(ctx, fn)
+}

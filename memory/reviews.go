@@ -92,16 +92,26 @@ func (r *Reviews) Put(ctx context.Context, d Review) error {
 	}
 	// An approval stays: a later review of the same transaction cannot
 	// replace it (nor its signature) with anything else.
-	err = r.s.db.WithContext(ctx).Exec(`INSERT INTO cosigner_reviews
+	err = r.s.write(ctx, func(tx *gorm.DB) error {
+		return tx.Exec(`INSERT INTO cosigner_reviews
 		(chain, safe_tx_hash, safe, nonce, decision, reasons, intents, signature, at_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (chain, safe_tx_hash) DO UPDATE SET
 			decision = excluded.decision, reasons = excluded.reasons, intents = excluded.intents,
 			signature = excluded.signature, at_ns = excluded.at_ns
 		WHERE cosigner_reviews.decision <> 'approve'`,
-		d.ChainID, strings.ToLower(d.SafeTxHash), d.Safe, int64(d.Nonce), d.Decision, cleanText(string(reasons)), string(intents), d.Signature, at.UnixNano()).Error
+			d.ChainID, strings.ToLower(d.SafeTxHash), d.Safe, int64(d.Nonce), d.Decision, cleanText(string(reasons)), string(intents), d.Signature, at.UnixNano()).Error
+	})
 	if err != nil {
 		return fmt.Errorf("memory: record review %s: %w", d.SafeTxHash, err)
 	}
 	return nil
+}
+
+// Atomically runs fn so that every write of this store it makes (the
+// ledger's charge and decision record, a review) commits together or not
+// at all: the co-signer records an approval's review in the transaction
+// that charges it.
+func (r *Reviews) Atomically(ctx context.Context, fn func(ctx context.Context) error) error {
+	return r.s.Atomically(ctx, fn)
 }

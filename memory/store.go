@@ -351,6 +351,13 @@ type openTx struct {
 	tx *gorm.DB
 }
 
+// Atomically runs fn in one write transaction of s: every write of s that
+// fn makes with the context it is given joins it (under a savepoint), so
+// they commit together, once, or not at all.
+func (s *Store) Atomically(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.write(ctx, func(tx *gorm.DB) error { return fn(s.within(ctx, tx)) })
+}
+
 // within returns ctx carrying tx, an open transaction of s: every write
 // and read of s made with that context (the ledger's commit, a decision
 // record, the journal) joins it. This is how the charge of an approval, its

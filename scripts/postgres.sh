@@ -129,6 +129,9 @@ BEGIN
 	END IF;
 END
 $$;
+-- DROP DATABASE ... WITH (FORCE) at a test's end must be able to end an
+-- autovacuum worker that happens to be in the database.
+GRANT pg_signal_backend TO mandate;
 SQL
 
 printf 'postgres://mandate:mandate@127.0.0.1:%s/postgres?sslmode=disable\n' "$port"

@@ -91,8 +91,7 @@ func (b burst) wait(tb testing.TB, srv *tgtest.Server, before tgtest.Stats) {
 	tb.Helper()
 	srv.WaitFor(tb, fmt.Sprintf("answers to %d updates", b.total()), func() bool {
 		st := srv.Stats()
-		sent := st.Requests["sendMessage"] - before.Requests["sendMessage"] - (st.TooManyRequests - before.TooManyRequests)
-		return sent >= b.total()
+		return st.Succeeded["sendMessage"]-before.Succeeded["sendMessage"] >= b.total()
 	})
 }
 

@@ -14,6 +14,7 @@ package memtest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -92,29 +93,54 @@ func PostgresDSN(t testing.TB) (string, bool) {
 	admin(t, base, "CREATE DATABASE "+name)
 	t.Cleanup(func() {
 		// FORCE ends connections a failed test left open (PostgreSQL 13+).
-		admin(t, base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		dropDatabase(t, base, name)
 	})
 	u.Path = "/" + name
 	return u.String(), true
 }
 
+// dropDatabase drops name. An autovacuum worker in the database cannot be
+// ended by a role without pg_signal_backend (scripts/postgres.sh grants it;
+// a server set up by hand may not), and it leaves within moments, so the
+// drop is tried again a few times before the test fails.
+func dropDatabase(t testing.TB, dsn, name string) {
+	t.Helper()
+	stmt := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
+	var err error
+	for range 20 {
+		if err = exec(dsn, stmt); err == nil {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("memtest: %s: %v", stmt, err)
+}
+
 // admin runs one statement on the base database.
 func admin(t testing.TB, dsn, stmt string) {
 	t.Helper()
+	if err := exec(dsn, stmt); err != nil {
+		t.Fatalf("memtest: %v", err)
+	}
+}
+
+// exec runs one statement on the base database.
+func exec(dsn, stmt string) error {
 	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
-		t.Fatalf("memtest: connect to %s: %v", EnvPostgres, err)
+		return fmt.Errorf("connect to %s: %w", EnvPostgres, err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
-		t.Fatalf("memtest: %v", err)
+		return err
 	}
 	defer sqlDB.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := sqlDB.ExecContext(ctx, stmt); err != nil {
-		t.Fatalf("memtest: %s: %v", stmt, err)
+		return fmt.Errorf("%s: %w", stmt, err)
 	}
+	return nil
 }
 
 func open(t testing.TB, dsn string, opts []memory.Option) *memory.Store {

@@ -122,7 +122,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		files:       map[string][]byte{},
 		queries:     map[string]bool{},
 		nextUpdate:  100000001,
-		stats:       Stats{Requests: map[string]int{}},
+		stats:       Stats{Requests: map[string]int{}, Succeeded: map[string]int{}},
 	}
 	for _, o := range opts {
 		o(s)
@@ -168,6 +168,10 @@ func (s *Server) Stats() Stats {
 	st.Requests = make(map[string]int, len(s.stats.Requests))
 	for k, v := range s.stats.Requests {
 		st.Requests[k] = v
+	}
+	st.Succeeded = make(map[string]int, len(s.stats.Succeeded))
+	for k, v := range s.stats.Succeeded {
+		st.Succeeded[k] = v
 	}
 	return st
 }
@@ -265,6 +269,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	s.mu.Lock()
+	s.stats.Succeeded[method]++
+	s.notifyLocked()
+	s.mu.Unlock()
 	writeJSON(w, 200, map[string]any{"ok": true, "result": result})
 }
 

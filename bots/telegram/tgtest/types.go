@@ -62,7 +62,8 @@ type CallbackAnswer struct {
 
 // Stats counts what crossed the API.
 type Stats struct {
-	Requests         map[string]int // by method name as called
+	Requests         map[string]int // by method name as called, counted on arrival
+	Succeeded        map[string]int // by method name, counted once the call's effect is recorded
 	TooManyRequests  int            // 429 answers
 	Unauthorized     int            // 401 answers
 	Faults           int            // injected 5xx or garbage answers

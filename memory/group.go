@@ -3,6 +3,8 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -20,12 +22,15 @@ import (
 // load (a co-signer in front of a busy treasury, a bot serving many chats)
 // the fsync that bounded every decision is paid once per group.
 //
-// On PostgreSQL the advisory locks a write takes are held until its group
-// commits, so two processes' groups can wait on each other's locks; the
-// server then aborts one statement (deadlock detected), that write rolls
-// back to its savepoint, and it is run again on its own once its group has
-// committed. On SQLite the group holds the one write lock, as a single
-// write did.
+// On PostgreSQL the advisory locks a write takes (a wallet's nonces, the
+// ledger's buckets) are held until its group commits. A group that waited
+// for a lock while holding others could deadlock with another process's
+// group, and every later write of both groups would wait for the server's
+// deadlock check. So inside a group a write only tries its locks: one that
+// is held elsewhere (errWouldWait), or a deadlock all the same (a row lock),
+// rolls that write back to its savepoint, and its caller runs it again in a
+// transaction of its own, where it waits for the lock holding nothing else.
+// On SQLite the group holds the one write lock, as a single write did.
 
 // maxGroup bounds a group, so one commit's latency stays bounded too.
 const maxGroup = 64
@@ -48,6 +53,36 @@ func (s *Store) startGroupCommit() {
 	c := &committer{s: s, jobs: make(chan *groupJob), quit: make(chan struct{})}
 	s.group = c
 	go c.run()
+}
+
+// errWouldWait is a write's answer, inside a group, to an advisory lock
+// that another transaction holds: it is run again alone (see againAlone).
+var errWouldWait = errors.New("memory: a lock this write needs is held by another transaction")
+
+// groupedKey marks the context of a group's transaction: locks are tried,
+// never waited for, there.
+type groupedKey struct{}
+
+// inGroup reports whether tx is a group's transaction, or a savepoint in
+// one.
+func inGroup(tx *gorm.DB) bool {
+	v, _ := tx.Statement.Context.Value(groupedKey{}).(bool)
+	return v
+}
+
+// againAlone runs fn in a transaction of its own when its group could not
+// run it without waiting for a lock (err is errWouldWait or a deadlock), as
+// the caller's write: concurrent with the next groups, waiting for the
+// lock with nothing else held. A deadlock there (this transaction chosen
+// to break another's cycle) is tried again a few times.
+func (s *Store) againAlone(ctx context.Context, fn func(tx *gorm.DB) error, err error) error {
+	for attempt := 0; attempt < 5 && (errors.Is(err, errWouldWait) || isDeadlock(err)); attempt++ {
+		start := time.Now()
+		if err = s.writeTx(ctx, fn); err == nil {
+			s.committed(start, 1)
+		}
+	}
+	return err
 }
 
 // ErrClosed is the error of a write to a closed store.
@@ -93,25 +128,62 @@ func (c *committer) run() {
 // commit runs one group and tells each write its outcome.
 func (c *committer) commit(batch []*groupJob) {
 	errs := make([]error, len(batch))
+	start := time.Now()
 	err := c.s.writeTx(context.Background(), func(tx *gorm.DB) error {
 		for i, j := range batch {
 			if err := j.ctx.Err(); err != nil {
 				errs[i] = err
 				continue
 			}
-			errs[i] = tx.WithContext(j.ctx).Transaction(j.fn) // a savepoint per write
+			gctx := context.WithValue(j.ctx, groupedKey{}, true)
+			errs[i] = tx.WithContext(gctx).Transaction(j.fn) // a savepoint per write
 		}
 		return nil
 	})
+	if err == nil {
+		c.s.committed(start, countNil(errs))
+	}
+	if err != nil {
+		groupFailed(errs, err)
+	}
 	for i, j := range batch {
-		switch {
-		case err != nil:
-			errs[i] = err
-		case isDeadlock(errs[i]):
-			errs[i] = c.s.writeTx(j.ctx, j.fn) // alone, now that the group's locks are gone
-		}
 		j.done <- errs[i]
 	}
+}
+
+// groupFailed sets the outcome of every write of a group whose commit
+// failed with err: none of them happened. A write that failed on its own
+// keeps its error. The others get err, preceded by the fault that ended
+// the transaction when a write met one: SQLite rolls the whole
+// transaction back on a full disk or a read-only file, and "cannot commit
+// - no transaction is active" alone would hide why.
+func groupFailed(errs []error, err error) {
+	var cause error
+	for _, e := range errs {
+		if e != nil && Fault(e) != nil {
+			cause = e
+			break
+		}
+	}
+	for i, e := range errs {
+		switch {
+		case e != nil:
+		case cause != nil:
+			errs[i] = fmt.Errorf("%w; %w", cause, err)
+		default:
+			errs[i] = err
+		}
+	}
+}
+
+func countNil(errs []error) int {
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // isDeadlock reports a PostgreSQL deadlock abort (SQLSTATE 40P01).

@@ -308,6 +308,12 @@ func (r txRow) record() evm.TxRecord {
 // the lock ends there (PostgreSQL's lock_timeout, SQLite's busy timeout for
 // this transaction) with an error wrapping evm.ErrNonceLockTimeout, and fn is
 // not called.
+//
+// With group commit (the default) fn runs in the store's next group, so
+// reservations made together pay one durable commit between them; the
+// lock is then held until that commit, and on SQLite waiting for another
+// process's write lock is bounded by the store's busy timeout rather than
+// by ctx (a reservation whose deadline passed while it waited is not run).
 func (j journal) LockNonces(ctx context.Context, chain, from string, fn func(context.Context, evm.Journal) error) error {
 	if j.tx != nil { // nested: the transaction already holds the write lock, or can add an advisory one
 		if j.s.backend == backendPostgres {
@@ -330,14 +336,30 @@ func (j journal) LockNonces(ctx context.Context, chain, from string, fn func(con
 		return fn(j.s.within(ctx, tx), journal{s: j.s, tx: tx})
 	}
 	var err error
-	if j.s.backend == backendPostgres {
+	switch {
+	case j.s.group != nil:
+		// In a group: reservations that arrive together share one durable
+		// commit, each under its own savepoint, one after the other, each
+		// seeing the rows the ones before it journaled (see group.go).
+		// On PostgreSQL a group only tries the lock; held elsewhere, the
+		// reservation waits for it alone (againAlone).
+		locking := func(tx *gorm.DB) error {
+			if j.s.backend == backendPostgres {
+				if err := pgLockNonces(ctx, tx, chain, from); err != nil {
+					return err
+				}
+			}
+			return run(tx)
+		}
+		err = j.s.againAlone(ctx, locking, j.s.group.submit(ctx, locking))
+	case j.s.backend == backendPostgres:
 		err = j.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := pgLockNonces(ctx, tx, chain, from); err != nil {
 				return err
 			}
 			return run(tx)
 		}, &sql.TxOptions{Isolation: sql.LevelReadCommitted}) // each statement sees the previous holder's commit
-	} else {
+	default:
 		err = j.s.db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 			restore, err := j.s.sqliteBusyUntil(ctx, conn)
 			if err != nil {
@@ -349,6 +371,9 @@ func (j journal) LockNonces(ctx context.Context, chain, from string, fn func(con
 	}
 	if err != nil && !locked {
 		return lockError(ctx, chain, from, err)
+	}
+	if err == nil && j.s.group == nil {
+		j.s.committed(start, 1) // a group's commit is reported by the committer
 	}
 	return err
 }
@@ -363,8 +388,12 @@ func nonceLockKey(chain, from string) int64 {
 }
 
 // pgLockNonces takes the advisory lock of a sender's nonces in tx, giving up
-// at ctx's deadline (lock_timeout, local to the transaction).
+// at ctx's deadline (lock_timeout, local to the transaction). In a group it
+// only tries it (see group.go).
 func pgLockNonces(ctx context.Context, tx *gorm.DB, chain, from string) error {
+	if inGroup(tx) {
+		return pgAdvisoryLock(fresh(tx.Statement.Context, tx), nonceLockKey(chain, from))
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		ms := max(time.Until(dl).Milliseconds(), 1)
 		if err := fresh(ctx, tx).Exec("SELECT set_config('lock_timeout', ?, true)", strconv.FormatInt(ms, 10)).Error; err != nil {

@@ -123,12 +123,6 @@ func (l ledger) Commit(ctx context.Context, e policies.Entry, limits []policies.
 		return err
 	}
 
-	start := time.Now()
-	defer func() {
-		if o := s.observer(); o != nil && err == nil {
-			o.LedgerCommitted(time.Since(start), 1)
-		}
-	}()
 	err = s.write(ctx, func(tx *gorm.DB) error {
 		if s.backend == backendPostgres {
 			if err := lockPostgres(tx, lockKeys(e, limits)); err != nil {
@@ -341,9 +335,26 @@ func lockKey(parts ...string) int64 {
 
 func lockPostgres(tx *gorm.DB, keys []int64) error {
 	for _, k := range keys {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", k).Error; err != nil {
+		if err := pgAdvisoryLock(tx, k); err != nil {
 			return fmt.Errorf("lock bucket: %w", err)
 		}
+	}
+	return nil
+}
+
+// pgAdvisoryLock takes a transaction-scoped advisory lock in tx: waiting
+// for it alone, only trying it in a group (errWouldWait when it is held
+// elsewhere, see group.go).
+func pgAdvisoryLock(tx *gorm.DB, key int64) error {
+	if !inGroup(tx) {
+		return tx.Exec("SELECT pg_advisory_xact_lock(?)", key).Error
+	}
+	var got bool
+	if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?)", key).Scan(&got).Error; err != nil {
+		return err
+	}
+	if !got {
+		return errWouldWait
 	}
 	return nil
 }

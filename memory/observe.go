@@ -6,13 +6,22 @@ import (
 	"time"
 )
 
-// Observer hears what an operator watches the database for: how long a
-// ledger commit took and how many decisions it carried, and how long a
-// sender waited for a wallet's nonce lock. Its methods are called on the
-// writing goroutine and must not block.
+// Observer hears what an operator watches the database for: how long each
+// durable commit took and how many writes it carried (ledger charges,
+// decision records, journal rows, reviews: more than one when group commit
+// gathered them), and how long a sender waited for a wallet's nonce lock.
+// Its methods are called on the writing goroutine and must not block.
 type Observer interface {
-	LedgerCommitted(took time.Duration, decisions int)
+	Committed(took time.Duration, writes int)
 	NonceWaited(took time.Duration)
+}
+
+// committed tells the observer about one durable commit that began at
+// start and carried writes writes.
+func (s *Store) committed(start time.Time, writes int) {
+	if o := s.observer(); o != nil && writes > 0 {
+		o.Committed(time.Since(start), writes)
+	}
 }
 
 // Observe sets the store's Observer (nil: none). Set it before the store is

@@ -313,9 +313,14 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		return fresh(ctx, tx).Transaction(fn)
 	}
 	if s.group != nil {
-		return s.group.submit(ctx, fn)
+		return s.againAlone(ctx, fn, s.group.submit(ctx, fn))
 	}
-	return s.writeTx(ctx, fn)
+	start := time.Now()
+	err := s.writeTx(ctx, fn)
+	if err == nil {
+		s.committed(start, 1)
+	}
+	return err
 }
 
 // writeTx runs fn in a transaction of its own (see write).
@@ -365,6 +370,9 @@ func (s *Store) Atomically(ctx context.Context, fn func(ctx context.Context) err
 // together (Journal().LockNonces passes such a context to its callback):
 // the packages that write them know nothing of each other's tables.
 func (s *Store) within(ctx context.Context, tx *gorm.DB) context.Context {
+	if inGroup(tx) { // the writes that join it try their locks too
+		ctx = context.WithValue(ctx, groupedKey{}, true)
+	}
 	return context.WithValue(ctx, txKey{}, openTx{s: s, tx: tx})
 }
 

@@ -51,11 +51,11 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
 		}),
 		ledgerCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "mandate_ledger_commit_seconds", Help: "Time of one ledger commit (charge, decision record, audit link).",
+			Name: "mandate_db_commit_seconds", Help: "Time of one durable database commit (ledger charges, decision records, journal rows, reviews).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 		ledgerGroup: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "mandate_ledger_commit_decisions", Help: "Decisions carried by one durable ledger commit.",
+			Name: "mandate_db_commit_writes", Help: "Writes carried by one durable commit: more than one when group commit gathered them.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		}),
 		nonceWait: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -87,10 +87,10 @@ func (m *Metrics) Decided(outcome string, rules []string, took time.Duration) {
 	m.decisionLatency.Observe(took.Seconds())
 }
 
-// LedgerCommitted implements memory.Observer.
-func (m *Metrics) LedgerCommitted(took time.Duration, decisions int) {
+// Committed implements memory.Observer.
+func (m *Metrics) Committed(took time.Duration, writes int) {
 	m.ledgerCommit.Observe(took.Seconds())
-	m.ledgerGroup.Observe(float64(decisions))
+	m.ledgerGroup.Observe(float64(writes))
 }
 
 // NonceWaited implements memory.Observer.

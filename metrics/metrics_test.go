@@ -51,8 +51,10 @@ func TestRuntimeReports(t *testing.T) {
 		`mandate_tool_calls_total{outcome="denied",tool="wallet_transfer"} 1`,
 		`mandate_tool_calls_total{outcome="bad_input",tool="wallet_transfer"} 1`,
 		`mandate_journal_transactions{status="mined"} 1`,
-		`mandate_ledger_commit_seconds_count 1`,
-		`mandate_ledger_commit_decisions_count 1`,
+		// The transfer's journal row (with its charge) and its outcome,
+		// and the denial's record: three durable commits, one write each.
+		`mandate_db_commit_seconds_count 3`,
+		`mandate_db_commit_writes_sum 3`,
 		`mandate_nonce_lock_wait_seconds_count 1`,
 		`mandate_decision_seconds_count 2`,
 	} {

@@ -60,6 +60,13 @@ type Sender interface {
 	ByKey(ctx context.Context, key string) (Tx, bool, error)
 }
 
+// awaitedSender is a Sender that can save a durable write when the
+// Executor waits for the receipt right after sending: the record that the
+// node accepted the transaction is left to the outcome Wait records.
+type awaitedSender interface {
+	SendAwaited(ctx context.Context, ap policies.Approval) (Tx, error)
+}
+
 // ErrNotConfirmed is returned when a person declined (or nobody could be
 // asked about) an intent the policy wanted confirmed.
 var ErrNotConfirmed = errors.New("not confirmed by a person")
@@ -125,7 +132,11 @@ func (x *Executor) Run(ctx context.Context, in policies.Intent, simulate Simulat
 	if err != nil {
 		return out, keyReused(in, err)
 	}
-	tx, err := x.W.Send(ctx, ap)
+	send := x.W.Send
+	if aw, ok := x.W.(awaitedSender); ok && !x.NoWait {
+		send = aw.SendAwaited
+	}
+	tx, err := send(ctx, ap)
 	if d, denied := errors.AsType[*policies.Denied](err); denied {
 		// A limit filled while this one waited to commit.
 		out.Decision, out.Reasons = policies.DecisionDeny, reasonTexts(d.Reasons)

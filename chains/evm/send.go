@@ -99,6 +99,22 @@ func (e *UncertainError) Unwrap() error { return e.Err }
 // Send returns once the node accepted the transaction; Wait waits for it to
 // be mined.
 func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, error) {
+	return w.send(ctx, ap, false)
+}
+
+// SendAwaited is Send for a caller that calls Wait for the transaction
+// next, as a tool that reports the receipt does: the journal row stays
+// "signed" after the broadcast and Wait records the outcome, so a transfer
+// costs two durable writes (the row before the broadcast, and its outcome)
+// instead of three. A crash between the two leaves a "signed" row, which
+// Resume, the next send's rebroadcast and a retry under the key handle as
+// they handle a sender that died before broadcasting: the same bytes are
+// sent again and are "already known". The returned record says "sent".
+func (w *Wallet) SendAwaited(ctx context.Context, ap policies.Approval) (TxRecord, error) {
+	return w.send(ctx, ap, true)
+}
+
+func (w *Wallet) send(ctx context.Context, ap policies.Approval, awaited bool) (TxRecord, error) {
 	in := ap.Intent()
 	if in == nil {
 		return TxRecord{}, policies.ErrNoApproval
@@ -138,7 +154,7 @@ func (w *Wallet) Send(ctx context.Context, ap policies.Approval) (TxRecord, erro
 	if err != nil {
 		return fail(err)
 	}
-	ref := sendRef{key: key, approvalID: ap.ID(), action: action, commit: w.committer(ap, key, action)}
+	ref := sendRef{key: key, approvalID: ap.ID(), action: action, commit: w.committer(ap, key, action), awaited: awaited}
 	if sw, ok := in.(policies.Swap); ok {
 		// A swap that needs an allowance first gets it, mined, before
 		// its own simulation: the swap would revert without it.
@@ -227,6 +243,9 @@ func (e *keyedError) Error() string {
 type sendRef struct {
 	key, approvalID, action string
 	commit                  func(context.Context, Journal) error
+	// awaited: the caller calls Wait next, which records the outcome; the
+	// row is not marked sent in between (see SendAwaited).
+	awaited bool
 }
 
 // committer returns what charges ap inside the nonce lock's transaction,
@@ -342,12 +361,19 @@ func (e *KeyFailedError) Error() string {
 // final: settled from its receipt if mined, marked sent if the node knows
 // it, broadcast again otherwise. It returns the row as it now stands.
 func (w *Wallet) redeliver(ctx context.Context, rec TxRecord) TxRecord {
+	return w.redeliverRecording(ctx, rec, true)
+}
+
+// redeliverRecording is redeliver, writing "sent" to the journal only when
+// markSent: Wait, which records the outcome next, does not (see
+// SendAwaited).
+func (w *Wallet) redeliverRecording(ctx context.Context, rec TxRecord, markSent bool) TxRecord {
 	h := common.HexToHash(rec.Hash)
 	if r, err := w.c.Receipt(ctx, h); err == nil {
 		return w.settle(ctx, rec, r)
 	}
 	if _, _, err := w.c.TransactionByHash(ctx, h); err == nil {
-		if rec.Status == TxSigned {
+		if rec.Status == TxSigned && markSent {
 			rec.Status = TxSent
 			w.update(ctx, rec)
 		}
@@ -358,8 +384,10 @@ func (w *Wallet) redeliver(ctx context.Context, rec TxRecord) TxRecord {
 	out, serr := w.broadcast(ctx, rec.Raw)
 	switch out {
 	case accepted:
-		rec.Status = TxSent
-		w.update(ctx, rec)
+		if markSent {
+			rec.Status = TxSent
+			w.update(ctx, rec)
+		}
 		w.log.Info("journaled transaction the node did not have sent again", slog.String("hash", rec.Hash), slog.Uint64("nonce", rec.Nonce))
 	case rejected:
 		if cur, ok, err := w.j.ByHash(ctx, w.jchain, rec.Hash); err == nil && ok && !cur.Status.Final() {
@@ -797,12 +825,19 @@ func (w *Wallet) signAndSend(ctx context.Context, call policies.Call, gas uint64
 		crashPoint("after-reserve")
 		w.sending.Store(strings.ToLower(rec.Hash), struct{}{})
 		out, serr := w.broadcast(ctx, rec.Raw)
-		w.sending.Delete(strings.ToLower(rec.Hash))
+		if out != accepted || !ref.awaited {
+			w.sending.Delete(strings.ToLower(rec.Hash))
+		}
 		switch out {
 		case accepted:
 			crashPoint("after-broadcast")
 			rec.Status = TxSent
-			w.update(ctx, rec)
+			if !ref.awaited {
+				w.update(ctx, rec)
+			}
+			// Awaited, the row stays "signed" until Wait records the
+			// outcome, and in w.sending meanwhile, so that this wallet's
+			// other sends do not broadcast it again (Wait removes it).
 			return rec, nil
 		case uncertain:
 			// It stays signed: the next send, here or in another process
@@ -953,6 +988,7 @@ func (w *Wallet) settle(ctx context.Context, rec TxRecord, r *types.Receipt) TxR
 // journal, took. A hash the journal does not hold is waited for on chain
 // only. Wait returns when ctx is done.
 func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
+	defer w.sending.Delete(strings.ToLower(hash)) // an awaited send's row (see SendAwaited)
 	h := common.HexToHash(hash)
 	first, ok, err := w.j.ByHash(ctx, w.jchain, hash)
 	if err != nil {
@@ -999,7 +1035,7 @@ func (w *Wallet) Wait(ctx context.Context, hash string) (TxRecord, error) {
 		if polls++; polls%redeliverEvery == 0 {
 			for i := len(cands) - 1; i >= 0; i-- {
 				if !cands[i].Status.Final() {
-					w.redeliver(ctx, cands[i])
+					w.redeliverRecording(ctx, cands[i], false)
 					break
 				}
 			}

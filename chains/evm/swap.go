@@ -164,7 +164,7 @@ func (w *Wallet) approveFirst(ctx context.Context, x policies.Swap, ref sendRef,
 	if err != nil {
 		return err
 	}
-	ref.key = key
+	ref.key, ref.awaited = key, true // mined, below, waits for it
 	rec, err := w.signAndSend(ctx, call, w.gasLimit(gas), tip, feeCap, ref)
 	if err != nil {
 		return fmt.Errorf("the swap's approval: %w", err)

@@ -96,6 +96,20 @@ func (e *keyedError) Error() string {
 // row failed and releases the approvals (*RejectedError); a lost answer
 // leaves them charged (*UncertainError).
 func (w *Wallet) Send(ctx context.Context, p *Prepared, approvals []policies.Approval) (evm.TxRecord, error) {
+	return w.send(ctx, p, approvals, false)
+}
+
+// SendAwaited is Send for a caller that calls Confirm next: the journal row
+// stays "signed" after the broadcast and Confirm records where it landed,
+// so a transfer costs two durable writes (the row before the broadcast, and
+// its outcome) instead of three. A crash in between leaves a "signed" row,
+// which Reconcile and a retry under the key send again (the same bytes:
+// they cannot land twice). The returned record says "sent".
+func (w *Wallet) SendAwaited(ctx context.Context, p *Prepared, approvals []policies.Approval) (evm.TxRecord, error) {
+	return w.send(ctx, p, approvals, true)
+}
+
+func (w *Wallet) send(ctx context.Context, p *Prepared, approvals []policies.Approval, awaited bool) (evm.TxRecord, error) {
 	rec, prior, err := w.sign(ctx, p, approvals)
 	if prior != nil {
 		return w.keyed(ctx, p.Key, *prior)
@@ -110,7 +124,9 @@ func (w *Wallet) Send(ctx context.Context, p *Prepared, approvals []policies.App
 			ap.Sent()
 		}
 		rec.Status = evm.TxSent
-		w.update(ctx, w.j, rec)
+		if !awaited {
+			w.update(ctx, w.j, rec)
+		}
 		w.log.Info("transaction sent", slog.String("signature", rec.Hash), slog.Uint64("last_valid_height", rec.Nonce))
 		return rec, nil
 	case refused:
@@ -392,9 +408,15 @@ func (w *Wallet) keyed(ctx context.Context, key string, r evm.TxRecord) (evm.TxR
 // redeliver sends a row that may still land again (the same bytes: it
 // cannot land twice).
 func (w *Wallet) redeliver(ctx context.Context, r evm.TxRecord) evm.TxRecord {
+	return w.redeliverRecording(ctx, r, true)
+}
+
+// redeliverRecording is redeliver, marking a "signed" row sent only when
+// markSent (Confirm records the outcome instead).
+func (w *Wallet) redeliverRecording(ctx context.Context, r evm.TxRecord, markSent bool) evm.TxRecord {
 	switch out, err := w.broadcast(ctx, r.Raw); out {
 	case accepted:
-		if r.Status == evm.TxSigned {
+		if r.Status == evm.TxSigned && markSent {
 			r.Status = evm.TxSent
 			w.update(ctx, w.j, r)
 		}
@@ -457,7 +479,7 @@ func (w *Wallet) Confirm(ctx context.Context, hash string) (evm.TxRecord, error)
 			return r, fmt.Errorf("solana: transaction %s failed: %s", r.Hash, r.Error)
 		}
 		if polls%3 == 0 {
-			r = w.redeliver(ctx, r)
+			r = w.redeliverRecording(ctx, r, false) // the outcome is recorded above, once known
 		}
 		select {
 		case <-ctx.Done():

@@ -308,7 +308,7 @@ func (k *kit) runSwap(ctx context.Context, r swapReq, key string, qo **Quote) (t
 		rec, fresh, err := k.w.Sign(ctx, p, aps)
 		return k.sent(ctx, out, rec, err, !fresh && err == nil, false)
 	}
-	rec, err := k.w.Send(ctx, p, aps)
+	rec, err := k.send(ctx, p, aps)
 	return k.sent(ctx, out, rec, err, false, !k.cfg.noWait)
 }
 

@@ -121,7 +121,7 @@ func (k *kit) run(ctx context.Context, to sol.PublicKey, tok token, amt *big.Int
 		aps = append(aps, ap)
 	}
 	out.Decision = policies.DecisionApprove
-	rec, err := k.w.Send(ctx, p, aps)
+	rec, err := k.send(ctx, p, aps)
 	if rec.Hash != "" {
 		tx := TxOf(rec)
 		out.Tx = &tx
@@ -139,6 +139,16 @@ func (k *kit) run(ctx context.Context, to sol.PublicKey, tok token, amt *big.Int
 		return out, nil
 	}
 	return k.confirm(ctx, out, rec.Hash)
+}
+
+// send sends an approved transaction; when the tool waits for it to land,
+// its "sent" is left to the outcome Confirm records (one durable write
+// fewer, see solana.Wallet.SendAwaited).
+func (k *kit) send(ctx context.Context, p *solana.Prepared, aps []policies.Approval) (evm.TxRecord, error) {
+	if k.cfg.noWait {
+		return k.w.Send(ctx, p, aps)
+	}
+	return k.w.SendAwaited(ctx, p, aps)
 }
 
 func (k *kit) confirm(ctx context.Context, out tools.Outcome, hash string) (tools.Outcome, error) {

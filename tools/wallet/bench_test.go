@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,11 @@ func BenchmarkConcurrentTransfers(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			var c commits
+			st.Store.Observe(&c)
+			defer st.Store.Observe(nil)
+			lat := make([]time.Duration, 0, n*b.N)
+			var latMu sync.Mutex
 			b.ResetTimer()
 			began := time.Now()
 			for i := 0; i < b.N; i++ {
@@ -36,7 +42,11 @@ func BenchmarkConcurrentTransfers(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
+						start := time.Now()
 						res, err := e.reg.Call(ctx, "wallet_transfer", args)
+						latMu.Lock()
+						lat = append(lat, time.Since(start))
+						latMu.Unlock()
 						if err == nil && res.Outcome.Tx.Status != "mined" {
 							err = errNotMined
 						}
@@ -59,6 +69,12 @@ func BenchmarkConcurrentTransfers(b *testing.B) {
 			}
 			b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "transfers/s")
 			b.ReportMetric(0, "nonce-errors")
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+			if commits, writes := c.take(); commits > 0 {
+				b.ReportMetric(float64(writes)/float64(n*b.N), "writes/transfer")
+				b.ReportMetric(float64(writes)/float64(commits), "writes/commit")
+			}
 		})
 	}
 }

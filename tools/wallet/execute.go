@@ -24,6 +24,13 @@ func (s sender) Send(ctx context.Context, ap policies.Approval) (tools.Tx, error
 	return TxOf(rec), err
 }
 
+// SendAwaited is Send for the Executor that waits for the receipt next
+// (see evm.Wallet.SendAwaited).
+func (s sender) SendAwaited(ctx context.Context, ap policies.Approval) (tools.Tx, error) {
+	rec, err := s.w.SendAwaited(ctx, ap)
+	return TxOf(rec), err
+}
+
 func (s sender) Wait(ctx context.Context, hash string) (tools.Tx, error) {
 	rec, err := s.w.Wait(ctx, hash)
 	return TxOf(rec), err

@@ -69,10 +69,10 @@ type env struct {
 	to    common.Address // another funded account
 }
 
-func setup(t testing.TB, store *memory.Store, chainID int) *env {
+func setup(t testing.TB, store *memory.Store, chainID int, opts ...evm.WalletOption) *env {
 	t.Helper()
 	d := chain(t)
-	w, acct := devnettest.Wallet(t, d, evm.WithJournal(store.Journal()))
+	w, acct := devnettest.Wallet(t, d, append([]evm.WalletOption{evm.WithJournal(store.Journal())}, opts...)...)
 	other, _ := devnettest.Account(t, d)
 	list, err := d.Deployment().TokenList()
 	if err != nil {

@@ -793,7 +793,7 @@ type priceMemo struct {
 }
 
 func (t *engToken) priceMemo(pr Price) *priceMemo {
-	if m := t.lastPrice.Load(); m != nil && m.source == pr.Source && m.usd.Cmp(pr.USD) == 0 {
+	if m := t.lastPrice.Load(); m != nil && m.source == pr.Source && ratEqual(m.usd, pr.USD) {
 		return m
 	}
 	m := &priceMemo{
@@ -805,6 +805,20 @@ func (t *engToken) priceMemo(pr Price) *priceMemo {
 	}
 	t.lastPrice.Store(m)
 	return m
+}
+
+// ratEqual reports whether a == b. A memo's price is nearly always the
+// price it was made from, with the same numerator and denominator; those
+// compare without the two allocations big.Rat.Cmp makes on every call.
+// Anything else (a Rat a caller left unnormalised through Num) goes to Cmp.
+func ratEqual(a, b *big.Rat) bool {
+	if a.IsInt() && b.IsInt() {
+		return a.Num().Cmp(b.Num()) == 0
+	}
+	if !a.IsInt() && !b.IsInt() && a.Num().Cmp(b.Num()) == 0 && a.Denom().Cmp(b.Denom()) == 0 {
+		return true
+	}
+	return a.Cmp(b) == 0
 }
 
 // micro converts base units into micro-USD, rounded up: a limit must never

@@ -286,8 +286,11 @@ func (e *Engine) decide(ctx context.Context, in Intent, confirmed *Ask) (Approva
 		}
 		return Approval{g: g}, nil
 	}
+	// The closure captures its own copy: capturing entry would move it to
+	// the heap on every path, an allocation per decision committed at once.
+	pending := entry
 	g.commit = func(ctx context.Context, supersedes string, priorSent bool) error {
-		en := entry
+		en := pending
 		en.Supersedes, en.SupersededSent = supersedes, priorSent
 		return e.commit(ctx, c, en, true)
 	}

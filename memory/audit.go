@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -107,42 +108,109 @@ func linkHash(prev string, content []byte) string {
 // writers of one wallet append one after the other; on SQLite the write
 // transaction already excludes them. Callers take it after any other lock
 // (bucket, key, nonce), so the lock order stays acyclic.
+//
+// The link names the head this store wrote last, and is inserted only if
+// that is still the chain's head in tx: one statement where reading the
+// head first took two. When it is not (another process appended, or the
+// transaction that wrote it rolled back) the head is read and the link
+// made again.
 func (s *Store) chain(tx *gorm.DB, event string, r decisionRow, spends []spendRow) error {
 	if s.backend == backendPostgres {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", lockKey("audit", r.WalletKey)).Error; err != nil {
+		if err := pgAdvisoryLock(tx, lockKey("audit", r.WalletKey)); err != nil {
 			return fmt.Errorf("lock the audit chain: %w", err)
 		}
 	}
-	return appendLink(tx, event, r, spends)
-}
-
-func appendLink(tx *gorm.DB, event string, r decisionRow, spends []spendRow) error {
-	var content []byte
-	var err error
-	if event == auditDecision {
-		content, err = contentOfDecision(r, spends)
-	} else {
-		content, err = contentOfUpdate(r)
-	}
+	content, err := linkContent(event, r, spends)
 	if err != nil {
 		return err
 	}
+	if head, ok := s.heads.get(r.WalletKey); ok {
+		link := newLink(event, r, content, head)
+		res := tx.Exec(insertAfterHead, link.WalletKey, link.Seq, link.Event, link.DecisionID, link.Content,
+			link.PrevHash, link.Hash, link.AtNs, link.WalletKey, head.Seq, head.Hash, link.WalletKey, head.Seq)
+		if res.Error != nil {
+			return fmt.Errorf("audit chain: %w", res.Error)
+		}
+		if res.RowsAffected == 1 {
+			s.heads.put(link)
+			return nil
+		}
+	}
+	link, err := appendLink(tx, event, r, content)
+	if err == nil {
+		s.heads.put(link)
+	}
+	return err
+}
+
+// insertAfterHead inserts a link if the one it follows is its chain's
+// head. The casts type the parameters for PostgreSQL, which cannot infer
+// them from an INSERT's SELECT list.
+const insertAfterHead = `INSERT INTO audit_chain (wallet_key, seq, event, decision_id, content, prev_hash, hash, at_ns)
+	SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT)
+	WHERE EXISTS (SELECT 1 FROM audit_chain WHERE wallet_key = ? AND seq = ? AND hash = ?)
+	AND NOT EXISTS (SELECT 1 FROM audit_chain WHERE wallet_key = ? AND seq > ?)`
+
+// appendLink appends a link after the head it reads.
+func appendLink(tx *gorm.DB, event string, r decisionRow, content []byte) (auditRow, error) {
 	var last []auditRow
 	if err := tx.Where("wallet_key = ?", r.WalletKey).Order("seq DESC").Limit(1).Find(&last).Error; err != nil {
-		return fmt.Errorf("audit chain head: %w", err)
+		return auditRow{}, fmt.Errorf("audit chain head: %w", err)
 	}
-	link := auditRow{WalletKey: r.WalletKey, Seq: 1, Event: event, DecisionID: r.ID, Content: string(content), AtNs: r.AtNs}
+	var head auditRow // Seq 0, no hash: the chain is empty
 	if len(last) == 1 {
-		link.Seq, link.PrevHash = last[0].Seq+1, last[0].Hash
+		head = last[0]
 	}
+	link := newLink(event, r, content, head)
+	if err := tx.Create(&link).Error; err != nil {
+		return auditRow{}, fmt.Errorf("audit chain: %w", err)
+	}
+	return link, nil
+}
+
+func linkContent(event string, r decisionRow, spends []spendRow) ([]byte, error) {
+	if event == auditDecision {
+		return contentOfDecision(r, spends)
+	}
+	return contentOfUpdate(r)
+}
+
+// newLink is the link of an event of r after head.
+func newLink(event string, r decisionRow, content []byte, head auditRow) auditRow {
+	link := auditRow{WalletKey: r.WalletKey, Seq: head.Seq + 1, Event: event, DecisionID: r.ID,
+		Content: string(content), PrevHash: head.Hash, AtNs: r.AtNs}
 	if event == auditUpdate {
 		link.AtNs = time.Now().UnixNano()
 	}
 	link.Hash = linkHash(link.PrevHash, content)
-	if err := tx.Create(&link).Error; err != nil {
-		return fmt.Errorf("audit chain: %w", err)
+	return link
+}
+
+// heads remembers the last link this store wrote to each chain. It is a
+// guess, checked by the insert that relies on it, so a link written by a
+// transaction that then rolled back does no harm.
+type heads struct {
+	mu sync.Mutex
+	m  map[string]auditRow // by wallet key; only Seq and Hash are kept
+}
+
+// maxHeads bounds the memory: past it the guesses start over.
+const maxHeads = 4096
+
+func (h *heads) get(wallet string) (auditRow, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	head, ok := h.m[wallet]
+	return head, ok
+}
+
+func (h *heads) put(link auditRow) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxHeads {
+		h.m = map[string]auditRow{}
 	}
-	return nil
+	h.m[link.WalletKey] = auditRow{Seq: link.Seq, Hash: link.Hash}
 }
 
 // chainUpdate links the current mutable fields of decision id.
@@ -171,11 +239,16 @@ func backfillAudit(tx *gorm.DB) error {
 		if err := tx.Where("decision_id = ?", id).Order("id").Find(&spends).Error; err != nil {
 			return err
 		}
-		if err := appendLink(tx, auditDecision, r, spends); err != nil {
-			return err
-		}
+		events := []string{auditDecision}
 		if r.ReleasedAtNs != nil || r.SupersededBy != "" {
-			if err := appendLink(tx, auditUpdate, r, nil); err != nil {
+			events = append(events, auditUpdate)
+		}
+		for _, event := range events {
+			content, err := linkContent(event, r, spends)
+			if err != nil {
+				return err
+			}
+			if _, err := appendLink(tx, event, r, content); err != nil {
 				return err
 			}
 		}

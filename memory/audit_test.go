@@ -141,3 +141,49 @@ func TestAuditChainConcurrentWriters(t *testing.T) {
 		})
 	}
 }
+
+// A store appends after the head it wrote last without reading it again;
+// that guess is checked by the insert. Two stores on one database (two
+// processes) append to one chain in turn, and one of them guesses a head
+// whose transaction rolled back while the other wrote a different link in
+// its place: the chain stays whole.
+func TestAuditHeadGuessedWrong(t *testing.T) {
+	for _, st := range memtest.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ctx := context.Background()
+			other, err := memory.Open(ctx, st.DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			a, b := st.Store.Ledger(), other.Ledger()
+			commitIn := func(ctx context.Context, l policies.Ledger, id string) {
+				t.Helper()
+				if err := l.Commit(ctx, approve(id, day, spend("ETH", 1)), nil); err != nil {
+					t.Fatalf("commit %s: %v", id, err)
+				}
+			}
+			commit := func(l policies.Ledger, id string) { t.Helper(); commitIn(ctx, l, id) }
+			commit(a, "a1")
+			commit(b, "b1") // a's guess is now behind
+			commit(a, "a2")
+			// a writes a link and remembers it, then the transaction
+			// rolls back; b writes the link with that number instead.
+			abort := errors.New("abort")
+			err = st.Store.Atomically(ctx, func(ctx context.Context) error {
+				commitIn(ctx, a, "a-rolled-back")
+				return abort
+			})
+			if !errors.Is(err, abort) {
+				t.Fatalf("Atomically = %v, want the abort", err)
+			}
+			commit(b, "b2")
+			commit(a, "a3")
+			commit(a, "a4")
+			rep := verify(t, st.Store)
+			if rep.Broken != nil || rep.Links != 6 || rep.Decisions != 6 {
+				t.Fatalf("after two stores took turns: %+v (broken: %v)", rep, rep.Broken)
+			}
+		})
+	}
+}

@@ -1,13 +1,16 @@
 package memory
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // The ledger keeps, beside every spend row, a counter per bucket and hour:
@@ -41,21 +44,73 @@ func hourOf(ns int64) int64 {
 	return h
 }
 
-// addCounters adds each spend's amount (negated with sign -1) to its
-// bucket's counter for its hour. The caller holds the buckets' locks.
-func addCounters(tx *gorm.DB, spends []spendRow, sign int) error {
-	type key struct {
-		bucket string
-		hour   int64
+// windowQuery is sumWindows' statement. It notes in after, per bucket, the
+// hour after which it reads every counter.
+func windowQuery(ws []window, after map[string]int64) (string, []any) {
+	var q strings.Builder
+	args := make([]any, 0, 5*len(ws))
+	for i, w := range ws {
+		from := nanos(w.since)
+		first := hourOf(from)
+		end := int64(math.MaxInt64)
+		if first < math.MaxInt64/hourNs {
+			end = (first + 1) * hourNs
+		}
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		// w is the window's index: generated here, never input.
+		fmt.Fprintf(&q, "SELECT %d AS w, 1 AS counter, hour, amount FROM spend_counters WHERE bucket = ? AND hour > ?"+
+			" UNION ALL SELECT %d, 0, 0, amount FROM spends WHERE "+whereLiveSpends+" AND at_ns < ?", i, i)
+		args = append(args, w.bucket, first, w.bucket, from, end)
+		// Two windows of one bucket: the earlier start read every counter
+		// the later did.
+		if prev, ok := after[w.bucket]; !ok || first < prev {
+			after[w.bucket] = first
+		}
 	}
-	delta := map[key]*big.Int{}
-	var keys []key
+	return q.String(), args
+}
+
+// bucketHour names a counter.
+type bucketHour struct {
+	bucket string
+	hour   int64
+}
+
+// known is what a transaction has read of the counters: every counter of a
+// bucket for the hours after after[bucket] (a row not read there is zero),
+// under the bucket's lock. A charge in the same transaction updates those
+// without reading them again.
+type known struct {
+	after map[string]int64
+	rows  map[bucketHour]*big.Int
+}
+
+// at is the counter k as read, and whether it was.
+func (kn known) at(k bucketHour) (*big.Int, bool) {
+	first, ok := kn.after[k.bucket]
+	if !ok || k.hour <= first {
+		return nil, false
+	}
+	if v := kn.rows[k]; v != nil {
+		return new(big.Int).Set(v), true
+	}
+	return new(big.Int), true
+}
+
+// addCounters adds each spend's amount (negated with sign -1) to its
+// bucket's counter for its hour, in one statement. The caller holds the
+// buckets' locks; a counter kn does not hold is read first.
+func addCounters(tx *gorm.DB, spends []spendRow, sign int, kn known) error {
+	delta := map[bucketHour]*big.Int{}
+	var keys []bucketHour
 	for _, sp := range spends {
 		a, ok := new(big.Int).SetString(sp.Amount, 10)
 		if !ok {
 			return fmt.Errorf("corrupt amount %q in bucket %s", sp.Amount, sp.Bucket)
 		}
-		k := key{sp.Bucket, hourOf(sp.AtNs)}
+		k := bucketHour{sp.Bucket, hourOf(sp.AtNs)}
 		if delta[k] == nil {
 			delta[k] = new(big.Int)
 			keys = append(keys, k)
@@ -65,81 +120,106 @@ func addCounters(tx *gorm.DB, spends []spendRow, sign int) error {
 		}
 		delta[k].Add(delta[k], a)
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.bucket != b.bucket {
-			if a.bucket < b.bucket {
-				return -1
-			}
-			return 1
+	slices.SortFunc(keys, func(a, b bucketHour) int {
+		if c := strings.Compare(a.bucket, b.bucket); c != 0 {
+			return c
 		}
-		return int(max(-1, min(1, a.hour-b.hour)))
+		return cmp.Compare(a.hour, b.hour)
 	})
+	rows := make([]counterRow, 0, len(keys))
 	for _, k := range keys {
-		if err := addCounter(tx, k.bucket, k.hour, delta[k]); err != nil {
-			return err
+		cur, ok := kn.at(k)
+		if !ok {
+			var err error
+			if cur, err = readCounter(tx, k); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
-}
-
-func addCounter(tx *gorm.DB, bucket string, hour int64, delta *big.Int) error {
-	var rows []counterRow
-	if err := tx.Where("bucket = ? AND hour = ?", bucket, hour).Limit(1).Find(&rows).Error; err != nil {
-		return fmt.Errorf("spend counter: %w", err)
+		cur.Add(cur, delta[k])
+		if cur.Sign() < 0 {
+			return fmt.Errorf("spend counter of bucket %s would go below zero: the counters disagree with the spends", k.bucket)
+		}
+		rows = append(rows, counterRow{Bucket: k.bucket, Hour: k.hour, Amount: cur.String()})
 	}
 	if len(rows) == 0 {
-		return tx.Create(&counterRow{Bucket: bucket, Hour: hour, Amount: delta.String()}).Error
+		return nil
 	}
-	cur, ok := new(big.Int).SetString(rows[0].Amount, 10)
-	if !ok {
-		return fmt.Errorf("corrupt counter %q of bucket %s", rows[0].Amount, bucket)
-	}
-	cur.Add(cur, delta)
-	if cur.Sign() < 0 {
-		return fmt.Errorf("spend counter of bucket %s would go below zero: the counters disagree with the spends", bucket)
-	}
-	return tx.Model(&counterRow{}).Where("bucket = ? AND hour = ?", bucket, hour).Update("amount", cur.String()).Error
-}
-
-// sumLive is the live spends of a bucket at or after since: the counters
-// of the whole hours after the one since falls in, and that hour's spend
-// rows from since on. It adds with math/big: a SUM in SQL could overflow
-// SQLite's integers or round through a float.
-func sumLive(db *gorm.DB, bucket string, since time.Time) (*big.Int, error) {
-	from := nanos(since)
-	first := hourOf(from)
-	sum := new(big.Int)
-	var counters []string
-	if err := db.Model(&counterRow{}).Where("bucket = ? AND hour > ?", bucket, first).Pluck("amount", &counters).Error; err != nil {
-		return nil, err
-	}
-	if err := addAll(sum, counters, bucket); err != nil {
-		return nil, err
-	}
-	end := int64(math.MaxInt64)
-	if first < math.MaxInt64/hourNs {
-		end = (first + 1) * hourNs
-	}
-	var partial []string
-	if err := db.Model(&spendRow{}).Where(whereLiveSpends+" AND at_ns < ?", bucket, from, end).
-		Pluck("amount", &partial).Error; err != nil {
-		return nil, err
-	}
-	if err := addAll(sum, partial, bucket); err != nil {
-		return nil, err
-	}
-	return sum, nil
-}
-
-func addAll(sum *big.Int, amounts []string, bucket string) error {
-	var a big.Int
-	for _, s := range amounts {
-		if _, ok := a.SetString(s, 10); !ok {
-			return fmt.Errorf("corrupt amount %q in bucket %s", s, bucket)
-		}
-		sum.Add(sum, &a)
+	err := tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "bucket"}, {Name: "hour"}},
+		DoUpdates: clause.AssignmentColumns([]string{"amount"}),
+	}).Create(&rows).Error
+	if err != nil {
+		return fmt.Errorf("spend counter: %w", err)
 	}
 	return nil
+}
+
+func readCounter(tx *gorm.DB, k bucketHour) (*big.Int, error) {
+	var amounts []string
+	if err := tx.Model(&counterRow{}).Where("bucket = ? AND hour = ?", k.bucket, k.hour).Limit(1).Pluck("amount", &amounts).Error; err != nil {
+		return nil, fmt.Errorf("spend counter: %w", err)
+	}
+	if len(amounts) == 0 {
+		return new(big.Int), nil
+	}
+	cur, ok := new(big.Int).SetString(amounts[0], 10)
+	if !ok {
+		return nil, fmt.Errorf("corrupt counter %q of bucket %s", amounts[0], k.bucket)
+	}
+	return cur, nil
+}
+
+// window is a bucket's live spends at or after since.
+type window struct {
+	bucket string
+	since  time.Time
+}
+
+// sumWindows sums the live spends of each window, in one statement: the
+// counters of the whole hours after the one a window's start falls in,
+// and that hour's spend rows from the start on. It adds with math/big: a
+// SUM in SQL could overflow SQLite's integers or round through a float.
+// The counters it read come back too (see known).
+func sumWindows(db *gorm.DB, ws []window) ([]*big.Int, known, error) {
+	kn := known{after: map[string]int64{}, rows: map[bucketHour]*big.Int{}}
+	sums := make([]*big.Int, len(ws))
+	if len(ws) == 0 {
+		return sums, kn, nil
+	}
+	for i := range sums {
+		sums[i] = new(big.Int)
+	}
+	q, args := windowQuery(ws, kn.after)
+	rows, err := db.Raw(q, args...).Rows()
+	if err != nil {
+		return nil, known{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			i, counter int
+			hour       int64
+			amount     string
+		)
+		if err := rows.Scan(&i, &counter, &hour, &amount); err != nil {
+			return nil, known{}, err
+		}
+		if i < 0 || i >= len(ws) {
+			return nil, known{}, fmt.Errorf("spend sums: window %d of %d", i, len(ws))
+		}
+		a, ok := new(big.Int).SetString(amount, 10)
+		if !ok {
+			return nil, known{}, fmt.Errorf("corrupt amount %q in bucket %s", amount, ws[i].bucket)
+		}
+		sums[i].Add(sums[i], a)
+		if counter == 1 {
+			kn.rows[bucketHour{ws[i].bucket, hour}] = a
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, known{}, err
+	}
+	return sums, kn, nil
 }
 
 // voidSpends voids the live spends of a decision at now and takes them off
@@ -166,7 +246,7 @@ func (s *Store) voidSpends(tx *gorm.DB, decisionID, now int64) error {
 		Update("voided_at_ns", now).Error; err != nil {
 		return err
 	}
-	return addCounters(tx, live, -1)
+	return addCounters(tx, live, -1, known{})
 }
 
 // backfillCounters counts the live spends a database held before the
@@ -176,5 +256,5 @@ func backfillCounters(tx *gorm.DB) error {
 	if err := tx.Where("voided_at_ns IS NULL").Order("id").Find(&live).Error; err != nil {
 		return err
 	}
-	return addCounters(tx, live, 1)
+	return addCounters(tx, live, 1, known{})
 }

@@ -136,7 +136,7 @@ func (c *committer) commit(batch []*groupJob) {
 				continue
 			}
 			gctx := context.WithValue(j.ctx, groupedKey{}, true)
-			errs[i] = tx.WithContext(gctx).Transaction(j.fn) // a savepoint per write
+			errs[i] = savepoint(gctx, tx, j.fn)
 		}
 		return nil
 	})

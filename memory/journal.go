@@ -87,7 +87,7 @@ func fresh(ctx context.Context, db *gorm.DB) *gorm.DB {
 // otherwise abort the whole transaction at the first error.
 func (j journal) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if j.tx != nil {
-		return fresh(ctx, j.tx).Transaction(fn)
+		return savepoint(ctx, j.tx, fn)
 	}
 	return j.s.write(ctx, fn)
 }

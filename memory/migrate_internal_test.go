@@ -50,12 +50,15 @@ func TestQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	windows, windowArgs := windowQuery([]window{{"a", time.Now()}, {"b", time.Now()}}, map[string]int64{})
 	tests := []struct {
 		query string
 		args  []any
 		index string
 	}{
 		{"SELECT amount FROM spends WHERE " + whereLiveSpends, []any{"b", 0}, "spends_live"},
+		{windows, windowArgs, "spends_live"},
+		{insertAfterHead, []any{"w", 2, "decision", 1, "{}", "h", "h2", 0, "w", 1, "h", "w", 1}, "audit_chain_seq"},
 		{"SELECT approval_id FROM decisions WHERE " + whereKeyApproval + " ORDER BY id LIMIT 1", []any{"w", "k"}, "decisions_key"},
 		{"SELECT * FROM decisions WHERE " + whereApproval + " LIMIT 1", []any{"a"}, "decisions_approval"},
 		{"SELECT * FROM tx_journal WHERE " + whereTxKey + " ORDER BY id LIMIT 1", []any{"1", "0x", "k"}, "tx_journal_key"},

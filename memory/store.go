@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,7 @@ type Store struct {
 	closeErr  error
 	obs       atomic.Pointer[Observer]
 	group     *committer // nil: each write commits alone (WithoutGroupCommit)
+	heads     heads      // the audit chains' heads as last written (audit.go)
 }
 
 // Option configures Open.
@@ -185,7 +187,12 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 	// is a temporary file unless temporary storage is in memory.
 	w.Add("_pragma", "temp_store(2)")
 	w.Set("_txlock", "immediate")
-	db, err := gorm.Open(sqlite.Open(path+"?"+w.Encode()), cfg())
+	readers := o.maxConns
+	if readers <= 0 {
+		readers = 4
+	}
+	gate := newFileGate(readers)
+	db, err := openGated(path+"?"+w.Encode(), gate, true, cfg())
 	if err != nil {
 		return fmt.Errorf("memory: open sqlite %s: %w", path, err)
 	}
@@ -212,7 +219,7 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 	r.Add("_pragma", "busy_timeout(10000)")
 	r.Add("_pragma", "foreign_keys(1)")
 	r.Add("_pragma", "query_only(1)")
-	rdb, err := gorm.Open(sqlite.Open(path+"?"+r.Encode()), cfg())
+	rdb, err := openGated(path+"?"+r.Encode(), gate, false, cfg())
 	if err != nil {
 		return fmt.Errorf("memory: open sqlite %s for reading: %w", path, err)
 	}
@@ -221,13 +228,25 @@ func (s *Store) openSQLite(ctx context.Context, path string, o options, cfg func
 	if err != nil {
 		return fmt.Errorf("memory: open sqlite %s for reading: %w", path, err)
 	}
-	n := o.maxConns
-	if n <= 0 {
-		n = 4
-	}
-	rsql.SetMaxOpenConns(n)
-	rsql.SetMaxIdleConns(n)
+	rsql.SetMaxOpenConns(readers) // no more readers than the gate lets in at once
+	rsql.SetMaxIdleConns(readers)
 	return nil
+}
+
+// sqliteDriver is the driver registered under the name gorm's dialector
+// uses, with whatever functions are registered on it.
+var sqliteDriver = func() driver.Driver {
+	db, _ := sql.Open(sqlite.DriverName, "") // connects to nothing
+	defer db.Close()
+	return db.Driver()
+}()
+
+// openGated opens the SQLite database dsn names with connections that pass
+// gate (see fileGate): the writer's commits when writer is set, else every
+// statement.
+func openGated(dsn string, gate *fileGate, writer bool, cfg *gorm.Config) (*gorm.DB, error) {
+	c := gatedConnector{dsn: dsn, drv: sqliteDriver, gate: gate, writer: writer}
+	return gorm.Open(&sqlite.Dialector{DSN: dsn, Conn: sql.OpenDB(c)}, cfg)
 }
 
 func (s *Store) openPostgres(ctx context.Context, dsn string, o options, cfg func() *gorm.Config) error {
@@ -310,7 +329,7 @@ func (s *Store) Close() error {
 // ErrBusy, so a caller can say so instead of reporting the driver's code.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if tx := s.ambient(ctx); tx != nil {
-		return fresh(ctx, tx).Transaction(fn)
+		return savepoint(ctx, tx, fn)
 	}
 	if s.group != nil {
 		return s.againAlone(ctx, fn, s.group.submit(ctx, fn))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -60,15 +61,36 @@ func (s *Store) startGroupCommit() {
 var errWouldWait = errors.New("memory: a lock this write needs is held by another transaction")
 
 // groupedKey marks the context of a group's transaction: locks are tried,
-// never waited for, there.
+// never waited for, there. Its value is the group's *groupLocks.
 type groupedKey struct{}
 
 // inGroup reports whether tx is a group's transaction, or a savepoint in
 // one.
-func inGroup(tx *gorm.DB) bool {
-	v, _ := tx.Statement.Context.Value(groupedKey{}).(bool)
-	return v
+func inGroup(tx *gorm.DB) bool { return groupOf(tx.Statement.Context) != nil }
+
+func groupOf(ctx context.Context) *groupLocks {
+	g, _ := ctx.Value(groupedKey{}).(*groupLocks)
+	return g
 }
+
+// groupLocks are the PostgreSQL advisory locks a group's transaction holds.
+// A lock is held to the end of the transaction, so once one write of the
+// group has it (a wallet's limit buckets, its audit chain, its nonces) the
+// next writes of that wallet need not ask the server again: a round trip
+// each, on the committer's one connection, which is what bounds a group.
+// A savepoint rolled back gives back the locks taken inside it, and forgets
+// them here too (see savepoint). Only the committer's goroutine uses it.
+type groupLocks struct{ held []int64 }
+
+func (g *groupLocks) has(key int64) bool { return slices.Contains(g.held, key) }
+
+func (g *groupLocks) add(key int64) { g.held = append(g.held, key) }
+
+// mark and forget bracket a savepoint: forget drops what was taken since
+// mark.
+func (g *groupLocks) mark() int { return len(g.held) }
+
+func (g *groupLocks) forget(mark int) { g.held = g.held[:mark] }
 
 // againAlone runs fn in a transaction of its own when its group could not
 // run it without waiting for a lock (err is errWouldWait or a deadlock), as
@@ -129,13 +151,14 @@ func (c *committer) run() {
 func (c *committer) commit(batch []*groupJob) {
 	errs := make([]error, len(batch))
 	start := time.Now()
+	locks := &groupLocks{}
 	err := c.s.writeTx(context.Background(), func(tx *gorm.DB) error {
 		for i, j := range batch {
 			if err := j.ctx.Err(); err != nil {
 				errs[i] = err
 				continue
 			}
-			gctx := context.WithValue(j.ctx, groupedKey{}, true)
+			gctx := context.WithValue(j.ctx, groupedKey{}, locks)
 			errs[i] = savepoint(gctx, tx, j.fn)
 		}
 		return nil

@@ -368,8 +368,12 @@ func lockPostgres(tx *gorm.DB, keys []int64) error {
 // for it alone, only trying it in a group (errWouldWait when it is held
 // elsewhere, see group.go).
 func pgAdvisoryLock(tx *gorm.DB, key int64) error {
-	if !inGroup(tx) {
+	g := groupOf(tx.Statement.Context)
+	if g == nil {
 		return tx.Exec("SELECT pg_advisory_xact_lock(?)", key).Error
+	}
+	if g.has(key) {
+		return nil
 	}
 	var got bool
 	if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?)", key).Scan(&got).Error; err != nil {
@@ -378,6 +382,7 @@ func pgAdvisoryLock(tx *gorm.DB, key int64) error {
 	if !got {
 		return errWouldWait
 	}
+	g.add(key)
 	return nil
 }
 

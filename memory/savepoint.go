@@ -32,10 +32,19 @@ func savepoint(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (er
 	if err := db.Exec("SAVEPOINT mandate_write").Error; err != nil {
 		return err
 	}
+	locks := groupOf(ctx)
+	var mark int
+	if locks != nil {
+		mark = locks.mark()
+	}
 	done := false
 	defer func() {
 		if done {
 			return
+		}
+		if locks != nil {
+			// PostgreSQL gives back the locks taken since the savepoint.
+			locks.forget(mark)
 		}
 		// fn failed or panicked: undo its writes, then drop the savepoint
 		// (ROLLBACK TO keeps it open on both databases).

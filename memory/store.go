@@ -389,8 +389,8 @@ func (s *Store) Atomically(ctx context.Context, fn func(ctx context.Context) err
 // together (Journal().LockNonces passes such a context to its callback):
 // the packages that write them know nothing of each other's tables.
 func (s *Store) within(ctx context.Context, tx *gorm.DB) context.Context {
-	if inGroup(tx) { // the writes that join it try their locks too
-		ctx = context.WithValue(ctx, groupedKey{}, true)
+	if g := groupOf(tx.Statement.Context); g != nil { // the writes that join it try their locks too
+		ctx = context.WithValue(ctx, groupedKey{}, g)
 	}
 	return context.WithValue(ctx, txKey{}, openTx{s: s, tx: tx})
 }

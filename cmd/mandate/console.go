@@ -155,6 +155,25 @@ func (c *console) showPrompt(w io.Writer, prompt string) {
 func (c *console) readLine(ctx context.Context) (string, error) {
 	c.start.Do(func() { go c.readAll() })
 	var r lineRead
+	// A wait already cancelled (a Ctrl-C that came before it) ends at
+	// once and leaves a line that is ready for the next read: a select
+	// with both ready would pick one at random.
+	if ctx.Err() != nil {
+		r.err = context.Cause(ctx)
+	} else {
+		r = c.receive(ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.showing && r.err != nil && !errors.Is(r.err, errLineTooLong) {
+		io.WriteString(c.promptOn, "\n")
+	}
+	c.showing = false // a line ends with the Enter that moved the cursor
+	return r.line, r.err
+}
+
+// receive waits for the next line from readAll, or for ctx to end.
+func (c *console) receive(ctx context.Context) (r lineRead) {
 	select {
 	case got, ok := <-c.got:
 		r = got
@@ -164,13 +183,7 @@ func (c *console) readLine(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		r.err = context.Cause(ctx)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.showing && r.err != nil && !errors.Is(r.err, errLineTooLong) {
-		io.WriteString(c.promptOn, "\n")
-	}
-	c.showing = false // a line ends with the Enter that moved the cursor
-	return r.line, r.err
+	return r
 }
 
 // readAll hands each line of input to readLine. It starts on the first

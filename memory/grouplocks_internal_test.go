@@ -35,11 +35,25 @@ func TestGroupLocksFollowSavepoints(t *testing.T) {
 	if d, err := other.DB(); err == nil {
 		d.SetMaxOpenConns(1) // a session lock is released on the connection that took it
 	}
+	// Untracked, every savepoint is opened; tracked (a store's write
+	// transaction), a write opened first thing shares the savepoint around
+	// it, and rolling back to that one must give back its locks too.
+	for _, tracked := range []bool{false, true} {
+		t.Run(map[bool]string{false: "untracked", true: "tracked"}[tracked], func(t *testing.T) {
+			lockedSavepoints(t, db, other, tracked)
+		})
+	}
+}
+
+func lockedSavepoints(t *testing.T, db, other *gorm.DB, tracked bool) {
 	locks := &groupLocks{}
 	ctx := context.WithValue(context.Background(), groupedKey{}, locks)
-	rolledBack, kept, nested := lockKey("test", t.Name(), "a"), lockKey("test", t.Name(), "b"), lockKey("test", t.Name(), "c")
+	rolledBack, kept, nested, shared := lockKey("test", t.Name(), "a"), lockKey("test", t.Name(), "b"), lockKey("test", t.Name(), "c"), lockKey("test", t.Name(), "d")
 	tx := db.WithContext(ctx).Begin()
 	defer tx.Rollback()
+	if tracked {
+		track(tx, true)
+	}
 	failed := errors.New("this write fails")
 	if err := savepoint(ctx, tx, func(tx *gorm.DB) error {
 		if err := pgAdvisoryLock(tx, rolledBack); err != nil {
@@ -67,7 +81,21 @@ func TestGroupLocksFollowSavepoints(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if locks.has(rolledBack) || locks.has(nested) || !locks.has(kept) || len(locks.held) != 1 {
+	if err := savepoint(ctx, tx, func(tx *gorm.DB) error {
+		err := savepoint(ctx, tx, func(tx *gorm.DB) error {
+			if err := pgAdvisoryLock(tx, shared); err != nil {
+				return err
+			}
+			return failed
+		})
+		if !errors.Is(err, failed) {
+			t.Errorf("first nested savepoint = %v, want the write's failure", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if locks.has(rolledBack) || locks.has(nested) || locks.has(shared) || !locks.has(kept) || len(locks.held) != 1 {
 		t.Fatalf("remembered %v; want only the released savepoint's lock", locks.held)
 	}
 	free := func(key int64) bool {
@@ -84,7 +112,7 @@ func TestGroupLocksFollowSavepoints(t *testing.T) {
 	if free(kept) {
 		t.Fatal("another session took a lock the group remembers holding")
 	}
-	if !free(rolledBack) || !free(nested) {
+	if !free(rolledBack) || !free(nested) || !free(shared) {
 		t.Fatal("a lock taken in a rolled-back savepoint is still held: forgetting it would be safe, but the test's premise is wrong")
 	}
 }

@@ -2,7 +2,9 @@ package memory
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -27,11 +29,62 @@ import (
 // The savepoint's own statements run whatever becomes of ctx: a caller that
 // gives up after fn returned must not leave its writes in tx, unreleased
 // and yet reported as failed.
+//
+// In a store's write transaction (see track) a savepoint costs fewer
+// statements: one opened when nothing has run since the enclosing one
+// shares it, and on PostgreSQL a release travels with the next savepoint.
 func savepoint(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
-	db := fresh(context.WithoutCancel(ctx), tx)
-	if err := db.Exec("SAVEPOINT mandate_write").Error; err != nil {
+	t, _ := tx.Statement.ConnPool.(*trackedTx)
+	if t == nil {
+		t = &trackedTx{db: fresh(context.WithoutCancel(ctx), tx)}
+	}
+	if t.depth > 0 && !t.dirty {
+		return t.shared(ctx, tx, fn)
+	}
+	if err := t.control(ctx, "SAVEPOINT mandate_write"); err != nil {
 		return err
 	}
+	t.depth++
+	t.dirty = false
+	locks := groupOf(ctx)
+	var mark int
+	if locks != nil {
+		mark = locks.mark()
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		t.depth--
+		t.dirty = true
+		if locks != nil {
+			// PostgreSQL gives back the locks taken since the savepoint.
+			locks.forget(mark)
+		}
+		// fn failed or panicked: undo its writes, then drop the savepoint
+		// (ROLLBACK TO keeps it open on both databases).
+		undo := t.control(ctx, "ROLLBACK TO SAVEPOINT mandate_write", "RELEASE SAVEPOINT mandate_write")
+		if undo != nil && err != nil {
+			err = errors.Join(err, undo)
+		}
+	}()
+	if err = fn(fresh(ctx, tx)); err != nil {
+		return err
+	}
+	if err = t.release(ctx); err != nil {
+		return err // undone above, so the write did not happen
+	}
+	done = true
+	return nil
+}
+
+// shared runs fn under the savepoint just opened around it, with nothing
+// run since: rolling back to that one undoes fn's writes and nothing else,
+// and leaves it open for the writer that opened it, so fn needs no
+// savepoint of its own. A ledger charge made first thing in a reservation
+// saves two round trips that way.
+func (t *trackedTx) shared(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
 	locks := groupOf(ctx)
 	var mark int
 	if locks != nil {
@@ -43,15 +96,10 @@ func savepoint(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (er
 			return
 		}
 		if locks != nil {
-			// PostgreSQL gives back the locks taken since the savepoint.
 			locks.forget(mark)
 		}
-		// fn failed or panicked: undo its writes, then drop the savepoint
-		// (ROLLBACK TO keeps it open on both databases).
-		undo := db.Exec("ROLLBACK TO SAVEPOINT mandate_write").Error
-		if undo == nil {
-			undo = db.Exec("RELEASE SAVEPOINT mandate_write").Error
-		}
+		undo := t.control(ctx, "ROLLBACK TO SAVEPOINT mandate_write")
+		t.dirty = undo != nil // back where the savepoint was opened
 		if undo != nil && err != nil {
 			err = errors.Join(err, undo)
 		}
@@ -59,9 +107,116 @@ func savepoint(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (er
 	if err = fn(fresh(ctx, tx)); err != nil {
 		return err
 	}
-	if err = db.Exec("RELEASE SAVEPOINT mandate_write").Error; err != nil {
-		return err // undone above, so the write did not happen
-	}
 	done = true
 	return nil
+}
+
+// trackedTx is a store's write transaction, as its savepoints see it: every
+// statement passes here, so a savepoint knows whether anything ran since
+// the one enclosing it was opened (dirty), and on PostgreSQL a release can
+// wait to be sent with the next savepoint, in one round trip (owed).
+type trackedTx struct {
+	gorm.Tx
+	db    *gorm.DB // for savepoints outside a tracked transaction: statements through gorm
+	merge bool     // PostgreSQL: control statements may travel together
+	depth int      // savepoints open, as far as the writers are concerned
+	dirty bool     // a statement ran since the innermost savepoint was opened or rolled back to
+	owed  int      // RELEASEs not yet sent (merge)
+}
+
+// track makes tx, a write transaction just begun, a trackedTx. Only the
+// goroutine running the transaction uses it, as for the transaction itself.
+func track(tx *gorm.DB, merge bool) {
+	if inner, ok := tx.Statement.ConnPool.(gorm.Tx); ok {
+		tx.Statement.ConnPool = &trackedTx{Tx: inner, merge: merge, dirty: true}
+	}
+}
+
+// release ends a savepoint whose writer succeeded. On PostgreSQL the
+// RELEASE waits for the next statement; COMMIT releases what is left.
+func (t *trackedTx) release(ctx context.Context) error {
+	if t.merge {
+		t.owed++
+	} else if err := t.control(ctx, "RELEASE SAVEPOINT mandate_write"); err != nil {
+		return err
+	}
+	t.depth--
+	t.dirty = true
+	return nil
+}
+
+// control sends savepoint statements, after any release owed, outside
+// ctx's cancellation: on PostgreSQL as one simple-protocol query (no
+// arguments, so pgx sends it as text and the server runs each in order,
+// stopping at the first that fails), elsewhere one at a time.
+func (t *trackedTx) control(ctx context.Context, stmts ...string) error {
+	ctx = context.WithoutCancel(ctx)
+	if t.Tx == nil {
+		for _, s := range stmts {
+			if err := t.db.Exec(s).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if t.owed > 0 {
+		stmts = append(owedReleases(t.owed), stmts...)
+		t.owed = 0
+	}
+	if t.merge {
+		_, err := t.Tx.ExecContext(ctx, strings.Join(stmts, "; "))
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := t.Tx.ExecContext(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func owedReleases(n int) []string {
+	s := make([]string, n, n+2)
+	for i := range s {
+		s[i] = "RELEASE SAVEPOINT mandate_write"
+	}
+	return s
+}
+
+// settle sends the releases owed before a statement of the transaction's
+// writers: that statement belongs to the enclosing savepoint.
+func (t *trackedTx) settle(ctx context.Context) error {
+	t.dirty = true
+	if t.owed == 0 {
+		return nil
+	}
+	return t.control(ctx)
+}
+
+func (t *trackedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := t.settle(ctx); err != nil {
+		return nil, err
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *trackedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := t.settle(ctx); err != nil {
+		return nil, err
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext cannot return a failed settle's error; on PostgreSQL the
+// query then fails too, the transaction being aborted.
+func (t *trackedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	_ = t.settle(ctx)
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+func (t *trackedTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := t.settle(ctx); err != nil {
+		return nil, err
+	}
+	return t.Tx.PrepareContext(ctx, query)
 }

@@ -344,11 +344,16 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 
 // writeTx runs fn in a transaction of its own (see write).
 func (s *Store) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	pg := s.backend == backendPostgres
+	tracked := func(tx *gorm.DB) error {
+		track(tx, pg)
+		return fn(tx)
+	}
 	var err error
-	if s.backend == backendPostgres {
-		err = s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if pg {
+		err = s.db.WithContext(ctx).Transaction(tracked, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	} else {
-		err = s.db.WithContext(ctx).Transaction(fn)
+		err = s.db.WithContext(ctx).Transaction(tracked)
 	}
 	if err != nil && !errors.Is(err, ErrBusy) && isLockTimeout(err) {
 		return fmt.Errorf("%w (%w); nothing was written", ErrBusy, err)

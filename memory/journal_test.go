@@ -175,3 +175,51 @@ func hashes(rs []evm.TxRecord) []string {
 	}
 	return out
 }
+
+// OpenNonces agrees with Open: the nonces of a sender's open transactions
+// at or above the floor, lowest first, whatever the sender's letter case,
+// final ones left out.
+func TestJournalOpenNonces(t *testing.T) {
+	for _, st := range memtest.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ctx := context.Background()
+			j := st.Store.Journal()
+			on, ok := j.(evm.OpenNoncer)
+			if !ok {
+				t.Fatal("the store's journal does not list open nonces")
+			}
+			for _, rec := range []evm.TxRecord{
+				tx("0xc5", 5, "", evm.TxSent),
+				tx("0xc7", 7, "", evm.TxSigned),
+				tx("0xc7b", 7, "", evm.TxSent), // a replacement at the same nonce
+				tx("0xc8", 8, "", evm.TxMined),
+				tx("0xc9", 9, "", evm.TxFailed),
+				tx("0xca", 10, "", evm.TxSent),
+			} {
+				if err := j.Insert(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			other := tx("0xd6", 6, "", evm.TxSent)
+			other.From = "0x0000000000000000000000000000000000000002"
+			if err := j.Insert(ctx, other); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				floor uint64
+				want  []uint64
+			}{{0, []uint64{5, 7, 7, 10}}, {6, []uint64{7, 7, 10}}, {11, nil}, {1 << 63, nil}} {
+				got, err := on.OpenNonces(ctx, "1337", "0x"+strings.ToUpper(sender[2:]), tc.floor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(tc.want) || (len(got) > 0 && !reflect.DeepEqual(got, tc.want)) {
+					t.Errorf("OpenNonces from %d = %v, want %v", tc.floor, got, tc.want)
+				}
+			}
+			if got, err := on.OpenNonces(ctx, "1", sender, 0); err != nil || len(got) != 0 {
+				t.Errorf("OpenNonces on another chain = %v, %v; want none", got, err)
+			}
+		})
+	}
+}

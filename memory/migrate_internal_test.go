@@ -62,6 +62,7 @@ func TestQueryPlans(t *testing.T) {
 		{"SELECT approval_id FROM decisions WHERE " + whereKeyApproval + " ORDER BY id LIMIT 1", []any{"w", "k"}, "decisions_key"},
 		{"SELECT * FROM decisions WHERE " + whereApproval + " LIMIT 1", []any{"a"}, "decisions_approval"},
 		{"SELECT * FROM tx_journal WHERE " + whereTxKey + " ORDER BY id LIMIT 1", []any{"1", "0x", "k"}, "tx_journal_key"},
+		{"SELECT nonce FROM tx_journal WHERE " + whereOpenNonces + " ORDER BY nonce", []any{"1", "0x", finalStatuses, 4}, "tx_journal_sender_nonce"},
 	}
 	for _, tc := range tests {
 		var plan []struct {

@@ -630,22 +630,52 @@ func (w *Wallet) nextNonce(ctx context.Context, j Journal) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	open, err := j.Open(ctx, w.jchain, w.addr.Hex())
+	used, err := openNonces(ctx, j, w.jchain, w.addr.Hex(), pending)
 	if err != nil {
 		return 0, fmt.Errorf("evm: journal: %w", err)
-	}
-	used := make(map[uint64]bool, len(open))
-	for _, r := range open {
-		if !r.Status.Final() { // Open lists only these; a journal may be lax
-			used[r.Nonce] = true
-		}
 	}
 	next := pending
 	for used[next] {
 		next++
 	}
-	w.log.Debug("nonce reserved", slog.Uint64("nonce", next), slog.Uint64("pending", pending), slog.Int("open", len(open)))
+	w.log.Debug("nonce reserved", slog.Uint64("nonce", next), slog.Uint64("pending", pending), slog.Int("open", len(used)))
 	return next, nil
+}
+
+// OpenNoncer is a Journal that can list the nonces at or above floor that
+// a sender's open transactions hold, lowest first, without reading the
+// transactions: a reservation needs nothing else of them, and it reads them
+// under the nonce lock, where under load every transaction in flight is
+// open.
+type OpenNoncer interface {
+	OpenNonces(ctx context.Context, chain, from string, floor uint64) ([]uint64, error)
+}
+
+// openNonces is the set of nonces at or above floor that from's open
+// transactions hold.
+func openNonces(ctx context.Context, j Journal, chain, from string, floor uint64) (map[uint64]bool, error) {
+	if on, ok := j.(OpenNoncer); ok {
+		ns, err := on.OpenNonces(ctx, chain, from, floor)
+		if err != nil {
+			return nil, err
+		}
+		used := make(map[uint64]bool, len(ns))
+		for _, n := range ns {
+			used[n] = true
+		}
+		return used, nil
+	}
+	open, err := j.Open(ctx, chain, from)
+	if err != nil {
+		return nil, err
+	}
+	used := make(map[uint64]bool, len(open))
+	for _, r := range open {
+		if !r.Status.Final() && r.Nonce >= floor { // Open lists only these; a journal may be lax
+			used[r.Nonce] = true
+		}
+	}
+	return used, nil
 }
 
 // signJournaled signs call at nonce and journals it, under the nonce lock.

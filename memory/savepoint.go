@@ -39,52 +39,39 @@ func savepoint(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (er
 		t = &trackedTx{db: fresh(context.WithoutCancel(ctx), tx)}
 	}
 	if t.depth > 0 && !t.dirty {
-		return t.shared(ctx, tx, fn)
+		// Nothing ran since the enclosing savepoint was opened: rolling
+		// back to it undoes fn's writes and nothing else, and leaves it
+		// open for the writer that opened it. A ledger charge made first
+		// thing in a reservation saves two round trips that way.
+		return undoable(ctx, tx, fn, func() error {
+			err := t.control(ctx, "ROLLBACK TO SAVEPOINT mandate_write")
+			t.dirty = err != nil // back where that savepoint was opened
+			return err
+		})
 	}
 	if err := t.control(ctx, "SAVEPOINT mandate_write"); err != nil {
 		return err
 	}
 	t.depth++
 	t.dirty = false
-	locks := groupOf(ctx)
-	var mark int
-	if locks != nil {
-		mark = locks.mark()
-	}
-	done := false
-	defer func() {
-		if done {
-			return
+	released := func(tx *gorm.DB) error {
+		if err := fn(tx); err != nil {
+			return err
 		}
+		return t.release(ctx) // if it fails, undone below: the write did not happen
+	}
+	return undoable(ctx, tx, released, func() error {
 		t.depth--
 		t.dirty = true
-		if locks != nil {
-			// PostgreSQL gives back the locks taken since the savepoint.
-			locks.forget(mark)
-		}
-		// fn failed or panicked: undo its writes, then drop the savepoint
-		// (ROLLBACK TO keeps it open on both databases).
-		undo := t.control(ctx, "ROLLBACK TO SAVEPOINT mandate_write", "RELEASE SAVEPOINT mandate_write")
-		if undo != nil && err != nil {
-			err = errors.Join(err, undo)
-		}
-	}()
-	if err = fn(fresh(ctx, tx)); err != nil {
-		return err
-	}
-	if err = t.release(ctx); err != nil {
-		return err // undone above, so the write did not happen
-	}
-	done = true
-	return nil
+		// ROLLBACK TO keeps the savepoint open on both databases.
+		return t.control(ctx, "ROLLBACK TO SAVEPOINT mandate_write", "RELEASE SAVEPOINT mandate_write")
+	})
 }
 
-// shared runs fn under the savepoint just opened around it, with nothing
-// run since: rolling back to that one undoes fn's writes and nothing else,
-// and leaves it open for the writer that opened it, so fn needs no
-// savepoint of its own. A ledger charge made first thing in a reservation
-// saves two round trips that way.
-func (t *trackedTx) shared(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
+// undoable runs fn, and undo if fn fails or panics. A group forgets the
+// locks taken since: PostgreSQL gives back those taken after the savepoint
+// undo rolls back to.
+func undoable(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error, undo func() error) (err error) {
 	locks := groupOf(ctx)
 	var mark int
 	if locks != nil {
@@ -98,10 +85,8 @@ func (t *trackedTx) shared(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB
 		if locks != nil {
 			locks.forget(mark)
 		}
-		undo := t.control(ctx, "ROLLBACK TO SAVEPOINT mandate_write")
-		t.dirty = undo != nil // back where the savepoint was opened
-		if undo != nil && err != nil {
-			err = errors.Join(err, undo)
+		if uerr := undo(); uerr != nil && err != nil {
+			err = errors.Join(err, uerr)
 		}
 	}()
 	if err = fn(fresh(ctx, tx)); err != nil {

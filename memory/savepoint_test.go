@@ -21,6 +21,18 @@ func TestSavepointShapes(t *testing.T) {
 	insert := func(tx memory.Tx, v string) error {
 		return tx.Exec("INSERT INTO sp_rows (v) VALUES (?)", v)
 	}
+	inserting := func(v string) func(memory.Tx) error {
+		return func(tx memory.Tx) error { return insert(tx, v) }
+	}
+	// failing writes v, then fails.
+	failing := func(v string) func(memory.Tx) error {
+		return func(tx memory.Tx) error {
+			if err := insert(tx, v); err != nil {
+				return err
+			}
+			return failed
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		run  func(tx memory.Tx) error
@@ -28,12 +40,7 @@ func TestSavepointShapes(t *testing.T) {
 	}{
 		{"nested first and failing", func(tx memory.Tx) error {
 			return tx.Savepoint(ctx, func(tx memory.Tx) error {
-				if err := tx.Savepoint(ctx, func(tx memory.Tx) error {
-					if err := insert(tx, "inner"); err != nil {
-						return err
-					}
-					return failed
-				}); !errors.Is(err, failed) {
+				if err := tx.Savepoint(ctx, failing("inner")); !errors.Is(err, failed) {
 					return errors.New("the inner failure was not returned")
 				}
 				return insert(tx, "outer")
@@ -44,7 +51,7 @@ func TestSavepointShapes(t *testing.T) {
 				return err
 			}
 			err := tx.Savepoint(ctx, func(tx memory.Tx) error {
-				if err := tx.Savepoint(ctx, func(tx memory.Tx) error { return insert(tx, "inner") }); err != nil {
+				if err := tx.Savepoint(ctx, inserting("inner")); err != nil {
 					return err
 				}
 				return failed
@@ -59,12 +66,7 @@ func TestSavepointShapes(t *testing.T) {
 				if err := insert(tx, "outer"); err != nil {
 					return err
 				}
-				if err := tx.Savepoint(ctx, func(tx memory.Tx) error {
-					if err := insert(tx, "inner"); err != nil {
-						return err
-					}
-					return failed
-				}); !errors.Is(err, failed) {
+				if err := tx.Savepoint(ctx, failing("inner")); !errors.Is(err, failed) {
 					return errors.New("the inner failure was not returned")
 				}
 				return insert(tx, "outer2")
@@ -73,16 +75,11 @@ func TestSavepointShapes(t *testing.T) {
 		{"three deep, the deepest failing, the middle going on", func(tx memory.Tx) error {
 			return tx.Savepoint(ctx, func(tx memory.Tx) error {
 				return tx.Savepoint(ctx, func(tx memory.Tx) error {
-					if err := tx.Savepoint(ctx, func(tx memory.Tx) error {
-						if err := insert(tx, "deepest"); err != nil {
-							return err
-						}
-						return failed
-					}); !errors.Is(err, failed) {
+					if err := tx.Savepoint(ctx, failing("deepest")); !errors.Is(err, failed) {
 						return errors.New("the deepest failure was not returned")
 					}
 					// Back where nothing ran: the next one may share again.
-					if err := tx.Savepoint(ctx, func(tx memory.Tx) error { return insert(tx, "again") }); err != nil {
+					if err := tx.Savepoint(ctx, inserting("again")); err != nil {
 						return err
 					}
 					return insert(tx, "middle")
@@ -95,7 +92,7 @@ func TestSavepointShapes(t *testing.T) {
 					if err := insert(tx, v); err != nil {
 						return err
 					}
-					return tx.Savepoint(ctx, func(tx memory.Tx) error { return insert(tx, v+"-inner") })
+					return tx.Savepoint(ctx, inserting(v+"-inner"))
 				}); err != nil {
 					return err
 				}
@@ -108,7 +105,7 @@ func TestSavepointShapes(t *testing.T) {
 					if err := insert(tx, "c-inner"); err != nil {
 						return err
 					}
-					return tx.Savepoint(ctx, func(tx memory.Tx) error { return insert(tx, "c-inner-inner") })
+					return tx.Savepoint(ctx, inserting("c-inner-inner"))
 				}); err != nil {
 					return err
 				}
@@ -126,7 +123,7 @@ func TestSavepointShapes(t *testing.T) {
 			return tx.Savepoint(ctx, func(tx memory.Tx) error {
 				// A unique violation aborts a PostgreSQL transaction; the
 				// rollback to the shared savepoint must recover it.
-				if err := tx.Savepoint(ctx, func(tx memory.Tx) error { return insert(tx, "taken") }); err == nil {
+				if err := tx.Savepoint(ctx, inserting("taken")); err == nil {
 					return errors.New("a duplicate was inserted")
 				}
 				return insert(tx, "fine")

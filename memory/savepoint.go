@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -100,13 +101,24 @@ func undoable(ctx context.Context, tx *gorm.DB, fn func(tx *gorm.DB) error, undo
 // statement passes here, so a savepoint knows whether anything ran since
 // the one enclosing it was opened (dirty), and on PostgreSQL a release can
 // wait to be sent with the next savepoint, in one round trip (owed).
+//
+// A release is put off only while no statement has failed since the last
+// control statement succeeded: PostgreSQL may have aborted the transaction
+// then (a writer that swallowed a statement's error), and the RELEASE must
+// fail at once, undoing that writer alone, as it did before releases were
+// put off. If one put off fails all the same (an error the wrapper could
+// not see, met while reading rows), which savepoints the server still holds
+// is unknown: the transaction is broken, and every later savepoint and the
+// COMMIT fail, so nothing of it commits.
 type trackedTx struct {
 	gorm.Tx
-	db    *gorm.DB // for savepoints outside a tracked transaction: statements through gorm
-	merge bool     // PostgreSQL: control statements may travel together
-	depth int      // savepoints open, as far as the writers are concerned
-	dirty bool     // a statement ran since the innermost savepoint was opened or rolled back to
-	owed  int      // RELEASEs not yet sent (merge)
+	db     *gorm.DB // for savepoints outside a tracked transaction: statements through gorm
+	merge  bool     // PostgreSQL: control statements may travel together
+	depth  int      // savepoints open, as far as the writers are concerned
+	dirty  bool     // a statement ran since the innermost savepoint was opened or rolled back to
+	owed   int      // RELEASEs not yet sent (merge)
+	failed bool     // a statement failed since the last control statement succeeded
+	broken error    // a RELEASE put off could not be sent
 }
 
 // track makes tx, a write transaction just begun, a trackedTx. Only the
@@ -120,7 +132,7 @@ func track(tx *gorm.DB, merge bool) {
 // release ends a savepoint whose writer succeeded. On PostgreSQL the
 // RELEASE waits for the next statement; COMMIT releases what is left.
 func (t *trackedTx) release(ctx context.Context) error {
-	if t.merge {
+	if t.merge && !t.failed {
 		t.owed++
 	} else if err := t.control(ctx, "RELEASE SAVEPOINT mandate_write"); err != nil {
 		return err
@@ -144,19 +156,33 @@ func (t *trackedTx) control(ctx context.Context, stmts ...string) error {
 		}
 		return nil
 	}
-	if t.owed > 0 {
-		stmts = append(owedReleases(t.owed), stmts...)
+	if t.broken != nil {
+		return t.broken
+	}
+	owed := t.owed
+	if owed > 0 {
+		stmts = append(owedReleases(owed), stmts...)
 		t.owed = 0
 	}
+	var err error
 	if t.merge {
-		_, err := t.Tx.ExecContext(ctx, strings.Join(stmts, "; "))
-		return err
-	}
-	for _, s := range stmts {
-		if _, err := t.Tx.ExecContext(ctx, s); err != nil {
-			return err
+		_, err = t.Tx.ExecContext(ctx, strings.Join(stmts, "; "))
+	} else {
+		for _, s := range stmts {
+			if _, err = t.Tx.ExecContext(ctx, s); err != nil {
+				break
+			}
 		}
 	}
+	switch {
+	case err != nil && owed > 0:
+		t.broken = fmt.Errorf("memory: a write's savepoint could not be released (%w); its transaction is rolled back", err)
+		return t.broken
+	case err != nil:
+		t.failed = true
+		return err
+	}
+	t.failed = false
 	return nil
 }
 
@@ -172,36 +198,58 @@ func owedReleases(n int) []string {
 // writers: that statement belongs to the enclosing savepoint.
 func (t *trackedTx) settle(ctx context.Context) error {
 	t.dirty = true
-	if t.owed == 0 {
+	if t.owed == 0 && t.broken == nil {
 		return nil
 	}
 	return t.control(ctx)
+}
+
+// saw notes a statement's outcome.
+func (t *trackedTx) saw(err error) error {
+	if err != nil {
+		t.failed = true
+	}
+	return err
 }
 
 func (t *trackedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if err := t.settle(ctx); err != nil {
 		return nil, err
 	}
-	return t.Tx.ExecContext(ctx, query, args...)
+	res, err := t.Tx.ExecContext(ctx, query, args...)
+	return res, t.saw(err)
 }
 
 func (t *trackedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := t.settle(ctx); err != nil {
 		return nil, err
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	rows, err := t.Tx.QueryContext(ctx, query, args...)
+	return rows, t.saw(err)
 }
 
 // QueryRowContext cannot return a failed settle's error; on PostgreSQL the
-// query then fails too, the transaction being aborted.
+// query then fails too, the transaction being aborted or broken.
 func (t *trackedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	_ = t.settle(ctx)
-	return t.Tx.QueryRowContext(ctx, query, args...)
+	row := t.Tx.QueryRowContext(ctx, query, args...)
+	t.saw(row.Err())
+	return row
 }
 
 func (t *trackedTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	if err := t.settle(ctx); err != nil {
 		return nil, err
 	}
-	return t.Tx.PrepareContext(ctx, query)
+	stmt, err := t.Tx.PrepareContext(ctx, query)
+	return stmt, t.saw(err)
+}
+
+// Commit fails, rolling back, when the transaction is broken.
+func (t *trackedTx) Commit() error {
+	if t.broken != nil {
+		t.Tx.Rollback()
+		return t.broken
+	}
+	return t.Tx.Commit()
 }

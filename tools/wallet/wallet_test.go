@@ -181,11 +181,11 @@ func TestBadInputLeavesNothing(t *testing.T) {
 	st := memtest.SQLite(t)
 	e := setup(t, st.Store, 1337)
 	ctx := context.Background()
-	lower := strings.ToLower(e.to.Hex())
-	badSum := "0x" + strings.ToUpper(lower[2:3]) + lower[3:] // one letter's case flipped
-	if strings.ToLower(badSum) == badSum {
-		badSum = e.to.Hex()[:2] + strings.ToLower(e.to.Hex()[2:5]) + strings.ToUpper(e.to.Hex()[5:])
-	}
+	// 0x5f37D445AA287390a0795f71bF8633BC3241171C with one letter's case
+	// flipped: still mixed case, so its checksum counts. (Built from the
+	// setup's random recipient, the case flips sometimes gave an address
+	// in one case only, which has no checksum to be wrong.)
+	const badSum = "0x5F37D445AA287390a0795f71bF8633BC3241171C"
 	cases := []struct {
 		name string
 		args any

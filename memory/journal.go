@@ -258,13 +258,15 @@ func (j journal) Open(ctx context.Context, chain, from string) ([]evm.TxRecord, 
 	return out, nil
 }
 
+// whereOpenNonces selects a sender's open transactions from a nonce on
+// (the tx_journal_sender_nonce index).
+const whereOpenNonces = "chain = ? AND sender_key = ? AND status NOT IN ? AND nonce >= ?"
+
 // OpenNonces lists the nonces at or above floor that a sender's open
 // transactions hold, lowest first: what a reservation needs of them. Read
 // under the nonce lock, on the connection of the group being committed, the
 // whole rows (signed bytes and all) of every transaction in flight cost a
 // reservation more than the rest of its statements together.
-const whereOpenNonces = "chain = ? AND sender_key = ? AND status NOT IN ? AND nonce >= ?"
-
 func (j journal) OpenNonces(ctx context.Context, chain, from string, floor uint64) ([]uint64, error) {
 	if floor > math.MaxInt64 {
 		return nil, nil // no nonce is stored that high
